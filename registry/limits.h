@@ -1,0 +1,68 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/time/time.h"
+
+// Every limit a request is checked against. The README's "Limits" table
+// lists the same values; keep them in step.
+namespace muster::registry::limits {
+
+// Realm, service and zone names: [a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?
+inline constexpr size_t kMaxNameBytes = 63;
+// Instance ids: [A-Za-z0-9._:-]{1,128}
+inline constexpr size_t kMaxInstanceIdBytes = 128;
+// Hostname (RFC 1123 labels) or IPv4/IPv6 literal.
+inline constexpr size_t kMaxAddressBytes = 253;
+inline constexpr uint32_t kMinPort = 1;
+inline constexpr uint32_t kMaxPort = 65535;
+inline constexpr size_t kMaxTags = 64;
+inline constexpr size_t kMaxTagBytes = 128;
+inline constexpr size_t kMaxMetadataPairs = 64;
+inline constexpr size_t kMaxMetadataKeyBytes = 128;
+inline constexpr size_t kMaxMetadataValueBytes = 512;
+inline constexpr uint32_t kMaxWeight = 10000;
+inline constexpr size_t kMaxVersionBytes = 128;
+inline constexpr size_t kMaxReasonBytes = 256;
+inline constexpr size_t kMaxDescriptionBytes = 256;
+// Serialized size of one instance as registered.
+inline constexpr size_t kMaxInstanceBytes = 64 * 1024;
+
+// Checks.
+inline constexpr absl::Duration kMinCheckInterval = absl::Seconds(1);
+inline constexpr absl::Duration kMaxCheckInterval = absl::Hours(24);
+inline constexpr absl::Duration kMinCheckTimeout = absl::Milliseconds(100);
+inline constexpr absl::Duration kMaxCheckTimeout = absl::Hours(1);
+inline constexpr absl::Duration kMinTtl = absl::Seconds(1);
+inline constexpr absl::Duration kMaxTtl = absl::Hours(24);
+inline constexpr uint32_t kMinThreshold = 1;
+inline constexpr uint32_t kMaxThreshold = 10;
+inline constexpr absl::Duration kMinDeregisterAfter = absl::Minutes(1);
+inline constexpr absl::Duration kMaxDeregisterAfter = absl::Hours(24 * 30);
+inline constexpr size_t kMaxUrlBytes = 2048;
+inline constexpr size_t kMaxHttpHeaders = 16;
+inline constexpr size_t kMaxHttpHeaderNameBytes = 128;
+inline constexpr size_t kMaxHttpHeaderValueBytes = 1024;
+inline constexpr size_t kMaxGrpcServiceBytes = 256;
+// Check output kept per instance.
+inline constexpr size_t kMaxCheckOutputBytes = 4096;
+
+// Reads.
+inline constexpr uint32_t kDefaultPageSize = 100;
+inline constexpr uint32_t kMaxPageSize = 1000;
+inline constexpr size_t kMaxFilterTags = 64;
+inline constexpr size_t kMaxFilterMetadata = 64;
+
+// Transport: the largest gRPC message the daemon accepts or sends.
+inline constexpr int kMaxGrpcMessageBytes = 4 * 1024 * 1024;
+
+// Watch: events buffered for one watcher before it is cut off with
+// RESOURCE_EXHAUSTED; events per stream message.
+inline constexpr size_t kWatchBufferEvents = 10000;
+inline constexpr size_t kWatchMaxEventsPerMessage = 500;
+
+// Change log retention default (revisions).
+inline constexpr uint64_t kDefaultChangelogRetention = 100000;
+
+}  // namespace muster::registry::limits

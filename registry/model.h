@@ -1,0 +1,106 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "registry/common/check_spec.h"
+
+namespace muster::registry {
+
+inline constexpr char kDefaultRealm[] = "default";
+
+// Identifies an instance: realm + service + id.
+struct InstanceKey {
+  std::string realm;
+  std::string service;
+  std::string id;
+
+  friend bool operator==(const InstanceKey& a, const InstanceKey& b) {
+    return a.realm == b.realm && a.service == b.service && a.id == b.id;
+  }
+  friend bool operator<(const InstanceKey& a, const InstanceKey& b) {
+    return std::tie(a.realm, a.service, a.id) < std::tie(b.realm, b.service, b.id);
+  }
+  // "realm/service/id", for messages.
+  std::string ToString() const;
+};
+
+// One registered instance, as stored. Value type; not thread-safe.
+struct Instance {
+  std::string realm;
+  std::string service;
+  std::string id;
+  std::string address;
+  uint32_t port = 0;
+  // Sorted, unique.
+  std::vector<std::string> tags;
+  // Sorted by key, unique keys.
+  std::vector<std::pair<std::string, std::string>> metadata;
+  uint32_t weight = 1;
+  std::string zone;
+  std::string version;
+  CheckSpec check;
+
+  Health health = Health::kStarting;
+  AdminState admin_state = AdminState::kEnabled;
+  std::string admin_reason;
+  // The checker's output when the health last changed (<= 4 KiB).
+  std::string check_output;
+  absl::Time registered_at = absl::UnixEpoch();
+  absl::Time status_changed_at = absl::UnixEpoch();
+  // create_revision is also the incarnation.
+  uint64_t create_revision = 0;
+  uint64_t modify_revision = 0;
+
+  InstanceKey Key() const { return InstanceKey{realm, service, id}; }
+  bool Routable() const { return IsRoutable(admin_state, health); }
+  // True when the fields a client registers (address ... check) are equal.
+  bool SameRegistration(const Instance& other) const;
+};
+
+// A realm and its settings. Value type.
+struct Realm {
+  std::string name;
+  std::string description;
+  // 0 means the daemon default.
+  double eviction_protection_share = 0;
+  // Zero means the daemon default.
+  absl::Duration default_deregister_after = absl::ZeroDuration();
+  absl::Time created_at = absl::UnixEpoch();
+  uint64_t create_revision = 0;
+  uint64_t modify_revision = 0;
+};
+
+// Values match muster.v1.Event enums and are stored on disk.
+enum class EventType : uint8_t { kPut = 1, kDelete = 2 };
+enum class EventCause : uint8_t {
+  kRegistered = 1,
+  kUpdated = 2,
+  kHealthChanged = 3,
+  kAdminChanged = 4,
+  kDeregistered = 5,
+  kEvicted = 6,
+  kRealmDeleted = 7,
+  kSnapshot = 8,
+};
+
+// One change of one instance. `instance` is the state after a PUT, the
+// last state before a DELETE. Immutable once built; shared between the
+// index, the watch hub and watchers.
+struct Event {
+  uint64_t revision = 0;
+  EventType type = EventType::kPut;
+  EventCause cause = EventCause::kRegistered;
+  std::shared_ptr<const Instance> instance;
+  std::string reason;
+  absl::Time time = absl::UnixEpoch();
+};
+
+absl::string_view EventCauseName(EventCause cause);
+
+}  // namespace muster::registry

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "registry/model.h"
+
+namespace muster::registry {
+
+// Everything a store holds, as read at start-up.
+struct StoredState {
+  // The revision of the last committed batch (0 for an empty store).
+  uint64_t revision = 0;
+  // The oldest revision still in the change log; revision + 1 when the
+  // log is empty (1 for a fresh store).
+  uint64_t oldest_retained_revision = 1;
+  std::vector<Realm> realms;
+  std::vector<Instance> instances;
+};
+
+// One atomic, durable commit: puts and deletes of records, their
+// change-log entries and the new store revision, all or nothing.
+struct CommitBatch {
+  // The store revision after this batch; greater than every earlier one.
+  uint64_t revision = 0;
+  std::vector<Realm> put_realms;
+  std::vector<std::string> delete_realms;
+  std::vector<Instance> put_instances;
+  std::vector<InstanceKey> delete_instances;
+  // In order; every event's revision is <= `revision`.
+  std::vector<Event> events;
+};
+
+// Store is the durable state behind the registry: load at start-up,
+// commit a batch, read the change log, compact it. A replicated backend
+// implements the same interface. Implementations are thread-safe; the
+// registry commits from one thread at a time.
+class Store {
+ public:
+  virtual ~Store() = default;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Reads every realm and instance and the revision counters.
+  // Returns DATA_LOSS or INTERNAL when the stored data cannot be decoded.
+  virtual absl::StatusOr<StoredState> Load() = 0;
+
+  // Applies `batch` atomically; on OK the batch is on stable storage
+  // (the write-ahead log is synced). UNAVAILABLE when the write fails;
+  // then nothing of the batch is applied.
+  virtual absl::Status Commit(const CommitBatch& batch) = 0;
+
+  // Change-log events with from <= revision <= to, oldest first, at most
+  // `limit` of them (a batch's events are never split: the result may
+  // exceed `limit` to finish the last revision). OUT_OF_RANGE when
+  // `from` is below the oldest retained revision.
+  virtual absl::StatusOr<std::vector<Event>> ReadChangeLog(uint64_t from, uint64_t to,
+                                                           size_t limit) = 0;
+
+  // Drops change-log events with revision < `oldest_to_keep`. Idempotent;
+  // never drops events above the committed revision.
+  virtual absl::Status Compact(uint64_t oldest_to_keep) = 0;
+
+  // The oldest revision the change log holds (see StoredState).
+  virtual uint64_t OldestRetainedRevision() const = 0;
+
+ protected:
+  Store() = default;
+};
+
+}  // namespace muster::registry

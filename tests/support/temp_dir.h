@@ -1,0 +1,24 @@
+#pragma once
+
+#include <string>
+
+namespace muster::testing {
+
+// A fresh directory under $TMPDIR (or /tmp), removed with its contents
+// when the object is destroyed. Not thread-safe.
+class TempDir final {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // path() + "/" + name
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace muster::testing
