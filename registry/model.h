@@ -103,4 +103,22 @@ struct Event {
 
 absl::string_view EventCauseName(EventCause cause);
 
+// A ListInstances request, as the registry sees it.
+struct ListQuery {
+  std::string realm;
+  // Empty: every service of the realm.
+  std::string service;
+  bool routable_only = false;
+  // All of these tags.
+  std::vector<std::string> tags;
+  // Each of these key=value pairs.
+  std::vector<std::pair<std::string, std::string>> metadata;
+  // Empty: any zone.
+  std::string zone;
+  // 0 means the default page size.
+  uint32_t page_size = 0;
+  // Opaque, from a previous page.
+  std::string page_token;
+};
+
 }  // namespace muster::registry
