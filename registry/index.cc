@@ -1,1 +1,325 @@
+#include "registry/index.h"
 
+#include <algorithm>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+
+namespace muster::registry {
+namespace {
+
+// Page tokens are the web-safe base64 of "service\0id" of the last
+// instance returned; listing resumes strictly after it.
+std::string EncodePageToken(const std::string& service, const std::string& id) {
+  return absl::WebSafeBase64Escape(absl::StrCat(service, std::string(1, '\0'), id));
+}
+
+absl::Status DecodePageToken(const std::string& token, std::string* service, std::string* id) {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw)) {
+    return absl::InvalidArgumentError("page_token: not a token returned by ListInstances");
+  }
+  size_t sep = raw.find('\0');
+  if (sep == std::string::npos) {
+    return absl::InvalidArgumentError("page_token: not a token returned by ListInstances");
+  }
+  *service = raw.substr(0, sep);
+  *id = raw.substr(sep + 1);
+  return absl::OkStatus();
+}
+
+bool HasAllTags(const Instance& instance, const std::vector<std::string>& tags) {
+  for (const auto& tag : tags) {
+    if (!std::binary_search(instance.tags.begin(), instance.tags.end(), tag)) return false;
+  }
+  return true;
+}
+
+bool HasMetadata(const Instance& instance,
+                 const std::vector<std::pair<std::string, std::string>>& wanted) {
+  for (const auto& pair : wanted) {
+    auto it = std::lower_bound(
+        instance.metadata.begin(), instance.metadata.end(), pair,
+        [](const auto& a, const auto& b) { return a.first < b.first; });
+    if (it == instance.metadata.end() || it->first != pair.first || it->second != pair.second) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Matches(const Instance& instance, const ListQuery& query) {
+  if (query.routable_only && !instance.Routable()) return false;
+  if (!query.zone.empty() && instance.zone != query.zone) return false;
+  return HasAllTags(instance, query.tags) && HasMetadata(instance, query.metadata);
+}
+
+int HealthSlot(Health health) { return static_cast<int>(health) % 5; }
+
+}  // namespace
+
+void Index::Load(StoredState state) {
+  absl::MutexLock lock(&mu_);
+  realms_.clear();
+  instance_count_ = 0;
+  for (auto& realm : state.realms) {
+    std::string name = realm.name;
+    realms_[name].realm = std::move(realm);
+  }
+  for (auto& instance : state.instances) {
+    PutLocked(std::make_shared<const Instance>(std::move(instance)));
+  }
+  revision_ = state.revision;
+}
+
+void Index::Apply(const CommitBatch& batch) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& realm : batch.put_realms) {
+    realms_[realm.name].realm = realm;
+  }
+  for (const auto& key : batch.delete_instances) DeleteLocked(key);
+  for (const auto& instance : batch.put_instances) {
+    PutLocked(std::make_shared<const Instance>(instance));
+  }
+  for (const auto& name : batch.delete_realms) {
+    auto it = realms_.find(name);
+    if (it == realms_.end()) continue;
+    instance_count_ -= it->second.instances;
+    realms_.erase(it);
+  }
+  revision_ = batch.revision;
+}
+
+void Index::PutLocked(std::shared_ptr<const Instance> instance) {
+  RealmState& realm = realms_[instance->realm];
+  if (realm.realm.name.empty()) realm.realm.name = instance->realm;
+  Service& service = realm.services[instance->service];
+  auto [it, inserted] = service.instances.try_emplace(instance->id);
+  if (!inserted) {
+    const Instance& old = *it->second.instance;
+    if (old.Routable()) {
+      --service.routable;
+      --realm.routable;
+    }
+    --realm.by_health[HealthSlot(old.health)];
+    // A new incarnation forgets the old one's heartbeats.
+    if (old.create_revision != instance->create_revision) it->second.last_heartbeat_ns = 0;
+  } else {
+    ++realm.instances;
+    ++instance_count_;
+  }
+  if (instance->Routable()) {
+    ++service.routable;
+    ++realm.routable;
+  }
+  ++realm.by_health[HealthSlot(instance->health)];
+  it->second.instance = std::move(instance);
+}
+
+void Index::DeleteLocked(const InstanceKey& key) {
+  auto realm_it = realms_.find(key.realm);
+  if (realm_it == realms_.end()) return;
+  RealmState& realm = realm_it->second;
+  auto service_it = realm.services.find(key.service);
+  if (service_it == realm.services.end()) return;
+  Service& service = service_it->second;
+  auto it = service.instances.find(key.id);
+  if (it == service.instances.end()) return;
+  const Instance& old = *it->second.instance;
+  if (old.Routable()) {
+    --service.routable;
+    --realm.routable;
+  }
+  --realm.by_health[HealthSlot(old.health)];
+  --realm.instances;
+  --instance_count_;
+  service.instances.erase(it);
+  if (service.instances.empty()) realm.services.erase(service_it);
+}
+
+const Index::Entry* Index::FindLocked(const InstanceKey& key) const {
+  auto realm_it = realms_.find(key.realm);
+  if (realm_it == realms_.end()) return nullptr;
+  auto service_it = realm_it->second.services.find(key.service);
+  if (service_it == realm_it->second.services.end()) return nullptr;
+  auto it = service_it->second.instances.find(key.id);
+  if (it == service_it->second.instances.end()) return nullptr;
+  return &it->second;
+}
+
+uint64_t Index::revision() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return revision_;
+}
+
+std::shared_ptr<const Instance> Index::FindInstance(const InstanceKey& key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const Entry* entry = FindLocked(key);
+  return entry == nullptr ? nullptr : entry->instance;
+}
+
+std::optional<Realm> Index::FindRealm(const std::string& name) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = realms_.find(name);
+  if (it == realms_.end()) return std::nullopt;
+  return it->second.realm;
+}
+
+std::vector<std::shared_ptr<const Instance>> Index::RealmInstances(
+    const std::string& realm) const {
+  std::vector<std::shared_ptr<const Instance>> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = realms_.find(realm);
+  if (it == realms_.end()) return out;
+  out.reserve(it->second.instances);
+  for (const auto& [name, service] : it->second.services) {
+    for (const auto& [id, entry] : service.instances) out.push_back(entry.instance);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Index::Snapshot(
+    const std::string& realm, const std::string& service, uint64_t* revision) const {
+  std::vector<std::shared_ptr<const Instance>> out;
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = realms_.find(realm);
+  if (it == realms_.end()) {
+    return absl::NotFoundError(absl::StrCat("realm \"", realm, "\" not found"));
+  }
+  for (const auto& [name, svc] : it->second.services) {
+    if (!service.empty() && name != service) continue;
+    for (const auto& [id, entry] : svc.instances) out.push_back(entry.instance);
+  }
+  *revision = revision_;
+  return out;
+}
+
+std::vector<std::shared_ptr<const Instance>> Index::AllInstances(uint64_t* revision) const {
+  std::vector<std::shared_ptr<const Instance>> out;
+  absl::ReaderMutexLock lock(&mu_);
+  out.reserve(instance_count_);
+  for (const auto& [realm_name, realm] : realms_) {
+    for (const auto& [name, service] : realm.services) {
+      for (const auto& [id, entry] : service.instances) out.push_back(entry.instance);
+    }
+  }
+  *revision = revision_;
+  return out;
+}
+
+absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
+  std::string after_service;
+  std::string after_id;
+  const bool resume = !query.page_token.empty();
+  if (resume) {
+    absl::Status status = DecodePageToken(query.page_token, &after_service, &after_id);
+    if (!status.ok()) return status;
+    if (!query.service.empty() && after_service != query.service) {
+      return absl::InvalidArgumentError("page_token: belongs to a different service");
+    }
+  }
+  const size_t page_size = query.page_size == 0 ? 100 : query.page_size;
+
+  InstancePage page;
+  absl::ReaderMutexLock lock(&mu_);
+  auto realm_it = realms_.find(query.realm);
+  if (realm_it == realms_.end()) {
+    return absl::NotFoundError(absl::StrCat("realm \"", query.realm, "\" not found"));
+  }
+  page.revision = revision_;
+  const auto& services = realm_it->second.services;
+  auto service_it = services.begin();
+  if (!query.service.empty()) {
+    service_it = services.find(query.service);
+  } else if (resume) {
+    service_it = services.lower_bound(after_service);
+  }
+  for (; service_it != services.end(); ++service_it) {
+    const auto& instances = service_it->second.instances;
+    auto it = instances.begin();
+    if (resume && service_it->first == after_service) it = instances.upper_bound(after_id);
+    for (; it != instances.end(); ++it) {
+      const Instance& instance = *it->second.instance;
+      if (!Matches(instance, query)) continue;
+      if (page.instances.size() == page_size) {
+        const Instance& last = *page.instances.back();
+        page.next_page_token = EncodePageToken(last.service, last.id);
+        return page;
+      }
+      page.instances.push_back(it->second.instance);
+    }
+    if (!query.service.empty()) break;
+  }
+  return page;
+}
+
+absl::StatusOr<std::vector<ServiceCounts>> Index::Services(const std::string& realm,
+                                                           uint64_t* revision) const {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = realms_.find(realm);
+  if (it == realms_.end()) {
+    return absl::NotFoundError(absl::StrCat("realm \"", realm, "\" not found"));
+  }
+  std::vector<ServiceCounts> out;
+  out.reserve(it->second.services.size());
+  for (const auto& [name, service] : it->second.services) {
+    out.push_back(ServiceCounts{name, service.instances.size(), service.routable});
+  }
+  *revision = revision_;
+  return out;
+}
+
+std::vector<RealmCounts> Index::Realms(uint64_t* revision) const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<RealmCounts> out;
+  out.reserve(realms_.size());
+  for (const auto& [name, realm] : realms_) {
+    RealmCounts counts;
+    counts.realm = realm.realm;
+    counts.instances = realm.instances;
+    counts.routable = realm.routable;
+    counts.services = realm.services.size();
+    std::copy(std::begin(realm.by_health), std::end(realm.by_health), counts.by_health);
+    out.push_back(std::move(counts));
+  }
+  *revision = revision_;
+  return out;
+}
+
+uint64_t Index::InstanceCount() const {
+  absl::ReaderMutexLock lock(&mu_);
+  return instance_count_;
+}
+
+absl::StatusOr<std::shared_ptr<const Instance>> Index::Heartbeat(const InstanceKey& key,
+                                                                 uint64_t incarnation,
+                                                                 absl::Time at) {
+  absl::ReaderMutexLock lock(&mu_);
+  const Entry* entry = FindLocked(key);
+  if (entry == nullptr) {
+    return absl::NotFoundError(absl::StrCat("instance \"", key.id, "\" not found in service \"",
+                                            key.service, "\" (realm \"", key.realm, "\")"));
+  }
+  if (entry->instance->create_revision != incarnation) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "instance \"", key.id, "\" of service \"", key.service, "\" (realm \"", key.realm,
+        "\") is incarnation ", entry->instance->create_revision, ", not ", incarnation,
+        "; register again"));
+  }
+  entry->last_heartbeat_ns.store(absl::ToUnixNanos(at),
+                                                     std::memory_order_relaxed);
+  return entry->instance;
+}
+
+std::optional<absl::Time> Index::LastHeartbeat(const InstanceKey& key) const {
+  absl::ReaderMutexLock lock(&mu_);
+  const Entry* entry = FindLocked(key);
+  if (entry == nullptr) return std::nullopt;
+  int64_t ns = entry->last_heartbeat_ns.load(std::memory_order_relaxed);
+  if (ns == 0) return std::nullopt;
+  return absl::FromUnixNanos(ns);
+}
+
+}  // namespace muster::registry

@@ -1,0 +1,117 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "registry/model.h"
+#include "registry/store.h"
+
+namespace muster::registry {
+
+// Per-service counts.
+struct ServiceCounts {
+  std::string name;
+  uint64_t instances = 0;
+  uint64_t routable = 0;
+};
+
+// Per-realm counts.
+struct RealmCounts {
+  Realm realm;
+  uint64_t instances = 0;
+  uint64_t routable = 0;
+  uint64_t services = 0;
+  // Instances by health, indexed by static_cast<int>(Health) (0 unused).
+  uint64_t by_health[5] = {0, 0, 0, 0, 0};
+};
+
+// A page of ListInstances.
+struct InstancePage {
+  std::vector<std::shared_ptr<const Instance>> instances;
+  std::string next_page_token;
+  uint64_t revision = 0;
+};
+
+// Index is the in-memory copy of the committed state; every read is
+// served from here. Only the committer mutates it (Load, Apply); reads
+// run concurrently under a reader lock and copy shared pointers out.
+// Thread-safe.
+class Index final {
+ public:
+  Index() = default;
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  // Replaces the contents with `state` (start-up).
+  void Load(StoredState state);
+  // Applies a committed batch (puts, deletes, revision).
+  void Apply(const CommitBatch& batch);
+
+  uint64_t revision() const;
+  std::shared_ptr<const Instance> FindInstance(const InstanceKey& key) const;
+  std::optional<Realm> FindRealm(const std::string& name) const;
+  // Every instance of a realm (for a forced delete), in key order.
+  std::vector<std::shared_ptr<const Instance>> RealmInstances(const std::string& realm) const;
+  // The instances of a realm (one service when `service` is not empty) and
+  // the revision they were read at, atomically. NOT_FOUND for a missing realm.
+  absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Snapshot(const std::string& realm,
+                                                                        const std::string& service,
+                                                                        uint64_t* revision) const;
+  // Every instance, in key order, and the revision read.
+  std::vector<std::shared_ptr<const Instance>> AllInstances(uint64_t* revision) const;
+
+  // REQUIRES: the query is valid. NOT_FOUND for a missing realm;
+  // INVALID_ARGUMENT for a malformed page token.
+  absl::StatusOr<InstancePage> List(const ListQuery& query) const;
+  // NOT_FOUND for a missing realm.
+  absl::StatusOr<std::vector<ServiceCounts>> Services(const std::string& realm,
+                                                      uint64_t* revision) const;
+  std::vector<RealmCounts> Realms(uint64_t* revision) const;
+  uint64_t InstanceCount() const;
+
+  // Records a heartbeat for `key` if `incarnation` is current. NOT_FOUND
+  // when missing, FAILED_PRECONDITION when the incarnation differs.
+  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(const InstanceKey& key,
+                                                            uint64_t incarnation, absl::Time at);
+  // Last accepted heartbeat of the instance's current incarnation.
+  std::optional<absl::Time> LastHeartbeat(const InstanceKey& key) const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<const Instance> instance;
+    // Unix nanoseconds of the last heartbeat; 0 for none. Written under
+    // the reader lock, hence atomic.
+    mutable std::atomic<int64_t> last_heartbeat_ns{0};
+  };
+  struct Service {
+    std::map<std::string, Entry> instances;
+    uint64_t routable = 0;
+  };
+  struct RealmState {
+    Realm realm;
+    std::map<std::string, Service> services;
+    uint64_t instances = 0;
+    uint64_t routable = 0;
+    uint64_t by_health[5] = {0, 0, 0, 0, 0};
+  };
+
+  void PutLocked(std::shared_ptr<const Instance> instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeleteLocked(const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  const Entry* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, RealmState> realms_ ABSL_GUARDED_BY(mu_);
+  uint64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t instance_count_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace muster::registry

@@ -1,0 +1,71 @@
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "muster/v1/registry.grpc.pb.h"
+#include "registry/common/metrics.h"
+#include "registry/registry.h"
+#include "registry/rpc_metrics.h"
+
+namespace muster::registry {
+
+// Facts about the daemon reported by GetServerInfo.
+struct ServerFacts {
+  std::string version;
+  absl::Time started_at = absl::UnixEpoch();
+  bool health_checker_enabled = false;
+  std::string data_dir;
+};
+
+// RegistryService adapts muster.v1.Registry (callback API) to Registry:
+// proto <-> model and absl::Status -> grpc::Status, nothing else. Reads
+// finish inline; mutations finish from the commit thread after the synced
+// write. Thread-safe.
+class RegistryService final : public muster::v1::Registry::CallbackService {
+ public:
+  RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
+
+  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* context,
+                                     const muster::v1::RegisterRequest* request,
+                                     muster::v1::RegisterResponse* response) override;
+  grpc::ServerUnaryReactor* Deregister(grpc::CallbackServerContext* context,
+                                       const muster::v1::DeregisterRequest* request,
+                                       muster::v1::DeregisterResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const muster::v1::HeartbeatRequest* request,
+                                      muster::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* SetAdminState(grpc::CallbackServerContext* context,
+                                          const muster::v1::SetAdminStateRequest* request,
+                                          muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* GetInstance(grpc::CallbackServerContext* context,
+                                        const muster::v1::GetInstanceRequest* request,
+                                        muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* ListInstances(grpc::CallbackServerContext* context,
+                                          const muster::v1::ListInstancesRequest* request,
+                                          muster::v1::ListInstancesResponse* response) override;
+  grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
+                                         const muster::v1::ListServicesRequest* request,
+                                         muster::v1::ListServicesResponse* response) override;
+  grpc::ServerWriteReactor<muster::v1::WatchResponse>* Watch(
+      grpc::CallbackServerContext* context, const muster::v1::WatchRequest* request) override;
+  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
+                                       const muster::v1::ListEventsRequest* request,
+                                       muster::v1::ListEventsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
+                                          const muster::v1::GetServerInfoRequest* request,
+                                          muster::v1::ServerInfo* response) override;
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
+                                 const muster::v1::PingRequest* request,
+                                 muster::v1::PingResponse* response) override;
+
+ private:
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, size_t method,
+                                   const absl::Status& status);
+
+  Registry& registry_;
+  const ServerFacts facts_;
+  RpcMetrics rpc_metrics_;
+};
+
+}  // namespace muster::registry
