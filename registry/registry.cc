@@ -71,7 +71,7 @@ Registry::Registry(Options options, Store& store, Clock& clock, Metrics& metrics
       store_(store),
       clock_(clock),
       metrics_(metrics),
-      hub_(store, index_, metrics, WatchHub::Options{}),
+      hub_(store, index_, metrics, options_.watch),
       committer_(store, index_, hub_, clock, metrics,
                  Committer::Options{options_.changelog_retention, 1024}) {}
 

@@ -42,6 +42,7 @@ class Registry final : public healthchecker::TargetSource, public healthchecker:
     // Generates ids for registrations that leave them empty; random by
     // default.
     std::function<std::string()> id_generator;
+    WatchHub::Options watch;
   };
   template <typename T>
   using Callback = std::function<void(absl::StatusOr<T>)>;

@@ -1,1 +1,452 @@
+#include "registry/rocksdb_store.h"
 
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/iterator.h>
+#include <rocksdb/options.h>
+#include <rocksdb/slice.h>
+#include <rocksdb/snapshot.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <limits>
+#include <system_error>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+#include "registry/common/status_macros.h"
+#include "registry/keys.h"
+
+namespace muster::registry {
+namespace {
+
+// Open errors say what is wrong with which directory; retrying does not
+// help until an operator acts, hence FAILED_PRECONDITION (or DATA_LOSS).
+absl::Status OpenError(const std::string& path, const rocksdb::Status& s) {
+  const std::string cause = s.ToString();
+  // RocksDB takes an fcntl lock on <dir>/LOCK; a holder in another process
+  // (or this one) makes the lock call fail with an I/O error naming it.
+  if (s.IsIOError() && absl::StrContains(cause, "/LOCK")) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data dir \"%s\" is in use by another musterd (lock file %s/LOCK "
+        "held): %s",
+        path, path, cause));
+  }
+  if (s.IsCorruption()) {
+    return absl::DataLossError(
+        absl::StrFormat("data dir \"%s\" is corrupt: %s", path, cause));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrFormat("cannot open data dir \"%s\": %s", path, cause));
+}
+
+absl::Status ReadError(const std::string& path, const rocksdb::Status& s) {
+  if (s.IsCorruption()) {
+    return absl::DataLossError(absl::StrFormat(
+        "data dir \"%s\": corrupt data: %s", path, s.ToString()));
+  }
+  return absl::UnavailableError(
+      absl::StrFormat("data dir \"%s\": read failed: %s", path, s.ToString()));
+}
+
+absl::Status WriteError(const std::string& path, const rocksdb::Status& s) {
+  return absl::UnavailableError(
+      absl::StrFormat("data dir \"%s\": write failed: %s", path, s.ToString()));
+}
+
+// A record that keys.h cannot decode: the data on disk is damaged.
+absl::Status DataLoss(const std::string& path, const absl::Status& s) {
+  return absl::DataLossError(
+      absl::StrFormat("data dir \"%s\": %s", path, s.message()));
+}
+
+rocksdb::DBOptions MakeDbOptions() {
+  rocksdb::DBOptions options;
+  // The data set is small; two background threads (one flush, one
+  // compaction) are plenty and leave the cores to the checker.
+  options.max_background_jobs = 2;
+  // A rarely written column family (realms) would otherwise pin old WAL
+  // files forever; past this total RocksDB flushes it so they can go.
+  options.max_total_wal_size = 64 << 20;
+  // Bound RocksDB's own info LOG files.
+  options.keep_log_file_num = 5;
+  options.max_log_file_size = 16 << 20;
+  // Durability relies on defaults kept here: the WAL is on, checksums are
+  // verified (paranoid_checks), and kPointInTimeRecovery drops only a torn
+  // tail record after kill -9, never a synced one.
+  options.create_missing_column_families = true;
+  return options;
+}
+
+rocksdb::ColumnFamilyOptions MakeColumnFamilyOptions(
+    const std::shared_ptr<rocksdb::Cache>& cache) {
+  rocksdb::ColumnFamilyOptions options;
+  // Metadata is small: 4 MiB memtables keep memory and WAL replay short;
+  // file and level sizes scaled to match (the defaults assume 64 MiB).
+  options.write_buffer_size = 4 << 20;
+  options.target_file_size_base = 4 << 20;
+  options.max_bytes_for_level_base = 32 << 20;
+  rocksdb::BlockBasedTableOptions table;
+  // Reads are a start-up scan and change-log range scans, never lookups of
+  // absent keys, so no bloom filter. One small cache for all families.
+  table.block_cache = cache;
+  options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return options;
+}
+
+// A WriteBatch that keeps the first error of its calls (they fail only
+// for oversized entries).
+class Batch {
+ public:
+  void Put(rocksdb::ColumnFamilyHandle* family, const rocksdb::Slice& key,
+           const rocksdb::Slice& value) {
+    Keep(batch_.Put(family, key, value));
+  }
+  void Delete(rocksdb::ColumnFamilyHandle* family, const rocksdb::Slice& key) {
+    Keep(batch_.Delete(family, key));
+  }
+  void DeleteRange(rocksdb::ColumnFamilyHandle* family,
+                   const rocksdb::Slice& begin, const rocksdb::Slice& end) {
+    Keep(batch_.DeleteRange(family, begin, end));
+  }
+  const rocksdb::Status& status() const { return status_; }
+  rocksdb::WriteBatch& batch() { return batch_; }
+
+ private:
+  void Keep(rocksdb::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
+  rocksdb::WriteBatch batch_;
+  rocksdb::Status status_;
+};
+
+absl::string_view KeyOf(const rocksdb::Iterator& it) {
+  return absl::string_view(it.key().data(), it.key().size());
+}
+
+absl::string_view ValueOf(const rocksdb::Iterator& it) {
+  return absl::string_view(it.value().data(), it.value().size());
+}
+
+rocksdb::ReadOptions AtSnapshot(rocksdb::ManagedSnapshot& snapshot) {
+  rocksdb::ReadOptions options;
+  options.snapshot = snapshot.snapshot();
+  return options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
+    const Options& options) {
+  const std::string& path = options.path;
+  if (path.empty()) {
+    return absl::InvalidArgumentError("data dir path is empty");
+  }
+  std::error_code error;
+  const bool exists =
+      std::filesystem::exists(std::filesystem::path(path) / "CURRENT", error);
+  if (error) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "cannot access data dir \"%s\": %s", path, error.message()));
+  }
+  rocksdb::DBOptions db_options = MakeDbOptions();
+  if (exists) {
+    // Every column family must be opened; one this build does not know
+    // means a newer format (or not our database).
+    std::vector<std::string> families;
+    rocksdb::Status s =
+        rocksdb::DB::ListColumnFamilies(db_options, path, &families);
+    if (!s.ok()) return OpenError(path, s);
+    for (const std::string& family : families) {
+      if (std::find(keys::kColumnFamilies.begin(), keys::kColumnFamilies.end(),
+                    family) == keys::kColumnFamilies.end()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "data dir \"%s\" has unknown column family \"%s\" (written by a "
+            "newer musterd?)",
+            path, family));
+      }
+    }
+  } else {
+    if (!options.create_if_missing) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "data dir \"%s\" holds no store and create_if_missing is off", path));
+    }
+    std::filesystem::create_directories(path, error);
+    if (error) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "cannot create data dir \"%s\": %s", path, error.message()));
+    }
+    db_options.create_if_missing = true;
+  }
+
+  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(8 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : keys::kColumnFamilies) {
+    descriptors.emplace_back(name, MakeColumnFamilyOptions(cache));
+  }
+  rocksdb::DB* db = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, path, descriptors, &handles, &db);
+  if (!s.ok()) return OpenError(path, s);
+  // From here the store owns the database; an error below closes it.
+  std::unique_ptr<RocksDbStore> store(new RocksDbStore(path, db, handles));
+  RETURN_IF_ERROR(store->ReadOrCreateMeta());
+  return store;
+}
+
+RocksDbStore::RocksDbStore(
+    std::string path, rocksdb::DB* db,
+    const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
+    : path_(std::move(path)),
+      db_(db),
+      handles_{handles[kDefault], handles[kRealms], handles[kInstances],
+               handles[kChangelog]},
+      revision_(0),
+      oldest_retained_(1) {}
+
+RocksDbStore::~RocksDbStore() {
+  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+  }
+  // Close() can only report errors of background work; every acknowledged
+  // commit is already in the synced WAL, so there is nothing to act on.
+  db_->Close().PermitUncheckedError();
+}
+
+absl::Status RocksDbStore::ReadOrCreateMeta() {
+  const rocksdb::ReadOptions read_options;
+  std::string value;
+  rocksdb::Status s = db_->Get(read_options, handles_[kDefault],
+                               keys::kFormatVersionKey, &value);
+  if (s.IsNotFound()) {
+    // A new database (or one whose first open died before this point)
+    // gets the meta keys; anything else without them is not ours.
+    for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+      std::unique_ptr<rocksdb::Iterator> it(
+          db_->NewIterator(read_options, handle));
+      it->SeekToFirst();
+      if (!it->status().ok()) return ReadError(path_, it->status());
+      if (it->Valid()) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "data dir \"%s\" is not a muster store (no format version)",
+            path_));
+      }
+    }
+    Batch batch;
+    batch.Put(handles_[kDefault], keys::kFormatVersionKey,
+              keys::EncodeUint64(keys::kFormatVersion));
+    batch.Put(handles_[kDefault], keys::kRevisionKey, keys::EncodeUint64(0));
+    batch.Put(handles_[kDefault], keys::kOldestRetainedKey,
+              keys::EncodeUint64(1));
+    if (!batch.status().ok()) return WriteError(path_, batch.status());
+    absl::MutexLock lock(&write_mu_);
+    return WriteSynced(batch.batch());
+  }
+  if (!s.ok()) return ReadError(path_, s);
+  absl::StatusOr<uint64_t> version = keys::DecodeUint64(value);
+  if (!version.ok()) return DataLoss(path_, version.status());
+  if (*version != keys::kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data dir \"%s\" has store format version %d; this musterd reads "
+        "only version %d",
+        path_, *version, keys::kFormatVersion));
+  }
+  ASSIGN_OR_RETURN(const uint64_t revision,
+                   ReadCounter(read_options, keys::kRevisionKey));
+  ASSIGN_OR_RETURN(const uint64_t oldest,
+                   ReadCounter(read_options, keys::kOldestRetainedKey));
+  revision_.store(revision);
+  oldest_retained_.store(oldest);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> RocksDbStore::ReadCounter(
+    const rocksdb::ReadOptions& options, const char* key) const {
+  std::string value;
+  rocksdb::Status s = db_->Get(options, handles_[kDefault], key, &value);
+  if (s.IsNotFound()) {
+    return absl::DataLossError(absl::StrFormat(
+        "data dir \"%s\": meta key \"%s\" is missing", path_, key));
+  }
+  if (!s.ok()) return ReadError(path_, s);
+  absl::StatusOr<uint64_t> decoded = keys::DecodeUint64(value);
+  if (!decoded.ok()) return DataLoss(path_, decoded.status());
+  return *decoded;
+}
+
+absl::StatusOr<StoredState> RocksDbStore::Load() {
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  const rocksdb::ReadOptions read_options = AtSnapshot(snapshot);
+  StoredState state;
+  ASSIGN_OR_RETURN(state.revision,
+                   ReadCounter(read_options, keys::kRevisionKey));
+  ASSIGN_OR_RETURN(state.oldest_retained_revision,
+                   ReadCounter(read_options, keys::kOldestRetainedKey));
+  if (state.oldest_retained_revision == 0 ||
+      state.oldest_retained_revision > state.revision + 1) {
+    return absl::DataLossError(absl::StrFormat(
+        "data dir \"%s\": oldest retained revision %d does not fit revision %d",
+        path_, state.oldest_retained_revision, state.revision));
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(read_options, handles_[kRealms]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<Realm> realm =
+        keys::DecodeRealmRecord(KeyOf(*it), ValueOf(*it));
+    if (!realm.ok()) return DataLoss(path_, realm.status());
+    state.realms.push_back(*std::move(realm));
+  }
+  if (!it->status().ok()) return ReadError(path_, it->status());
+  it.reset(db_->NewIterator(read_options, handles_[kInstances]));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::StatusOr<Instance> instance =
+        keys::DecodeInstanceRecord(KeyOf(*it), ValueOf(*it));
+    if (!instance.ok()) return DataLoss(path_, instance.status());
+    state.instances.push_back(*std::move(instance));
+  }
+  if (!it->status().ok()) return ReadError(path_, it->status());
+  return state;
+}
+
+absl::Status RocksDbStore::WriteSynced(rocksdb::WriteBatch& batch) {
+  if (needs_resume_) {
+    // Clears RocksDB's background-error state (after ENOSPC, say) once the
+    // cause is gone, so the daemon recovers without a restart.
+    rocksdb::Status s = db_->Resume();
+    if (!s.ok()) {
+      // RocksDB treats some write errors (EIO, unlike ENOSPC) as fatal.
+      const bool fatal = s.severity() >= rocksdb::Status::Severity::kFatalError;
+      return absl::UnavailableError(absl::StrFormat(
+          "data dir \"%s\": store still failing%s: %s", path_,
+          fatal ? " (unrecoverable; restart musterd)" : "", s.ToString()));
+    }
+    needs_resume_ = false;
+  }
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  rocksdb::Status s = db_->Write(write_options, &batch);
+  if (!s.ok()) {
+    needs_resume_ = true;
+    return WriteError(path_, s);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RocksDbStore::Commit(const CommitBatch& batch) {
+  absl::MutexLock lock(&write_mu_);
+  RETURN_IF_ERROR(keys::CheckCommitBatch(batch, revision_.load()));
+  Batch write;
+  // Deletes before puts: a key in both ends up put.
+  for (const std::string& name : batch.delete_realms) {
+    ASSIGN_OR_RETURN(const std::string key, keys::EncodeRealmKey(name));
+    write.Delete(handles_[kRealms], key);
+  }
+  for (const InstanceKey& instance_key : batch.delete_instances) {
+    ASSIGN_OR_RETURN(const std::string key,
+                     keys::EncodeInstanceKey(instance_key));
+    write.Delete(handles_[kInstances], key);
+  }
+  for (const Realm& realm : batch.put_realms) {
+    ASSIGN_OR_RETURN(const std::string key, keys::EncodeRealmKey(realm.name));
+    write.Put(handles_[kRealms], key, keys::EncodeRealmValue(realm));
+  }
+  for (const Instance& instance : batch.put_instances) {
+    ASSIGN_OR_RETURN(const std::string key,
+                     keys::EncodeInstanceKey(instance.Key()));
+    write.Put(handles_[kInstances], key, keys::EncodeInstanceValue(instance));
+  }
+  uint32_t sequence = 0;
+  for (size_t i = 0; i < batch.events.size(); ++i) {
+    const Event& event = batch.events[i];
+    const bool same_revision =
+        i > 0 && batch.events[i - 1].revision == event.revision;
+    sequence = same_revision ? sequence + 1 : 0;
+    write.Put(handles_[kChangelog],
+              keys::EncodeChangelogKey(event.revision, sequence),
+              keys::EncodeEventValue(event));
+  }
+  write.Put(handles_[kDefault], keys::kRevisionKey,
+            keys::EncodeUint64(batch.revision));
+  if (!write.status().ok()) return WriteError(path_, write.status());
+  RETURN_IF_ERROR(WriteSynced(write.batch()));
+  revision_.store(batch.revision);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Event>> RocksDbStore::ReadChangeLog(uint64_t from,
+                                                               uint64_t to,
+                                                               size_t limit) {
+  // The watermark and the log are read from one snapshot, so a concurrent
+  // Compact can never open a silent gap in the answer.
+  rocksdb::ManagedSnapshot snapshot(db_.get());
+  rocksdb::ReadOptions read_options = AtSnapshot(snapshot);
+  ASSIGN_OR_RETURN(const uint64_t oldest,
+                   ReadCounter(read_options, keys::kOldestRetainedKey));
+  if (from < oldest) {
+    return absl::OutOfRangeError(absl::StrFormat(
+        "revision %d is compacted: the oldest retained revision is %d", from,
+        oldest));
+  }
+  std::vector<Event> events;
+  if (to < from) return events;
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  if (to < std::numeric_limits<uint64_t>::max()) {
+    upper = keys::EncodeChangelogKey(to + 1, 0);
+    upper_slice = upper;
+    read_options.iterate_upper_bound = &upper_slice;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(read_options, handles_[kChangelog]));
+  for (it->Seek(keys::EncodeChangelogKey(from, 0)); it->Valid(); it->Next()) {
+    absl::StatusOr<keys::ChangelogPosition> position =
+        keys::DecodeChangelogKey(KeyOf(*it));
+    if (!position.ok()) return DataLoss(path_, position.status());
+    // Past the limit, finish the last revision only.
+    if (events.size() >= limit &&
+        (events.empty() || position->revision != events.back().revision)) {
+      break;
+    }
+    absl::StatusOr<Event> event =
+        keys::DecodeChangelogRecord(KeyOf(*it), ValueOf(*it));
+    if (!event.ok()) return DataLoss(path_, event.status());
+    events.push_back(*std::move(event));
+  }
+  if (!it->status().ok()) return ReadError(path_, it->status());
+  return events;
+}
+
+absl::Status RocksDbStore::Compact(uint64_t oldest_to_keep) {
+  absl::MutexLock lock(&write_mu_);
+  const uint64_t oldest = oldest_retained_.load();
+  const uint64_t target = std::min(oldest_to_keep, revision_.load() + 1);
+  if (target <= oldest) return absl::OkStatus();
+  Batch write;
+  write.DeleteRange(handles_[kChangelog], keys::EncodeChangelogKey(oldest, 0),
+                    keys::EncodeChangelogKey(target, 0));
+  write.Put(handles_[kDefault], keys::kOldestRetainedKey,
+            keys::EncodeUint64(target));
+  if (!write.status().ok()) return WriteError(path_, write.status());
+  RETURN_IF_ERROR(WriteSynced(write.batch()));
+  oldest_retained_.store(target);
+  return absl::OkStatus();
+}
+
+uint64_t RocksDbStore::OldestRetainedRevision() const {
+  return oldest_retained_.load();
+}
+
+absl::Status RocksDbStore::TEST_WriteFormatVersion(uint64_t version) {
+  absl::MutexLock lock(&write_mu_);
+  Batch write;
+  write.Put(handles_[kDefault], keys::kFormatVersionKey,
+            keys::EncodeUint64(version));
+  return WriteSynced(write.batch());
+}
+
+}  // namespace muster::registry

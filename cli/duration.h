@@ -1,0 +1,29 @@
+#pragma once
+
+// Durations as operators write them on the command line ("10s", "1m",
+// "500ms", "1h30m", "2d") and as musterctl prints them.
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
+
+namespace muster::cli {
+
+// Parses one or more <number><unit> parts, unit one of ns, us, ms, s, m, h,
+// d; a number may have a fraction ("1.5s"). "0" alone is zero. Negative,
+// unit-less, empty, infinite or overflowing values are a usage error
+// naming `flag` (e.g. "--interval").
+absl::StatusOr<absl::Duration> ParseDuration(const std::string& flag,
+                                             const std::string& text);
+
+// Compact form that ParseDuration reads back: "0s", "500ms", "1m30s",
+// "2h", "30d", "1s250ms". Sub-millisecond parts are dropped.
+std::string FormatCompactDuration(absl::Duration d);
+
+// Conversions to and from google.protobuf.Duration.
+google::protobuf::Duration ToProtoDuration(absl::Duration d);
+absl::Duration FromProtoDuration(const google::protobuf::Duration& d);
+
+}  // namespace muster::cli

@@ -1,0 +1,83 @@
+#include "cli/run.h"
+
+#include "absl/strings/str_cat.h"
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "cli/duration.h"
+#include "cli/errors.h"
+#include "cli/flag_values.h"
+
+namespace muster::cli {
+
+absl::Status Run(const Invocation& inv, const CommandLine& command_line,
+                 const Environment& env) {
+  if (inv.command == Command::kCompletionBash) {
+    env.out << BashCompletion(command_line.app());
+    return absl::OkStatus();
+  }
+  const GlobalArgs& global = inv.global;
+  absl::Status address = ValidateAddress("--addr", global.address);
+  if (!address.ok()) return address;
+  absl::StatusOr<absl::Duration> timeout =
+      ParseDuration("--timeout", global.timeout);
+  if (!timeout.ok()) return timeout.status();
+  if (*timeout <= absl::ZeroDuration()) {
+    return UsageError("--timeout: must be longer than zero");
+  }
+  if (global.realm.empty()) {
+    return UsageError(
+        "--realm: must not be empty (the default is \"default\")");
+  }
+
+  Client client(ConnectionOptions{global.address, *timeout});
+  Context ctx{
+      client,
+      global.realm,
+      OutputOptions{global.output == "json" ? Format::kJson : Format::kTable,
+                    env.colour},
+      env.out,
+      env.err,
+      env.now,
+      env.sleep};
+  switch (inv.command) {
+    case Command::kStatus:
+      return RunStatus(ctx);
+    case Command::kRealmList:
+      return RunRealmList(ctx);
+    case Command::kRealmGet:
+      return RunRealmGet(ctx, inv.realm_name);
+    case Command::kRealmCreate:
+      return RunRealmCreate(ctx, inv.realm_create);
+    case Command::kRealmDelete:
+      return RunRealmDelete(ctx, inv.realm_delete);
+    case Command::kServices:
+      return RunServices(ctx);
+    case Command::kList:
+      return RunList(ctx, inv.list);
+    case Command::kGet:
+      return RunGet(ctx, inv.instance);
+    case Command::kRegister:
+      return RunRegister(ctx, inv.register_args);
+    case Command::kDeregister:
+      return RunDeregister(ctx, inv.incarnation);
+    case Command::kHeartbeat:
+      return RunHeartbeat(ctx, inv.incarnation);
+    case Command::kDrain:
+      return RunSetAdminState(ctx, inv.admin, v1::ADMIN_STATE_DRAINING);
+    case Command::kEnable:
+      return RunSetAdminState(ctx, DrainArgs{inv.admin.ref, ""},
+                              v1::ADMIN_STATE_ENABLED);
+    case Command::kWatch:
+      return RunWatch(ctx, inv.watch);
+    case Command::kExplain:
+      return RunExplain(ctx, inv.instance);
+    case Command::kHistory:
+      return RunHistory(ctx, inv.instance);
+    case Command::kCompletionBash:
+    case Command::kNone:
+      break;
+  }
+  return UsageError("no command given; run 'musterctl --help'");
+}
+
+}  // namespace muster::cli

@@ -1,0 +1,66 @@
+#include "healthchecker/checker_options.h"
+
+#include <utility>
+
+#include "healthchecker/grpc_prober.h"
+#include "healthchecker/http_prober.h"
+#include "healthchecker/tcp_prober.h"
+
+namespace muster::healthchecker {
+
+absl::Status ValidateOptions(const HealthCheckerOptions& options) {
+  if (options.max_in_flight < 1) {
+    return absl::InvalidArgumentError("max_in_flight: must be at least 1");
+  }
+  if (options.max_in_flight_per_host < 1) {
+    return absl::InvalidArgumentError(
+        "max_in_flight_per_host: must be at least 1");
+  }
+  if (!(options.eviction_protection_share > 0 &&
+        options.eviction_protection_share <= 1)) {
+    return absl::InvalidArgumentError(
+        "eviction_protection_share: must be greater than 0 and at most 1");
+  }
+  if (!(options.jitter >= 0 && options.jitter <= 0.5)) {
+    return absl::InvalidArgumentError("jitter: must be between 0 and 0.5");
+  }
+  if (options.eviction_sweep_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "eviction_sweep_interval: must be positive");
+  }
+  return NetworkPolicy::Create(NetworkPolicyOptions(options)).status();
+}
+
+NetworkPolicy::Options NetworkPolicyOptions(
+    const HealthCheckerOptions& options) {
+  NetworkPolicy::Options policy;
+  policy.allow = options.allow_networks;
+  policy.deny = options.deny_networks;
+  return policy;
+}
+
+Scheduler::Options SchedulerOptions(const HealthCheckerOptions& options) {
+  Scheduler::Options scheduler;
+  scheduler.max_in_flight = options.max_in_flight;
+  scheduler.max_in_flight_per_host = options.max_in_flight_per_host;
+  scheduler.jitter = options.jitter;
+  scheduler.random_seed = options.random_seed;
+  return scheduler;
+}
+
+absl::StatusOr<ProberSet> MakeProbers(const NetworkPolicy& policy) {
+  ProberSet probers;
+  absl::StatusOr<std::unique_ptr<HttpProber>> http = HttpProber::Create(policy);
+  if (!http.ok()) return http.status();
+  probers.http = *std::move(http);
+  absl::StatusOr<std::unique_ptr<TcpProber>> tcp = TcpProber::Create(policy);
+  if (!tcp.ok()) return tcp.status();
+  probers.tcp = *std::move(tcp);
+  absl::StatusOr<std::unique_ptr<GrpcProber>> grpc =
+      GrpcProber::Create(policy, GrpcProber::Options());
+  if (!grpc.ok()) return grpc.status();
+  probers.grpc = *std::move(grpc);
+  return probers;
+}
+
+}  // namespace muster::healthchecker

@@ -1,0 +1,217 @@
+// Every class of bad input is refused with INVALID_ARGUMENT naming the
+// field, and nothing is stored.
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+
+#include "tests/integration/test_server.h"
+
+namespace muster::testing {
+namespace {
+
+using muster::v1::Instance;
+
+uint64_t Revision(TestServer& server) {
+  muster::v1::ServerInfo info;
+  REQUIRE(server.registry().GetServerInfo(Context().get(), {}, &info).ok());
+  return info.revision();
+}
+
+uint64_t InstanceCount(TestServer& server) {
+  muster::v1::ServerInfo info;
+  REQUIRE(server.registry().GetServerInfo(Context().get(), {}, &info).ok());
+  return info.instance_count();
+}
+
+struct BadCase {
+  const char* name;
+  std::function<void(muster::v1::RegisterRequest&)> spoil;
+  const char* field;
+};
+
+}  // namespace
+
+TEST_CASE("bad registrations are refused with the field and nothing is stored",
+          "[integration][bad_input]") {
+  TestServer server;
+  const uint64_t revision = Revision(server);
+  const BadCase cases[] = {
+      {"realm name", [](auto& r) { r.set_realm("Prod"); }, "realm"},
+      {"service missing", [](auto& r) { r.mutable_instance()->set_service(""); },
+       "instance.service"},
+      {"service name", [](auto& r) { r.mutable_instance()->set_service("web_1"); },
+       "instance.service"},
+      {"id characters", [](auto& r) { r.mutable_instance()->set_id("a b"); }, "instance.id"},
+      {"id length", [](auto& r) { r.mutable_instance()->set_id(std::string(129, 'a')); },
+       "instance.id"},
+      {"address missing", [](auto& r) { r.mutable_instance()->set_address(""); },
+       "instance.address"},
+      {"address form", [](auto& r) { r.mutable_instance()->set_address("-bad-.example"); },
+       "instance.address"},
+      {"port zero", [](auto& r) { r.mutable_instance()->set_port(0); }, "instance.port"},
+      {"port too big", [](auto& r) { r.mutable_instance()->set_port(65536); }, "instance.port"},
+      {"too many tags",
+       [](auto& r) {
+         for (int i = 0; i < 65; ++i) r.mutable_instance()->add_tags("t" + std::to_string(i));
+       },
+       "instance.tags"},
+      {"tag too long", [](auto& r) { r.mutable_instance()->add_tags(std::string(129, 't')); },
+       "instance.tags[0]"},
+      {"too many metadata pairs",
+       [](auto& r) {
+         for (int i = 0; i < 65; ++i) {
+           (*r.mutable_instance()->mutable_metadata())["k" + std::to_string(i)] = "v";
+         }
+       },
+       "instance.metadata"},
+      {"metadata key too long",
+       [](auto& r) { (*r.mutable_instance()->mutable_metadata())[std::string(129, 'k')] = "v"; },
+       "instance.metadata"},
+      {"metadata value too long",
+       [](auto& r) { (*r.mutable_instance()->mutable_metadata())["k"] = std::string(513, 'v'); },
+       "instance.metadata[\"k\"]"},
+      {"weight", [](auto& r) { r.mutable_instance()->set_weight(10001); }, "instance.weight"},
+      {"zone", [](auto& r) { r.mutable_instance()->set_zone("Zone A"); }, "instance.zone"},
+      {"version", [](auto& r) { r.mutable_instance()->set_version(std::string(129, 'v')); },
+       "instance.version"},
+      {"check kind",
+       [](auto& r) {
+         r.mutable_instance()->mutable_check()->set_kind(static_cast<muster::v1::CheckKind>(99));
+       },
+       "instance.check.kind"},
+      {"interval too short",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_TCP);
+         check->mutable_interval()->set_nanos(500000000);
+       },
+       "instance.check.interval"},
+      {"timeout not below interval",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_TCP);
+         check->mutable_interval()->set_seconds(5);
+         check->mutable_timeout()->set_seconds(5);
+       },
+       "instance.check.timeout"},
+      {"ttl missing",
+       [](auto& r) { r.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL); },
+       "instance.check.ttl"},
+      {"threshold",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_TCP);
+         check->set_unhealthy_threshold(11);
+       },
+       "instance.check.unhealthy_threshold"},
+      {"deregister_after below a minute",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_TCP);
+         check->mutable_deregister_after()->set_seconds(59);
+       },
+       "instance.check.deregister_after"},
+      {"http url scheme",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_HTTP);
+         check->set_http_url("ftp://10.0.0.1/health");
+       },
+       "instance.check.http_url"},
+      {"http url missing",
+       [](auto& r) {
+         r.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_HTTP);
+       },
+       "instance.check.http_url"},
+      {"http header newline",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_HTTP);
+         check->set_http_url("http://10.0.0.1/health");
+         (*check->mutable_http_headers())["X-A"] = "a\r\nb";
+       },
+       "instance.check.http_headers"},
+      {"negative duration",
+       [](auto& r) {
+         auto* check = r.mutable_instance()->mutable_check();
+         check->set_kind(muster::v1::CHECK_KIND_TCP);
+         check->mutable_interval()->set_seconds(-5);
+       },
+       "instance.check.interval"},
+  };
+  for (const BadCase& bad : cases) {
+    SECTION(bad.name) {
+      muster::v1::RegisterRequest request;
+      *request.mutable_instance() = MakeInstance("web", "w1");
+      bad.spoil(request);
+      muster::v1::RegisterResponse response;
+      grpc::Status status = server.registry().Register(Context().get(), request, &response);
+      INFO(bad.name << ": " << status.error_message());
+      CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK_THAT(status.error_message(), Catch::StartsWith(bad.field));
+      CHECK(Revision(server) == revision);
+      CHECK(InstanceCount(server) == 0);
+    }
+  }
+}
+
+TEST_CASE("bad reads and realm requests are refused with the field",
+          "[integration][bad_input]") {
+  TestServer server;
+  const uint64_t revision = Revision(server);
+  SECTION("page size") {
+    muster::v1::ListInstancesRequest request;
+    request.set_page_size(1001);
+    muster::v1::ListInstancesResponse response;
+    grpc::Status status = server.registry().ListInstances(Context().get(), request, &response);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("page_size"));
+  }
+  SECTION("realm settings") {
+    muster::v1::CreateRealmRequest request;
+    request.set_name("prod");
+    request.mutable_settings()->set_eviction_protection_share(1.5);
+    muster::v1::Realm realm;
+    grpc::Status status = server.realms().CreateRealm(Context().get(), request, &realm);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(),
+               Catch::StartsWith("settings.eviction_protection_share"));
+    request.set_name("-prod");
+    request.mutable_settings()->set_eviction_protection_share(0.5);
+    status = server.realms().CreateRealm(Context().get(), request, &realm);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("name"));
+  }
+  SECTION("admin state and reason") {
+    muster::v1::RegisterRequest reg;
+    *reg.mutable_instance() = MakeInstance("web", "w1");
+    muster::v1::RegisterResponse registered;
+    REQUIRE(server.registry().Register(Context().get(), reg, &registered).ok());
+    const uint64_t after_register = Revision(server);
+    muster::v1::SetAdminStateRequest request;
+    request.set_service("web");
+    request.set_id("w1");
+    muster::v1::Instance out;
+    CHECK(server.registry().SetAdminState(Context().get(), request, &out).error_code() ==
+          grpc::INVALID_ARGUMENT);
+    request.set_admin_state(muster::v1::ADMIN_STATE_DRAINING);
+    request.set_reason(std::string(257, 'r'));
+    grpc::Status status = server.registry().SetAdminState(Context().get(), request, &out);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("reason"));
+    CHECK(Revision(server) == after_register);
+  }
+  SECTION("a message over the size limit") {
+    muster::v1::RegisterRequest request;
+    *request.mutable_instance() = MakeInstance("web", "w1");
+    request.mutable_instance()->set_version(std::string(5 * 1024 * 1024, 'v'));
+    muster::v1::RegisterResponse response;
+    grpc::Status status = server.registry().Register(Context().get(), request, &response);
+    CHECK(status.error_code() == grpc::RESOURCE_EXHAUSTED);
+    CHECK(Revision(server) == revision);
+  }
+}
+
+}  // namespace muster::testing

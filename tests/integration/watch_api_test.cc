@@ -1,0 +1,247 @@
+// Watch over gRPC: snapshot, live events, resume, compaction, cut-off.
+
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/test_server.h"
+
+namespace muster::testing {
+namespace {
+
+using muster::v1::Event;
+using muster::v1::WatchResponse;
+
+// Returns the commit revision, 0 on failure. Safe on any thread.
+uint64_t TryRegister(TestServer& server, const std::string& service, const std::string& id,
+                     int metadata_pairs = 0) {
+  muster::v1::RegisterRequest request;
+  *request.mutable_instance() = MakeInstance(service, id);
+  for (int i = 0; i < metadata_pairs; ++i) {
+    (*request.mutable_instance()->mutable_metadata())["k" + std::to_string(i)] =
+        std::string(500, 'x');
+  }
+  muster::v1::RegisterResponse response;
+  grpc::Status status = server.registry().Register(Context().get(), request, &response);
+  return status.ok() ? response.revision() : 0;
+}
+
+uint64_t Register(TestServer& server, const std::string& service, const std::string& id,
+                  int metadata_pairs = 0) {
+  uint64_t revision = TryRegister(server, service, id, metadata_pairs);
+  REQUIRE(revision != 0);
+  return revision;
+}
+
+// An open Watch stream with a deadline.
+class Stream {
+ public:
+  Stream(TestServer& server, uint64_t from_revision, const std::string& service = "") {
+    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    muster::v1::WatchRequest request;
+    request.set_realm("default");
+    request.set_service(service);
+    request.set_from_revision(from_revision);
+    reader_ = server.registry().Watch(&context_, request);
+  }
+  ~Stream() {
+    context_.TryCancel();
+    WatchResponse ignored;
+    while (reader_->Read(&ignored)) {
+    }
+    grpc::Status ignored_status = reader_->Finish();
+    (void)ignored_status;  // the stream was cancelled on purpose
+  }
+
+  // Reads messages until `count` events arrived; returns them.
+  std::vector<Event> ReadEvents(size_t count) {
+    std::vector<Event> events;
+    WatchResponse response;
+    while (events.size() < count && reader_->Read(&response)) {
+      kinds_.push_back(response.kind());
+      for (const auto& event : response.events()) events.push_back(event);
+    }
+    return events;
+  }
+  bool Read(WatchResponse* response) {
+    bool ok = reader_->Read(response);
+    if (ok) kinds_.push_back(response->kind());
+    return ok;
+  }
+  grpc::Status Finish() { return reader_->Finish(); }
+  const std::vector<WatchResponse::Kind>& kinds() const { return kinds_; }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<WatchResponse>> reader_;
+  std::vector<WatchResponse::Kind> kinds_;
+};
+
+}  // namespace
+
+TEST_CASE("watch from 0 sends a snapshot, its end, then live events", "[integration][watch]") {
+  TestServer server;
+  Register(server, "web", "a");
+  Register(server, "web", "b");
+  const uint64_t snapshot_revision = Register(server, "db", "c");
+
+  Stream stream(server, 0);
+  std::vector<Event> snapshot = stream.ReadEvents(3);
+  REQUIRE(snapshot.size() == 3);
+  for (const Event& event : snapshot) CHECK(event.cause() == Event::SNAPSHOT);
+  WatchResponse end;
+  REQUIRE(stream.Read(&end));
+  CHECK(end.kind() == WatchResponse::SNAPSHOT_END);
+  CHECK(end.revision() == snapshot_revision);
+
+  const uint64_t live_revision = Register(server, "web", "d");
+  std::vector<Event> live = stream.ReadEvents(1);
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].revision() == live_revision);
+  CHECK(live[0].type() == Event::PUT);
+  CHECK(live[0].cause() == Event::REGISTERED);
+  CHECK(live[0].instance().id() == "d");
+}
+
+TEST_CASE("watch resumes from a revision with no gap and no duplicate", "[integration][watch]") {
+  TestServer server;
+  std::vector<uint64_t> revisions;
+  for (int i = 0; i < 20; ++i) revisions.push_back(Register(server, "web", "i" + std::to_string(i)));
+  const uint64_t from = revisions[7];
+  Stream stream(server, from);
+  std::vector<Event> replay = stream.ReadEvents(13);
+  REQUIRE(replay.size() == 13);
+  for (size_t i = 0; i < replay.size(); ++i) {
+    CHECK(replay[i].revision() == revisions[7 + i]);
+    CHECK(replay[i].instance().id() == "i" + std::to_string(7 + i));
+  }
+  // Live events follow the replay seamlessly.
+  const uint64_t next = Register(server, "web", "late");
+  std::vector<Event> live = stream.ReadEvents(1);
+  REQUIRE(live.size() == 1);
+  CHECK(live[0].revision() == next);
+}
+
+TEST_CASE("watch filters by service and carries deletes", "[integration][watch]") {
+  TestServer server;
+  const uint64_t start = Register(server, "web", "a");
+  Register(server, "db", "x");
+  muster::v1::DeregisterRequest deregister;
+  deregister.set_service("web");
+  deregister.set_id("a");
+  muster::v1::DeregisterResponse response;
+  REQUIRE(server.registry().Deregister(Context().get(), deregister, &response).ok());
+  Stream stream(server, start, "web");
+  std::vector<Event> events = stream.ReadEvents(2);
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].type() == Event::PUT);
+  CHECK(events[1].type() == Event::DELETE);
+  CHECK(events[1].cause() == Event::DEREGISTERED);
+  CHECK(events[1].revision() == response.revision());
+  CHECK(events[1].instance().id() == "a");
+}
+
+TEST_CASE("watch from a compacted revision is OUT_OF_RANGE naming the oldest",
+          "[integration][watch]") {
+  TestServer::Options options;
+  options.registry.changelog_retention = 10;
+  TestServer server(options);
+  for (int i = 0; i < 40; ++i) Register(server, "web", "i" + std::to_string(i));
+  muster::v1::ServerInfo info;
+  REQUIRE(server.registry().GetServerInfo(Context().get(), {}, &info).ok());
+  REQUIRE(info.oldest_retained_revision() > 2);
+  CHECK(info.revision() - info.oldest_retained_revision() + 1 >= 10);
+
+  Stream stream(server, 2);
+  WatchResponse response;
+  CHECK_FALSE(stream.Read(&response));
+  grpc::Status status = stream.Finish();
+  CHECK(status.error_code() == grpc::OUT_OF_RANGE);
+  CHECK_THAT(status.error_message(),
+             Catch::Contains(std::to_string(info.oldest_retained_revision())));
+
+  // The oldest retained revision itself still replays.
+  Stream ok(server, info.oldest_retained_revision());
+  CHECK(ok.ReadEvents(1).size() == 1);
+}
+
+TEST_CASE("a slow watcher is cut off while writers and other watchers carry on",
+          "[integration][watch]") {
+  TestServer::Options options;
+  options.registry.watch.buffer_events = 20;
+  TestServer server(options);
+  const uint64_t start = Register(server, "web", "first");
+
+  // Never reads: its transport fills up, then its buffer overflows.
+  grpc::ClientContext slow_context;
+  slow_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  muster::v1::WatchRequest request;
+  request.set_from_revision(start + 1);
+  auto slow = server.registry().Watch(&slow_context, request);
+
+  std::vector<Event> fast_events;
+  std::thread fast([&] {
+    Stream stream(server, start + 1);
+    fast_events = stream.ReadEvents(400);
+  });
+  // Big instances (about 32 KiB each) fill the slow stream's flow-control
+  // window quickly.
+  for (int i = 0; i < 400; ++i) Register(server, "web", "i" + std::to_string(i), 64);
+  fast.join();
+  REQUIRE(fast_events.size() == 400);
+  for (size_t i = 1; i < fast_events.size(); ++i) {
+    CHECK(fast_events[i].revision() == fast_events[i - 1].revision() + 1);
+  }
+
+  WatchResponse response;
+  while (slow->Read(&response)) {
+  }
+  grpc::Status status = slow->Finish();
+  CHECK(status.error_code() == grpc::RESOURCE_EXHAUSTED);
+}
+
+TEST_CASE("concurrent writers: every watcher sees every event once in order",
+          "[integration][watch]") {
+  TestServer server;
+  const uint64_t start = Register(server, "web", "seed");
+  constexpr int kWriters = 8;
+  constexpr int kPerWriter = 30;
+  std::vector<std::vector<Event>> seen(3);
+  std::vector<std::thread> watchers;
+  for (auto& out : seen) {
+    watchers.emplace_back([&server, &out, start] {
+      Stream stream(server, start + 1);
+      out = stream.ReadEvents(kWriters * kPerWriter);
+    });
+  }
+  std::vector<std::thread> writers;
+  std::atomic<int> failures{0};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&server, &failures, w] {
+      for (int i = 0; i < kPerWriter; ++i) {
+        if (TryRegister(server, "web", "w" + std::to_string(w) + "-" + std::to_string(i)) == 0) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  REQUIRE(failures == 0);
+  for (auto& t : watchers) t.join();
+  for (const auto& events : seen) {
+    REQUIRE(events.size() == kWriters * kPerWriter);
+    std::set<std::string> ids;
+    for (size_t i = 0; i < events.size(); ++i) {
+      ids.insert(events[i].instance().id());
+      CHECK(events[i].revision() == start + 1 + i);
+    }
+    CHECK(ids.size() == kWriters * kPerWriter);
+  }
+}
+
+}  // namespace muster::testing
