@@ -6,15 +6,19 @@
 // registry, store).
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <memory>
+#include <random>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "healthchecker/health_checker.h"
+#include "healthchecker/network_policy.h"
 #include "registry/common/clock.h"
 #include "registry/common/logging.h"
 #include "registry/common/metrics.h"
@@ -36,6 +40,32 @@ int Fail(const std::string& what, const absl::Status& status) {
   return 1;
 }
 
+// Each probe holds a socket: lift the soft open-file limit to the hard one
+// so that --checker-max-in-flight probes fit beside the clients.
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    MUSTER_LOG(kWarning, "cannot raise the open-file limit; probes may fail under load");
+  }
+}
+
+healthchecker::HealthChecker::Options CheckerOptions(const DaemonOptions& options) {
+  healthchecker::HealthChecker::Options checker;
+  checker.max_in_flight = options.checker_max_in_flight;
+  checker.max_in_flight_per_host = options.checker_max_in_flight_per_host;
+  checker.eviction_protection_share = options.eviction_protection_share;
+  checker.allow_networks = options.probe_allow;
+  // --probe-deny adds to the link-local defaults; it never removes them.
+  for (const std::string& network : options.probe_deny) {
+    checker.deny_networks.push_back(network);
+  }
+  checker.random_seed = (static_cast<uint64_t>(std::random_device{}()) << 32) ^
+                        std::random_device{}();
+  return checker;
+}
+
 int Run(const DaemonOptions& options) {
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(options.log_level, &level);
@@ -46,9 +76,24 @@ int Run(const DaemonOptions& options) {
       RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
   if (!store.ok()) return Fail("cannot open the data dir", store.status());
 
+  const healthchecker::HealthChecker::Options checker_options = CheckerOptions(options);
+  absl::StatusOr<healthchecker::NetworkPolicy> policy =
+      healthchecker::NetworkPolicy::Create(healthchecker::NetworkPolicyOptions(checker_options));
+  if (!policy.ok()) return Fail("bad probe networks", policy.status());
+
   Metrics metrics;
   Clock& clock = Clock::Real();
   Registry::Options registry_options;
+  if (options.checker) {
+    // Refuse IP literals the checker would never probe, at registration.
+    registry_options.check_registration = [&policy](const Instance& instance) {
+      absl::Status s = policy->CheckHost(instance.address, "instance.address");
+      if (s.ok() && instance.check.kind == CheckKind::kHttp) {
+        s = policy->CheckHost(instance.check.http_url, "instance.check.http_url");
+      }
+      return s;
+    };
+  }
   registry_options.auto_create_realms = options.auto_create_realms;
   registry_options.changelog_retention = options.changelog_retention;
   absl::StatusOr<std::unique_ptr<Registry>> registry =
@@ -58,11 +103,27 @@ int Run(const DaemonOptions& options) {
     return Fail("cannot start the registry", started);
   }
 
+  std::unique_ptr<healthchecker::HealthChecker> checker;
+  if (options.checker) {
+    RaiseFileLimit();
+    absl::StatusOr<std::unique_ptr<healthchecker::HealthChecker>> created =
+        healthchecker::HealthChecker::Create(checker_options, **registry, **registry, clock,
+                                             metrics);
+    if (!created.ok()) return Fail("cannot create the health checker", created.status());
+    checker = std::move(*created);
+    if (absl::Status s = checker->Start(); !s.ok()) {
+      return Fail("cannot start the health checker", s);
+    }
+    (*registry)->SetHealthDetailProvider(checker.get());
+  } else {
+    MUSTER_LOG(kWarning, "health checker off (--checker=false): every instance stays STARTING");
+  }
+
   Server::Options server_options;
   server_options.listen = options.listen;
   server_options.facts.version = MUSTER_VERSION;
   server_options.facts.started_at = clock.Now();
-  server_options.facts.health_checker_enabled = false;
+  server_options.facts.health_checker_enabled = options.checker;
   server_options.facts.data_dir = options.data_dir;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(server_options, **registry, metrics);
@@ -88,6 +149,11 @@ int Run(const DaemonOptions& options) {
 
   (*server)->Stop();
   (*http)->Stop();
+  if (checker) {
+    checker->Stop();
+    (*registry)->SetHealthDetailProvider(nullptr);
+    checker.reset();
+  }
   (*registry)->Stop();
   const uint64_t revision = (*registry)->index().revision();
   registry->reset();
@@ -126,6 +192,27 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--log-level", options.log_level, "debug, info, warning or error")
       ->capture_default_str();
+  app.add_flag("--checker,!--no-checker", options.checker,
+               "Run the built-in health checker (HTTP, TCP, gRPC and TTL checks); on by "
+               "default, --checker=false or --no-checker turns it off");
+  app.add_option("--checker-max-in-flight", options.checker_max_in_flight,
+                 "Most probes in flight at once (1 to 100000)")
+      ->capture_default_str();
+  app.add_option("--checker-max-in-flight-per-host", options.checker_max_in_flight_per_host,
+                 "Most probes in flight at once to one host")
+      ->capture_default_str();
+  app.add_option("--eviction-protection-share", options.eviction_protection_share,
+                 "Evictions pause in a realm when more than this share of its checked "
+                 "instances is critical (0 < x <= 1; 1 disables protection)")
+      ->capture_default_str();
+  app.add_option("--probe-allow", options.probe_allow,
+                 "Network (CIDR or address) probes may reach; repeat for several. When "
+                 "given, every other network is refused")
+      ->delimiter(',');
+  app.add_option("--probe-deny", options.probe_deny,
+                 "Network (CIDR or address) probes must not reach, in addition to the "
+                 "link-local 169.254.0.0/16 and fe80::/10; repeat for several")
+      ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
