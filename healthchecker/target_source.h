@@ -63,7 +63,8 @@ class TargetListener {
   // The target's incarnation is gone (deregistered or evicted).
   virtual void OnTargetRemoved(const TargetKey& key, uint64_t incarnation) = 0;
   // A Heartbeat RPC for this incarnation was accepted at `at`.
-  virtual void OnHeartbeat(const TargetKey& key, uint64_t incarnation, absl::Time at) = 0;
+  virtual void OnHeartbeat(const TargetKey& key, uint64_t incarnation,
+                           absl::Time at) = 0;
 
  protected:
   TargetListener() = default;
@@ -82,7 +83,8 @@ class TargetSource {
 
   // The realm's eviction-protection share (0 < x <= 1), or nullopt when
   // the realm uses the daemon default or does not exist.
-  virtual std::optional<double> EvictionProtectionShare(const std::string& realm) const = 0;
+  virtual std::optional<double> EvictionProtectionShare(
+      const std::string& realm) const = 0;
 
  protected:
   TargetSource() = default;
@@ -99,10 +101,12 @@ class VerdictSink {
 
   // Commits a change of health with the check output (capped at 4 KiB by
   // the registry). A report equal to the committed health is a no-op.
-  virtual void ReportHealth(const TargetKey& key, uint64_t incarnation, Health health,
-                            std::string output, std::function<void(absl::Status)> done) = 0;
+  virtual void ReportHealth(const TargetKey& key, uint64_t incarnation,
+                            Health health, std::string output,
+                            std::function<void(absl::Status)> done) = 0;
   // Deregisters the incarnation with cause EVICTED and `reason`.
-  virtual void Evict(const TargetKey& key, uint64_t incarnation, std::string reason,
+  virtual void Evict(const TargetKey& key, uint64_t incarnation,
+                     std::string reason,
                      std::function<void(absl::Status)> done) = 0;
 
  protected:
@@ -127,7 +131,8 @@ struct HealthDetail {
 class HealthDetailProvider {
  public:
   virtual ~HealthDetailProvider() = default;
-  virtual std::optional<HealthDetail> Detail(const TargetKey& key, uint64_t incarnation) const = 0;
+  virtual std::optional<HealthDetail> Detail(const TargetKey& key,
+                                             uint64_t incarnation) const = 0;
 
  protected:
   HealthDetailProvider() = default;

@@ -6,23 +6,30 @@
 
 namespace muster::registry {
 
-std::shared_ptr<const Instance> Txn::FindInstance(const InstanceKey& key) const {
-  if (auto it = mine_.instances.find(key); it != mine_.instances.end()) return it->second;
-  if (auto it = group_.instances.find(key); it != group_.instances.end()) return it->second;
+std::shared_ptr<const Instance> Txn::FindInstance(
+    const InstanceKey& key) const {
+  if (auto it = mine_.instances.find(key); it != mine_.instances.end())
+    return it->second;
+  if (auto it = group_.instances.find(key); it != group_.instances.end())
+    return it->second;
   return index_.FindInstance(key);
 }
 
 std::optional<Realm> Txn::FindRealm(const std::string& name) const {
-  if (auto it = mine_.realms.find(name); it != mine_.realms.end()) return it->second;
-  if (auto it = group_.realms.find(name); it != group_.realms.end()) return it->second;
+  if (auto it = mine_.realms.find(name); it != mine_.realms.end())
+    return it->second;
+  if (auto it = group_.realms.find(name); it != group_.realms.end())
+    return it->second;
   return index_.FindRealm(name);
 }
 
-std::vector<std::shared_ptr<const Instance>> Txn::RealmInstances(const std::string& realm) const {
+std::vector<std::shared_ptr<const Instance>> Txn::RealmInstances(
+    const std::string& realm) const {
   return index_.RealmInstances(realm);
 }
 
-std::shared_ptr<const Instance> Txn::PutInstance(Instance instance, EventCause cause,
+std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
+                                                 EventCause cause,
                                                  std::string reason) {
   instance.modify_revision = revision_;
   auto stored = std::make_shared<const Instance>(std::move(instance));
@@ -65,21 +72,23 @@ void Txn::DeleteRealm(const std::string& name) {
   has_writes_ = true;
 }
 
-Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock, Metrics& metrics,
-                     Options options)
+Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
+                     Metrics& metrics, Options options)
     : store_(store),
       index_(index),
       hub_(hub),
       clock_(clock),
       options_(options),
       latency_(metrics.GetHistogram("muster_commit_latency_seconds",
-                                    "Time of one synced group commit.", LatencyBuckets())),
-      group_size_(metrics.GetHistogram("muster_commit_group_ops",
-                                       "Mutations written by one synced group commit.",
-                                       SizeBuckets())),
+                                    "Time of one synced group commit.",
+                                    LatencyBuckets())),
+      group_size_(metrics.GetHistogram(
+          "muster_commit_group_ops",
+          "Mutations written by one synced group commit.", SizeBuckets())),
       failures_(metrics.GetCounter("muster_commit_failures_total",
                                    "Group commits the store refused.")),
-      revision_gauge_(metrics.GetGauge("muster_revision", "Current store revision.")) {}
+      revision_gauge_(
+          metrics.GetGauge("muster_revision", "Current store revision.")) {}
 
 Committer::~Committer() { Stop(); }
 
@@ -149,9 +158,11 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
     results[i] = group[i].prepare(txn);
     if (!results[i].ok() || !txn.HasWrites()) continue;
     const GroupChanges& mine = txn.changes();
-    for (const auto& [key, value] : mine.instances) changes.instances[key] = value;
+    for (const auto& [key, value] : mine.instances)
+      changes.instances[key] = value;
     for (const auto& [name, value] : mine.realms) changes.realms[name] = value;
-    changes.events.insert(changes.events.end(), mine.events.begin(), mine.events.end());
+    changes.events.insert(changes.events.end(), mine.events.begin(),
+                          mine.events.end());
     ++next_revision;
     ++writers;
   }
@@ -188,7 +199,8 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       MaybeCompact();
     } else {
       failures_.Increment();
-      MUSTER_LOG(kError, "commit of revision %d failed: %s", batch.revision, written.ToString());
+      MUSTER_LOG(kError, "commit of revision %d failed: %s", batch.revision,
+                 written.ToString());
       absl::Status unavailable = absl::UnavailableError(
           "the store could not write; the change was not applied: " +
           std::string(written.message()));
@@ -212,8 +224,8 @@ void Committer::MaybeCompact() {
   if (store_.OldestRetainedRevision() + slack >= keep_from) return;
   absl::Status status = store_.Compact(keep_from);
   if (!status.ok()) {
-    MUSTER_LOG(kWarning, "change-log compaction to revision %d failed: %s", keep_from,
-               status.ToString());
+    MUSTER_LOG(kWarning, "change-log compaction to revision %d failed: %s",
+               keep_from, status.ToString());
   }
 }
 

@@ -36,7 +36,8 @@ struct GroupChanges {
 // Used only on the commit thread.
 class Txn final {
  public:
-  Txn(const Index& index, const GroupChanges& group, uint64_t revision, absl::Time now)
+  Txn(const Index& index, const GroupChanges& group, uint64_t revision,
+      absl::Time now)
       : index_(index), group_(group), revision_(revision), now_(now) {}
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
@@ -48,14 +49,17 @@ class Txn final {
   std::shared_ptr<const Instance> FindInstance(const InstanceKey& key) const;
   std::optional<Realm> FindRealm(const std::string& name) const;
   // REQUIRES: the operation is exclusive (nothing pending in the group).
-  std::vector<std::shared_ptr<const Instance>> RealmInstances(const std::string& realm) const;
+  std::vector<std::shared_ptr<const Instance>> RealmInstances(
+      const std::string& realm) const;
 
   // Stores `instance` (modify_revision is set to revision()) and records
   // a PUT event. Returns the stored instance.
-  std::shared_ptr<const Instance> PutInstance(Instance instance, EventCause cause,
+  std::shared_ptr<const Instance> PutInstance(Instance instance,
+                                              EventCause cause,
                                               std::string reason);
   // Deletes the instance and records a DELETE event carrying `last`.
-  void DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause, std::string reason);
+  void DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
+                      std::string reason);
   void PutRealm(Realm realm);
   void DeleteRealm(const std::string& name);
 
@@ -99,8 +103,8 @@ class Committer final {
   // index and the hub saw it.
   using CommitHook = std::function<void(const CommitBatch& batch)>;
 
-  Committer(Store& store, Index& index, WatchHub& hub, Clock& clock, Metrics& metrics,
-            Options options);
+  Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
+            Metrics& metrics, Options options);
   ~Committer();
   Committer(const Committer&) = delete;
   Committer& operator=(const Committer&) = delete;

@@ -13,37 +13,45 @@ namespace {
 // Page tokens are the web-safe base64 of "service\0id" of the last
 // instance returned; listing resumes strictly after it.
 std::string EncodePageToken(const std::string& service, const std::string& id) {
-  return absl::WebSafeBase64Escape(absl::StrCat(service, std::string(1, '\0'), id));
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(service, std::string(1, '\0'), id));
 }
 
-absl::Status DecodePageToken(const std::string& token, std::string* service, std::string* id) {
+absl::Status DecodePageToken(const std::string& token, std::string* service,
+                             std::string* id) {
   std::string raw;
   if (!absl::WebSafeBase64Unescape(token, &raw)) {
-    return absl::InvalidArgumentError("page_token: not a token returned by ListInstances");
+    return absl::InvalidArgumentError(
+        "page_token: not a token returned by ListInstances");
   }
   size_t sep = raw.find('\0');
   if (sep == std::string::npos) {
-    return absl::InvalidArgumentError("page_token: not a token returned by ListInstances");
+    return absl::InvalidArgumentError(
+        "page_token: not a token returned by ListInstances");
   }
   *service = raw.substr(0, sep);
   *id = raw.substr(sep + 1);
   return absl::OkStatus();
 }
 
-bool HasAllTags(const Instance& instance, const std::vector<std::string>& tags) {
+bool HasAllTags(const Instance& instance,
+                const std::vector<std::string>& tags) {
   for (const auto& tag : tags) {
-    if (!std::binary_search(instance.tags.begin(), instance.tags.end(), tag)) return false;
+    if (!std::binary_search(instance.tags.begin(), instance.tags.end(), tag))
+      return false;
   }
   return true;
 }
 
-bool HasMetadata(const Instance& instance,
-                 const std::vector<std::pair<std::string, std::string>>& wanted) {
+bool HasMetadata(
+    const Instance& instance,
+    const std::vector<std::pair<std::string, std::string>>& wanted) {
   for (const auto& pair : wanted) {
     auto it = std::lower_bound(
         instance.metadata.begin(), instance.metadata.end(), pair,
         [](const auto& a, const auto& b) { return a.first < b.first; });
-    if (it == instance.metadata.end() || it->first != pair.first || it->second != pair.second) {
+    if (it == instance.metadata.end() || it->first != pair.first ||
+        it->second != pair.second) {
       return false;
     }
   }
@@ -53,7 +61,8 @@ bool HasMetadata(const Instance& instance,
 bool Matches(const Instance& instance, const ListQuery& query) {
   if (query.routable_only && !instance.Routable()) return false;
   if (!query.zone.empty() && instance.zone != query.zone) return false;
-  return HasAllTags(instance, query.tags) && HasMetadata(instance, query.metadata);
+  return HasAllTags(instance, query.tags) &&
+         HasMetadata(instance, query.metadata);
 }
 
 int HealthSlot(Health health) { return static_cast<int>(health) % 5; }
@@ -105,7 +114,8 @@ void Index::PutLocked(std::shared_ptr<const Instance> instance) {
     }
     --realm.by_health[HealthSlot(old.health)];
     // A new incarnation forgets the old one's heartbeats.
-    if (old.create_revision != instance->create_revision) it->second.last_heartbeat_ns = 0;
+    if (old.create_revision != instance->create_revision)
+      it->second.last_heartbeat_ns = 0;
   } else {
     ++realm.instances;
     ++instance_count_;
@@ -154,7 +164,8 @@ uint64_t Index::revision() const {
   return revision_;
 }
 
-std::shared_ptr<const Instance> Index::FindInstance(const InstanceKey& key) const {
+std::shared_ptr<const Instance> Index::FindInstance(
+    const InstanceKey& key) const {
   absl::ReaderMutexLock lock(&mu_);
   const Entry* entry = FindLocked(key);
   return entry == nullptr ? nullptr : entry->instance;
@@ -175,13 +186,15 @@ std::vector<std::shared_ptr<const Instance>> Index::RealmInstances(
   if (it == realms_.end()) return out;
   out.reserve(it->second.instances);
   for (const auto& [name, service] : it->second.services) {
-    for (const auto& [id, entry] : service.instances) out.push_back(entry.instance);
+    for (const auto& [id, entry] : service.instances)
+      out.push_back(entry.instance);
   }
   return out;
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Index::Snapshot(
-    const std::string& realm, const std::string& service, uint64_t* revision) const {
+    const std::string& realm, const std::string& service,
+    uint64_t* revision) const {
   std::vector<std::shared_ptr<const Instance>> out;
   absl::ReaderMutexLock lock(&mu_);
   auto it = realms_.find(realm);
@@ -196,13 +209,15 @@ absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Index::Snapshot(
   return out;
 }
 
-std::vector<std::shared_ptr<const Instance>> Index::AllInstances(uint64_t* revision) const {
+std::vector<std::shared_ptr<const Instance>> Index::AllInstances(
+    uint64_t* revision) const {
   std::vector<std::shared_ptr<const Instance>> out;
   absl::ReaderMutexLock lock(&mu_);
   out.reserve(instance_count_);
   for (const auto& [realm_name, realm] : realms_) {
     for (const auto& [name, service] : realm.services) {
-      for (const auto& [id, entry] : service.instances) out.push_back(entry.instance);
+      for (const auto& [id, entry] : service.instances)
+        out.push_back(entry.instance);
     }
   }
   *revision = revision_;
@@ -214,10 +229,12 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
   std::string after_id;
   const bool resume = !query.page_token.empty();
   if (resume) {
-    absl::Status status = DecodePageToken(query.page_token, &after_service, &after_id);
+    absl::Status status =
+        DecodePageToken(query.page_token, &after_service, &after_id);
     if (!status.ok()) return status;
     if (!query.service.empty() && after_service != query.service) {
-      return absl::InvalidArgumentError("page_token: belongs to a different service");
+      return absl::InvalidArgumentError(
+          "page_token: belongs to a different service");
     }
   }
   const size_t page_size = query.page_size == 0 ? 100 : query.page_size;
@@ -226,7 +243,8 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
   absl::ReaderMutexLock lock(&mu_);
   auto realm_it = realms_.find(query.realm);
   if (realm_it == realms_.end()) {
-    return absl::NotFoundError(absl::StrCat("realm \"", query.realm, "\" not found"));
+    return absl::NotFoundError(
+        absl::StrCat("realm \"", query.realm, "\" not found"));
   }
   page.revision = revision_;
   const auto& services = realm_it->second.services;
@@ -239,7 +257,8 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
   for (; service_it != services.end(); ++service_it) {
     const auto& instances = service_it->second.instances;
     auto it = instances.begin();
-    if (resume && service_it->first == after_service) it = instances.upper_bound(after_id);
+    if (resume && service_it->first == after_service)
+      it = instances.upper_bound(after_id);
     for (; it != instances.end(); ++it) {
       const Instance& instance = *it->second.instance;
       if (!Matches(instance, query)) continue;
@@ -255,8 +274,8 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
   return page;
 }
 
-absl::StatusOr<std::vector<ServiceCounts>> Index::Services(const std::string& realm,
-                                                           uint64_t* revision) const {
+absl::StatusOr<std::vector<ServiceCounts>> Index::Services(
+    const std::string& realm, uint64_t* revision) const {
   absl::ReaderMutexLock lock(&mu_);
   auto it = realms_.find(realm);
   if (it == realms_.end()) {
@@ -265,7 +284,8 @@ absl::StatusOr<std::vector<ServiceCounts>> Index::Services(const std::string& re
   std::vector<ServiceCounts> out;
   out.reserve(it->second.services.size());
   for (const auto& [name, service] : it->second.services) {
-    out.push_back(ServiceCounts{name, service.instances.size(), service.routable});
+    out.push_back(
+        ServiceCounts{name, service.instances.size(), service.routable});
   }
   *revision = revision_;
   return out;
@@ -281,7 +301,8 @@ std::vector<RealmCounts> Index::Realms(uint64_t* revision) const {
     counts.instances = realm.instances;
     counts.routable = realm.routable;
     counts.services = realm.services.size();
-    std::copy(std::begin(realm.by_health), std::end(realm.by_health), counts.by_health);
+    std::copy(std::begin(realm.by_health), std::end(realm.by_health),
+              counts.by_health);
     out.push_back(std::move(counts));
   }
   *revision = revision_;
@@ -293,23 +314,23 @@ uint64_t Index::InstanceCount() const {
   return instance_count_;
 }
 
-absl::StatusOr<std::shared_ptr<const Instance>> Index::Heartbeat(const InstanceKey& key,
-                                                                 uint64_t incarnation,
-                                                                 absl::Time at) {
+absl::StatusOr<std::shared_ptr<const Instance>> Index::Heartbeat(
+    const InstanceKey& key, uint64_t incarnation, absl::Time at) {
   absl::ReaderMutexLock lock(&mu_);
   const Entry* entry = FindLocked(key);
   if (entry == nullptr) {
-    return absl::NotFoundError(absl::StrCat("instance \"", key.id, "\" not found in service \"",
-                                            key.service, "\" (realm \"", key.realm, "\")"));
+    return absl::NotFoundError(
+        absl::StrCat("instance \"", key.id, "\" not found in service \"",
+                     key.service, "\" (realm \"", key.realm, "\")"));
   }
   if (entry->instance->create_revision != incarnation) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "instance \"", key.id, "\" of service \"", key.service, "\" (realm \"", key.realm,
-        "\") is incarnation ", entry->instance->create_revision, ", not ", incarnation,
-        "; register again"));
+        "instance \"", key.id, "\" of service \"", key.service, "\" (realm \"",
+        key.realm, "\") is incarnation ", entry->instance->create_revision,
+        ", not ", incarnation, "; register again"));
   }
   entry->last_heartbeat_ns.store(absl::ToUnixNanos(at),
-                                                     std::memory_order_relaxed);
+                                 std::memory_order_relaxed);
   return entry->instance;
 }
 

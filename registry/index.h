@@ -60,14 +60,16 @@ class Index final {
   std::shared_ptr<const Instance> FindInstance(const InstanceKey& key) const;
   std::optional<Realm> FindRealm(const std::string& name) const;
   // Every instance of a realm (for a forced delete), in key order.
-  std::vector<std::shared_ptr<const Instance>> RealmInstances(const std::string& realm) const;
+  std::vector<std::shared_ptr<const Instance>> RealmInstances(
+      const std::string& realm) const;
   // The instances of a realm (one service when `service` is not empty) and
   // the revision they were read at, atomically. NOT_FOUND for a missing realm.
-  absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Snapshot(const std::string& realm,
-                                                                        const std::string& service,
-                                                                        uint64_t* revision) const;
+  absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Snapshot(
+      const std::string& realm, const std::string& service,
+      uint64_t* revision) const;
   // Every instance, in key order, and the revision read.
-  std::vector<std::shared_ptr<const Instance>> AllInstances(uint64_t* revision) const;
+  std::vector<std::shared_ptr<const Instance>> AllInstances(
+      uint64_t* revision) const;
 
   // REQUIRES: the query is valid. NOT_FOUND for a missing realm;
   // INVALID_ARGUMENT for a malformed page token.
@@ -80,8 +82,8 @@ class Index final {
 
   // Records a heartbeat for `key` if `incarnation` is current. NOT_FOUND
   // when missing, FAILED_PRECONDITION when the incarnation differs.
-  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(const InstanceKey& key,
-                                                            uint64_t incarnation, absl::Time at);
+  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(
+      const InstanceKey& key, uint64_t incarnation, absl::Time at);
   // Last accepted heartbeat of the instance's current incarnation.
   std::optional<absl::Time> LastHeartbeat(const InstanceKey& key) const;
 
@@ -104,9 +106,11 @@ class Index final {
     uint64_t by_health[5] = {0, 0, 0, 0, 0};
   };
 
-  void PutLocked(std::shared_ptr<const Instance> instance) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PutLocked(std::shared_ptr<const Instance> instance)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteLocked(const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  const Entry* FindLocked(const InstanceKey& key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  const Entry* FindLocked(const InstanceKey& key) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, RealmState> realms_ ABSL_GUARDED_BY(mu_);

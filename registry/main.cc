@@ -8,12 +8,11 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -44,14 +43,17 @@ int Fail(const std::string& what, const absl::Status& status) {
 // so that --checker-max-in-flight probes fit beside the clients.
 void RaiseFileLimit() {
   rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
   limit.rlim_cur = limit.rlim_max;
   if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
-    MUSTER_LOG(kWarning, "cannot raise the open-file limit; probes may fail under load");
+    MUSTER_LOG(kWarning,
+               "cannot raise the open-file limit; probes may fail under load");
   }
 }
 
-healthchecker::HealthChecker::Options CheckerOptions(const DaemonOptions& options) {
+healthchecker::HealthChecker::Options CheckerOptions(
+    const DaemonOptions& options) {
   healthchecker::HealthChecker::Options checker;
   checker.max_in_flight = options.checker_max_in_flight;
   checker.max_in_flight_per_host = options.checker_max_in_flight_per_host;
@@ -70,15 +72,18 @@ int Run(const DaemonOptions& options) {
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(options.log_level, &level);
   SetLogLevel(level);
-  MUSTER_LOG(kInfo, "musterd %s starting; data dir %s", MUSTER_VERSION, options.data_dir);
+  MUSTER_LOG(kInfo, "musterd %s starting; data dir %s", MUSTER_VERSION,
+             options.data_dir);
 
   absl::StatusOr<std::unique_ptr<RocksDbStore>> store =
       RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
   if (!store.ok()) return Fail("cannot open the data dir", store.status());
 
-  const healthchecker::HealthChecker::Options checker_options = CheckerOptions(options);
+  const healthchecker::HealthChecker::Options checker_options =
+      CheckerOptions(options);
   absl::StatusOr<healthchecker::NetworkPolicy> policy =
-      healthchecker::NetworkPolicy::Create(healthchecker::NetworkPolicyOptions(checker_options));
+      healthchecker::NetworkPolicy::Create(
+          healthchecker::NetworkPolicyOptions(checker_options));
   if (!policy.ok()) return Fail("bad probe networks", policy.status());
 
   Metrics metrics;
@@ -89,7 +94,8 @@ int Run(const DaemonOptions& options) {
     registry_options.check_registration = [&policy](const Instance& instance) {
       absl::Status s = policy->CheckHost(instance.address, "instance.address");
       if (s.ok() && instance.check.kind == CheckKind::kHttp) {
-        s = policy->CheckHost(instance.check.http_url, "instance.check.http_url");
+        s = policy->CheckHost(instance.check.http_url,
+                              "instance.check.http_url");
       }
       return s;
     };
@@ -98,7 +104,8 @@ int Run(const DaemonOptions& options) {
   registry_options.changelog_retention = options.changelog_retention;
   absl::StatusOr<std::unique_ptr<Registry>> registry =
       Registry::Create(std::move(registry_options), **store, clock, metrics);
-  if (!registry.ok()) return Fail("cannot load the data dir", registry.status());
+  if (!registry.ok())
+    return Fail("cannot load the data dir", registry.status());
   if (absl::Status started = (*registry)->Start(); !started.ok()) {
     return Fail("cannot start the registry", started);
   }
@@ -107,16 +114,19 @@ int Run(const DaemonOptions& options) {
   if (options.checker) {
     RaiseFileLimit();
     absl::StatusOr<std::unique_ptr<healthchecker::HealthChecker>> created =
-        healthchecker::HealthChecker::Create(checker_options, **registry, **registry, clock,
-                                             metrics);
-    if (!created.ok()) return Fail("cannot create the health checker", created.status());
+        healthchecker::HealthChecker::Create(checker_options, **registry,
+                                             **registry, clock, metrics);
+    if (!created.ok())
+      return Fail("cannot create the health checker", created.status());
     checker = std::move(*created);
     if (absl::Status s = checker->Start(); !s.ok()) {
       return Fail("cannot start the health checker", s);
     }
     (*registry)->SetHealthDetailProvider(checker.get());
   } else {
-    MUSTER_LOG(kWarning, "health checker off (--checker=false): every instance stays STARTING");
+    MUSTER_LOG(
+        kWarning,
+        "health checker off (--checker=false): every instance stays STARTING");
   }
 
   Server::Options server_options;
@@ -129,15 +139,18 @@ int Run(const DaemonOptions& options) {
       Server::Start(server_options, **registry, metrics);
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
 
-  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
-      HttpEndpoint::Create(HttpEndpoint::Options{options.http_listen}, metrics, nullptr);
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::Create(
+      HttpEndpoint::Options{options.http_listen}, metrics, nullptr);
   if (!http.ok()) return Fail("cannot serve HTTP", http.status());
-  if (absl::Status s = (*http)->Start(); !s.ok()) return Fail("cannot serve HTTP", s);
+  if (absl::Status s = (*http)->Start(); !s.ok())
+    return Fail("cannot serve HTTP", s);
 
   MUSTER_LOG(kInfo,
-             "musterd serving: gRPC on %s (port %d), HTTP on %s; revision %d, %d instances",
+             "musterd serving: gRPC on %s (port %d), HTTP on %s; revision %d, "
+             "%d instances",
              options.listen, (*server)->port(), (*http)->address(),
-             (*registry)->index().revision(), (*registry)->index().InstanceCount());
+             (*registry)->index().revision(),
+             (*registry)->index().InstanceCount());
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -145,7 +158,8 @@ int Run(const DaemonOptions& options) {
   sigaddset(&signals, SIGINT);
   int signal_number = 0;
   sigwait(&signals, &signal_number);
-  MUSTER_LOG(kInfo, "%s received; shutting down", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  MUSTER_LOG(kInfo, "%s received; shutting down",
+             signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
 
   (*server)->Stop();
   (*http)->Stop();
@@ -176,49 +190,61 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   muster::registry::DaemonOptions options;
-  CLI::App app{"musterd: the muster service registry daemon (gRPC API muster.v1)", "musterd"};
+  CLI::App app{
+      "musterd: the muster service registry daemon (gRPC API muster.v1)",
+      "musterd"};
   app.set_version_flag("--version", MUSTER_VERSION);
   app.add_option("--listen", options.listen, "gRPC listen address host:port")
       ->capture_default_str();
   app.add_option("--http-listen", options.http_listen,
                  "HTTP listen address for /metrics, /healthz and /readyz")
       ->capture_default_str();
-  app.add_option("--data-dir", options.data_dir, "RocksDB data directory (created if missing)")
+  app.add_option("--data-dir", options.data_dir,
+                 "RocksDB data directory (created if missing)")
       ->capture_default_str();
-  app.add_flag("--auto-create-realms", options.auto_create_realms,
-               "Create a missing realm on its first registration instead of NOT_FOUND");
-  app.add_option("--changelog-retention", options.changelog_retention,
-                 "Revisions of change log kept for Watch resumption and history")
+  app.add_flag(
+      "--auto-create-realms", options.auto_create_realms,
+      "Create a missing realm on its first registration instead of NOT_FOUND");
+  app.add_option(
+         "--changelog-retention", options.changelog_retention,
+         "Revisions of change log kept for Watch resumption and history")
       ->capture_default_str();
-  app.add_option("--log-level", options.log_level, "debug, info, warning or error")
+  app.add_option("--log-level", options.log_level,
+                 "debug, info, warning or error")
       ->capture_default_str();
-  app.add_flag("--checker,!--no-checker", options.checker,
-               "Run the built-in health checker (HTTP, TCP, gRPC and TTL checks); on by "
-               "default, --checker=false or --no-checker turns it off");
+  app.add_flag(
+      "--checker,!--no-checker", options.checker,
+      "Run the built-in health checker (HTTP, TCP, gRPC and TTL checks); on by "
+      "default, --checker=false or --no-checker turns it off");
   app.add_option("--checker-max-in-flight", options.checker_max_in_flight,
                  "Most probes in flight at once (1 to 100000)")
       ->capture_default_str();
-  app.add_option("--checker-max-in-flight-per-host", options.checker_max_in_flight_per_host,
+  app.add_option("--checker-max-in-flight-per-host",
+                 options.checker_max_in_flight_per_host,
                  "Most probes in flight at once to one host")
       ->capture_default_str();
-  app.add_option("--eviction-protection-share", options.eviction_protection_share,
-                 "Evictions pause in a realm when more than this share of its checked "
-                 "instances is critical (0 < x <= 1; 1 disables protection)")
+  app.add_option(
+         "--eviction-protection-share", options.eviction_protection_share,
+         "Evictions pause in a realm when more than this share of its checked "
+         "instances is critical (0 < x <= 1; 1 disables protection)")
       ->capture_default_str();
-  app.add_option("--probe-allow", options.probe_allow,
-                 "Network (CIDR or address) probes may reach; repeat for several. When "
-                 "given, every other network is refused")
+  app.add_option(
+         "--probe-allow", options.probe_allow,
+         "Network (CIDR or address) probes may reach; repeat for several. When "
+         "given, every other network is refused")
       ->delimiter(',');
-  app.add_option("--probe-deny", options.probe_deny,
-                 "Network (CIDR or address) probes must not reach, in addition to the "
-                 "link-local 169.254.0.0/16 and fe80::/10; repeat for several")
+  app.add_option(
+         "--probe-deny", options.probe_deny,
+         "Network (CIDR or address) probes must not reach, in addition to the "
+         "link-local 169.254.0.0/16 and fe80::/10; repeat for several")
       ->delimiter(',');
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  if (absl::Status valid = muster::registry::ValidateDaemonOptions(options); !valid.ok()) {
+  if (absl::Status valid = muster::registry::ValidateDaemonOptions(options);
+      !valid.ok()) {
     std::fprintf(stderr, "musterd: %s\n", std::string(valid.message()).c_str());
     return 2;
   }

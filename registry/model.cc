@@ -4,12 +4,14 @@
 
 namespace muster::registry {
 
-std::string InstanceKey::ToString() const { return absl::StrCat(realm, "/", service, "/", id); }
+std::string InstanceKey::ToString() const {
+  return absl::StrCat(realm, "/", service, "/", id);
+}
 
 bool Instance::SameRegistration(const Instance& other) const {
   return address == other.address && port == other.port && tags == other.tags &&
-         metadata == other.metadata && weight == other.weight && zone == other.zone &&
-         version == other.version && check == other.check;
+         metadata == other.metadata && weight == other.weight &&
+         zone == other.zone && version == other.version && check == other.check;
 }
 
 absl::string_view EventCauseName(EventCause cause) {

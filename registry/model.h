@@ -24,7 +24,8 @@ struct InstanceKey {
     return a.realm == b.realm && a.service == b.service && a.id == b.id;
   }
   friend bool operator<(const InstanceKey& a, const InstanceKey& b) {
-    return std::tie(a.realm, a.service, a.id) < std::tie(b.realm, b.service, b.id);
+    return std::tie(a.realm, a.service, a.id) <
+           std::tie(b.realm, b.service, b.id);
   }
   // "realm/service/id", for messages.
   std::string ToString() const;

@@ -8,17 +8,23 @@
 namespace muster::registry {
 namespace {
 
-enum Method : size_t { kCreateRealm, kGetRealm, kListRealms, kUpdateRealm, kDeleteRealm };
+enum Method : size_t {
+  kCreateRealm,
+  kGetRealm,
+  kListRealms,
+  kUpdateRealm,
+  kDeleteRealm
+};
 
 // Settings fields of a request as a Realm the registry validates.
-absl::StatusOr<Realm> RealmFromRequest(const std::string& name,
-                                       const muster::v1::RealmSettings& settings) {
+absl::StatusOr<Realm> RealmFromRequest(
+    const std::string& name, const muster::v1::RealmSettings& settings) {
   Realm realm;
   realm.name = name;
   realm.description = settings.description();
   realm.eviction_protection_share = settings.eviction_protection_share();
-  absl::StatusOr<absl::Duration> after =
-      DurationFromProto(settings.default_deregister_after(), "settings.default_deregister_after");
+  absl::StatusOr<absl::Duration> after = DurationFromProto(
+      settings.default_deregister_after(), "settings.default_deregister_after");
   if (!after.ok()) return after.status();
   realm.default_deregister_after = *after;
   return realm;
@@ -29,20 +35,22 @@ absl::StatusOr<Realm> RealmFromRequest(const std::string& name,
 RealmService::RealmService(Registry& registry, Metrics& metrics)
     : registry_(registry),
       rpc_metrics_(metrics, "muster.v1.Realms",
-                   {"CreateRealm", "GetRealm", "ListRealms", "UpdateRealm", "DeleteRealm"}) {}
+                   {"CreateRealm", "GetRealm", "ListRealms", "UpdateRealm",
+                    "DeleteRealm"}) {}
 
-grpc::ServerUnaryReactor* RealmService::Finish(grpc::CallbackServerContext* context,
-                                               size_t method, const absl::Status& status) {
+grpc::ServerUnaryReactor* RealmService::Finish(
+    grpc::CallbackServerContext* context, size_t method,
+    const absl::Status& status) {
   rpc_metrics_.Count(method, status);
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* RealmService::Mutate(grpc::CallbackServerContext* context,
-                                               size_t method, const std::string& name,
-                                               const muster::v1::RealmSettings& settings,
-                                               muster::v1::Realm* response) {
+grpc::ServerUnaryReactor* RealmService::Mutate(
+    grpc::CallbackServerContext* context, size_t method,
+    const std::string& name, const muster::v1::RealmSettings& settings,
+    muster::v1::Realm* response) {
   absl::StatusOr<Realm> realm = RealmFromRequest(name, settings);
   if (!realm.ok()) return Finish(context, method, realm.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -59,28 +67,33 @@ grpc::ServerUnaryReactor* RealmService::Mutate(grpc::CallbackServerContext* cont
   return reactor;
 }
 
-grpc::ServerUnaryReactor* RealmService::CreateRealm(grpc::CallbackServerContext* context,
-                                                    const muster::v1::CreateRealmRequest* request,
-                                                    muster::v1::Realm* response) {
-  return Mutate(context, kCreateRealm, request->name(), request->settings(), response);
+grpc::ServerUnaryReactor* RealmService::CreateRealm(
+    grpc::CallbackServerContext* context,
+    const muster::v1::CreateRealmRequest* request,
+    muster::v1::Realm* response) {
+  return Mutate(context, kCreateRealm, request->name(), request->settings(),
+                response);
 }
 
-grpc::ServerUnaryReactor* RealmService::UpdateRealm(grpc::CallbackServerContext* context,
-                                                    const muster::v1::UpdateRealmRequest* request,
-                                                    muster::v1::Realm* response) {
-  return Mutate(context, kUpdateRealm, request->name(), request->settings(), response);
+grpc::ServerUnaryReactor* RealmService::UpdateRealm(
+    grpc::CallbackServerContext* context,
+    const muster::v1::UpdateRealmRequest* request,
+    muster::v1::Realm* response) {
+  return Mutate(context, kUpdateRealm, request->name(), request->settings(),
+                response);
 }
 
-grpc::ServerUnaryReactor* RealmService::GetRealm(grpc::CallbackServerContext* context,
-                                                 const muster::v1::GetRealmRequest* request,
-                                                 muster::v1::Realm* response) {
+grpc::ServerUnaryReactor* RealmService::GetRealm(
+    grpc::CallbackServerContext* context,
+    const muster::v1::GetRealmRequest* request, muster::v1::Realm* response) {
   absl::StatusOr<Realm> realm = registry_.GetRealm(request->name());
   if (realm.ok()) ToProto(*realm, response);
   return Finish(context, kGetRealm, realm.status());
 }
 
 grpc::ServerUnaryReactor* RealmService::ListRealms(
-    grpc::CallbackServerContext* context, const muster::v1::ListRealmsRequest* /*request*/,
+    grpc::CallbackServerContext* context,
+    const muster::v1::ListRealmsRequest* /*request*/,
     muster::v1::ListRealmsResponse* response) {
   uint64_t revision = 0;
   for (const RealmCounts& counts : registry_.index().Realms(&revision)) {
@@ -94,13 +107,15 @@ grpc::ServerUnaryReactor* RealmService::ListRealms(
   return Finish(context, kListRealms, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* RealmService::DeleteRealm(grpc::CallbackServerContext* context,
-                                                    const muster::v1::DeleteRealmRequest* request,
-                                                    muster::v1::DeleteRealmResponse* response) {
+grpc::ServerUnaryReactor* RealmService::DeleteRealm(
+    grpc::CallbackServerContext* context,
+    const muster::v1::DeleteRealmRequest* request,
+    muster::v1::DeleteRealmResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.DeleteRealm(
       request->name(), request->force(),
-      [this, reactor, response](absl::StatusOr<Registry::DeleteRealmResult> result) {
+      [this, reactor,
+       response](absl::StatusOr<Registry::DeleteRealmResult> result) {
         if (result.ok()) {
           response->set_revision(result->revision);
           response->set_deleted_instances(result->deleted_instances);

@@ -13,28 +13,32 @@ class RealmService final : public muster::v1::Realms::CallbackService {
  public:
   RealmService(Registry& registry, Metrics& metrics);
 
-  grpc::ServerUnaryReactor* CreateRealm(grpc::CallbackServerContext* context,
-                                        const muster::v1::CreateRealmRequest* request,
-                                        muster::v1::Realm* response) override;
+  grpc::ServerUnaryReactor* CreateRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::CreateRealmRequest* request,
+      muster::v1::Realm* response) override;
   grpc::ServerUnaryReactor* GetRealm(grpc::CallbackServerContext* context,
                                      const muster::v1::GetRealmRequest* request,
                                      muster::v1::Realm* response) override;
-  grpc::ServerUnaryReactor* ListRealms(grpc::CallbackServerContext* context,
-                                       const muster::v1::ListRealmsRequest* request,
-                                       muster::v1::ListRealmsResponse* response) override;
-  grpc::ServerUnaryReactor* UpdateRealm(grpc::CallbackServerContext* context,
-                                        const muster::v1::UpdateRealmRequest* request,
-                                        muster::v1::Realm* response) override;
-  grpc::ServerUnaryReactor* DeleteRealm(grpc::CallbackServerContext* context,
-                                        const muster::v1::DeleteRealmRequest* request,
-                                        muster::v1::DeleteRealmResponse* response) override;
+  grpc::ServerUnaryReactor* ListRealms(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListRealmsRequest* request,
+      muster::v1::ListRealmsResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::UpdateRealmRequest* request,
+      muster::v1::Realm* response) override;
+  grpc::ServerUnaryReactor* DeleteRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::DeleteRealmRequest* request,
+      muster::v1::DeleteRealmResponse* response) override;
 
  private:
-  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, size_t method,
-                                   const absl::Status& status);
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   size_t method, const absl::Status& status);
   // Runs a realm mutation and finishes the RPC from its completion.
-  grpc::ServerUnaryReactor* Mutate(grpc::CallbackServerContext* context, size_t method,
-                                   const std::string& name,
+  grpc::ServerUnaryReactor* Mutate(grpc::CallbackServerContext* context,
+                                   size_t method, const std::string& name,
                                    const muster::v1::RealmSettings& settings,
                                    muster::v1::Realm* response);
 

@@ -23,8 +23,9 @@ std::string RandomId() {
 }
 
 absl::Status InstanceNotFound(const InstanceKey& key) {
-  return absl::NotFoundError(absl::StrCat("instance \"", key.id, "\" not found in service \"",
-                                          key.service, "\" (realm \"", key.realm, "\")"));
+  return absl::NotFoundError(
+      absl::StrCat("instance \"", key.id, "\" not found in service \"",
+                   key.service, "\" (realm \"", key.realm, "\")"));
 }
 
 absl::Status RealmNotFound(const std::string& realm) {
@@ -33,8 +34,9 @@ absl::Status RealmNotFound(const std::string& realm) {
 
 absl::Status StaleIncarnation(const Instance& current, uint64_t incarnation) {
   return absl::FailedPreconditionError(absl::StrCat(
-      "instance \"", current.id, "\" of service \"", current.service, "\" (realm \"",
-      current.realm, "\") is incarnation ", current.create_revision, ", not ", incarnation));
+      "instance \"", current.id, "\" of service \"", current.service,
+      "\" (realm \"", current.realm, "\") is incarnation ",
+      current.create_revision, ", not ", incarnation));
 }
 
 absl::Status ValidateKey(const InstanceKey& key) {
@@ -49,7 +51,8 @@ InstanceKey ToKey(const healthchecker::TargetKey& key) {
 
 healthchecker::Target ToTarget(const Instance& instance) {
   healthchecker::Target target;
-  target.key = healthchecker::TargetKey{instance.realm, instance.service, instance.id};
+  target.key =
+      healthchecker::TargetKey{instance.realm, instance.service, instance.id};
   target.incarnation = instance.create_revision;
   target.address = instance.address;
   target.port = instance.port;
@@ -66,7 +69,8 @@ Health InitialHealth(const CheckSpec& check) {
 
 }  // namespace
 
-Registry::Registry(Options options, Store& store, Clock& clock, Metrics& metrics)
+Registry::Registry(Options options, Store& store, Clock& clock,
+                   Metrics& metrics)
     : options_(std::move(options)),
       store_(store),
       clock_(clock),
@@ -75,32 +79,43 @@ Registry::Registry(Options options, Store& store, Clock& clock, Metrics& metrics
       committer_(store, index_, hub_, clock, metrics,
                  Committer::Options{options_.changelog_retention, 1024}) {}
 
-absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options, Store& store,
-                                                           Clock& clock, Metrics& metrics) {
+absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options,
+                                                           Store& store,
+                                                           Clock& clock,
+                                                           Metrics& metrics) {
   if (options.changelog_retention == 0) {
-    return absl::InvalidArgumentError("changelog retention: must be at least 1 revision");
+    return absl::InvalidArgumentError(
+        "changelog retention: must be at least 1 revision");
   }
   ASSIGN_OR_RETURN(StoredState state, store.Load());
-  std::unique_ptr<Registry> registry(new Registry(std::move(options), store, clock, metrics));
+  std::unique_ptr<Registry> registry(
+      new Registry(std::move(options), store, clock, metrics));
   registry->index_.Load(std::move(state));
   registry->committer_.SetCommitHook(
-      [r = registry.get()](const CommitBatch& batch) { r->OnCommitted(batch); });
+      [r = registry.get()](const CommitBatch& batch) {
+        r->OnCommitted(batch);
+      });
   Registry* self = registry.get();
-  registry->collector_id_ = metrics.AddCollector([self](MetricsCollectorOutput& out) {
-    uint64_t revision = 0;
-    for (const RealmCounts& counts : self->index_.Realms(&revision)) {
-      for (Health health : {Health::kStarting, Health::kPassing, Health::kWarning,
-                            Health::kCritical}) {
-        out.Gauge("muster_instances", "Registered instances by realm and health.",
-                  {{"realm", counts.realm.name}, {"health", std::string(HealthName(health))}},
-                  static_cast<double>(counts.by_health[static_cast<int>(health)]));
-      }
-    }
-    out.Gauge("muster_watchers_open", "Open watch streams.",
-              {}, static_cast<double>(self->hub_.WatcherCount()));
-    out.Gauge("muster_changelog_oldest_revision", "Oldest revision still in the change log.",
-              {}, static_cast<double>(self->hub_.OldestRetainedRevision()));
-  });
+  registry->collector_id_ =
+      metrics.AddCollector([self](MetricsCollectorOutput& out) {
+        uint64_t revision = 0;
+        for (const RealmCounts& counts : self->index_.Realms(&revision)) {
+          for (Health health : {Health::kStarting, Health::kPassing,
+                                Health::kWarning, Health::kCritical}) {
+            out.Gauge("muster_instances",
+                      "Registered instances by realm and health.",
+                      {{"realm", counts.realm.name},
+                       {"health", std::string(HealthName(health))}},
+                      static_cast<double>(
+                          counts.by_health[static_cast<int>(health)]));
+          }
+        }
+        out.Gauge("muster_watchers_open", "Open watch streams.", {},
+                  static_cast<double>(self->hub_.WatcherCount()));
+        out.Gauge("muster_changelog_oldest_revision",
+                  "Oldest revision still in the change log.", {},
+                  static_cast<double>(self->hub_.OldestRetainedRevision()));
+      });
   return registry;
 }
 
@@ -118,7 +133,8 @@ absl::Status Registry::Start() {
   realm.name = kDefaultRealm;
   realm.description = "created by musterd";
   CreateRealm(realm, [&](absl::StatusOr<Realm> result) {
-    if (!result.ok() && !absl::IsAlreadyExists(result.status())) status = result.status();
+    if (!result.ok() && !absl::IsAlreadyExists(result.status()))
+      status = result.status();
     created.Notify();
   });
   created.WaitForNotification();
@@ -130,12 +146,14 @@ void Registry::Stop() {
   committer_.Stop();
 }
 
-void Registry::Register(std::string realm, Instance request, Callback<RegisterResult> done) {
+void Registry::Register(std::string realm, Instance request,
+                        Callback<RegisterResult> done) {
   if (realm.empty()) realm = kDefaultRealm;
   request.realm = realm;
   absl::Status valid = ValidateName(realm, "realm");
   if (valid.ok()) valid = ValidateRegistration(request);
-  if (valid.ok() && options_.check_registration) valid = options_.check_registration(request);
+  if (valid.ok() && options_.check_registration)
+    valid = options_.check_registration(request);
   if (!valid.ok()) {
     done(valid);
     return;
@@ -146,7 +164,8 @@ void Registry::Register(std::string realm, Instance request, Callback<RegisterRe
   }
   auto result = std::make_shared<RegisterResult>();
   CommitOp op;
-  op.prepare = [this, request = std::move(request), result](Txn& txn) mutable -> absl::Status {
+  op.prepare = [this, request = std::move(request),
+                result](Txn& txn) mutable -> absl::Status {
     std::optional<Realm> realm = txn.FindRealm(request.realm);
     if (!realm.has_value()) {
       if (!options_.auto_create_realms) return RealmNotFound(request.realm);
@@ -157,11 +176,13 @@ void Registry::Register(std::string realm, Instance request, Callback<RegisterRe
       created.create_revision = txn.revision();
       txn.PutRealm(created);
       realm = created;
-      MUSTER_LOG(kInfo, "realm \"%s\" auto-created by a registration", request.realm);
+      MUSTER_LOG(kInfo, "realm \"%s\" auto-created by a registration",
+                 request.realm);
     }
-    ASSIGN_OR_RETURN(request.check, ResolveCheckSpec(request.check,
-                                                     realm->default_deregister_after,
-                                                     "instance.check"));
+    ASSIGN_OR_RETURN(
+        request.check,
+        ResolveCheckSpec(request.check, realm->default_deregister_after,
+                         "instance.check"));
     std::shared_ptr<const Instance> existing = txn.FindInstance(request.Key());
     if (existing != nullptr) {
       if (existing->SameRegistration(request)) {
@@ -185,9 +206,9 @@ void Registry::Register(std::string realm, Instance request, Callback<RegisterRe
         updated.status_changed_at = txn.now();
         updated.check_output.clear();
       }
-      result->instance = txn.PutInstance(std::move(updated), EventCause::kUpdated,
-                                         check_changed ? "re-registered with a new check"
-                                                       : "re-registered");
+      result->instance = txn.PutInstance(
+          std::move(updated), EventCause::kUpdated,
+          check_changed ? "re-registered with a new check" : "re-registered");
       result->revision = txn.revision();
       return absl::OkStatus();
     }
@@ -199,7 +220,8 @@ void Registry::Register(std::string realm, Instance request, Callback<RegisterRe
     created.registered_at = txn.now();
     created.status_changed_at = txn.now();
     created.create_revision = txn.revision();
-    result->instance = txn.PutInstance(std::move(created), EventCause::kRegistered, "registered");
+    result->instance = txn.PutInstance(std::move(created),
+                                       EventCause::kRegistered, "registered");
     result->created = true;
     result->revision = txn.revision();
     return absl::OkStatus();
@@ -214,7 +236,8 @@ void Registry::Register(std::string realm, Instance request, Callback<RegisterRe
   committer_.Submit(std::move(op));
 }
 
-void Registry::Deregister(InstanceKey key, uint64_t incarnation, Callback<uint64_t> done) {
+void Registry::Deregister(InstanceKey key, uint64_t incarnation,
+                          Callback<uint64_t> done) {
   if (key.realm.empty()) key.realm = kDefaultRealm;
   if (absl::Status valid = ValidateKey(key); !valid.ok()) {
     done(valid);
@@ -242,7 +265,8 @@ void Registry::Deregister(InstanceKey key, uint64_t incarnation, Callback<uint64
   committer_.Submit(std::move(op));
 }
 
-void Registry::SetAdminState(InstanceKey key, AdminState state, std::string reason,
+void Registry::SetAdminState(InstanceKey key, AdminState state,
+                             std::string reason,
                              Callback<std::shared_ptr<const Instance>> done) {
   if (key.realm.empty()) key.realm = kDefaultRealm;
   absl::Status valid = ValidateKey(key);
@@ -253,7 +277,8 @@ void Registry::SetAdminState(InstanceKey key, AdminState state, std::string reas
   }
   auto result = std::make_shared<std::shared_ptr<const Instance>>();
   CommitOp op;
-  op.prepare = [key, state, reason = std::move(reason), result](Txn& txn) -> absl::Status {
+  op.prepare = [key, state, reason = std::move(reason),
+                result](Txn& txn) -> absl::Status {
     std::shared_ptr<const Instance> existing = txn.FindInstance(key);
     if (existing == nullptr) return InstanceNotFound(key);
     if (existing->admin_state == state && existing->admin_reason == reason) {
@@ -263,9 +288,11 @@ void Registry::SetAdminState(InstanceKey key, AdminState state, std::string reas
     Instance updated = *existing;
     updated.admin_state = state;
     updated.admin_reason = reason;
-    std::string why = absl::StrCat(state == AdminState::kDraining ? "drained" : "enabled",
-                                   reason.empty() ? "" : ": ", reason);
-    *result = txn.PutInstance(std::move(updated), EventCause::kAdminChanged, std::move(why));
+    std::string why =
+        absl::StrCat(state == AdminState::kDraining ? "drained" : "enabled",
+                     reason.empty() ? "" : ": ", reason);
+    *result = txn.PutInstance(std::move(updated), EventCause::kAdminChanged,
+                              std::move(why));
     return absl::OkStatus();
   };
   op.done = [done = std::move(done), result](absl::Status status) {
@@ -278,8 +305,8 @@ void Registry::SetAdminState(InstanceKey key, AdminState state, std::string reas
   committer_.Submit(std::move(op));
 }
 
-absl::StatusOr<std::shared_ptr<const Instance>> Registry::Heartbeat(const InstanceKey& key_in,
-                                                                    uint64_t incarnation) {
+absl::StatusOr<std::shared_ptr<const Instance>> Registry::Heartbeat(
+    const InstanceKey& key_in, uint64_t incarnation) {
   InstanceKey key = key_in;
   if (key.realm.empty()) key.realm = kDefaultRealm;
   RETURN_IF_ERROR(ValidateKey(key));
@@ -304,9 +331,11 @@ void Registry::CreateRealm(Realm realm, Callback<Realm> done) {
   }
   auto result = std::make_shared<Realm>();
   CommitOp op;
-  op.prepare = [realm = std::move(realm), result](Txn& txn) mutable -> absl::Status {
+  op.prepare = [realm = std::move(realm),
+                result](Txn& txn) mutable -> absl::Status {
     if (txn.FindRealm(realm.name).has_value()) {
-      return absl::AlreadyExistsError(absl::StrCat("realm \"", realm.name, "\" already exists"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("realm \"", realm.name, "\" already exists"));
     }
     realm.created_at = txn.now();
     realm.create_revision = txn.revision();
@@ -358,13 +387,15 @@ void Registry::UpdateRealm(Realm realm, Callback<Realm> done) {
   committer_.Submit(std::move(op));
 }
 
-void Registry::DeleteRealm(std::string name, bool force, Callback<DeleteRealmResult> done) {
+void Registry::DeleteRealm(std::string name, bool force,
+                           Callback<DeleteRealmResult> done) {
   if (absl::Status valid = ValidateName(name, "name"); !valid.ok()) {
     done(valid);
     return;
   }
   if (name == kDefaultRealm) {
-    done(absl::FailedPreconditionError("realm \"default\" always exists and cannot be deleted"));
+    done(absl::FailedPreconditionError(
+        "realm \"default\" always exists and cannot be deleted"));
     return;
   }
   auto result = std::make_shared<DeleteRealmResult>();
@@ -372,11 +403,12 @@ void Registry::DeleteRealm(std::string name, bool force, Callback<DeleteRealmRes
   op.exclusive = true;
   op.prepare = [name, force, result](Txn& txn) -> absl::Status {
     if (!txn.FindRealm(name).has_value()) return RealmNotFound(name);
-    std::vector<std::shared_ptr<const Instance>> instances = txn.RealmInstances(name);
+    std::vector<std::shared_ptr<const Instance>> instances =
+        txn.RealmInstances(name);
     if (!instances.empty() && !force) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("realm \"", name, "\" still has ", instances.size(),
-                       " instances; deregister them first or delete with force"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "realm \"", name, "\" still has ", instances.size(),
+          " instances; deregister them first or delete with force"));
     }
     for (auto& instance : instances) {
       txn.DeleteInstance(std::move(instance), EventCause::kRealmDeleted,
@@ -392,8 +424,8 @@ void Registry::DeleteRealm(std::string name, bool force, Callback<DeleteRealmRes
       done(status);
       return;
     }
-    MUSTER_LOG(kInfo, "realm \"%s\" deleted at revision %d with %d instances", name,
-               result->revision, result->deleted_instances);
+    MUSTER_LOG(kInfo, "realm \"%s\" deleted at revision %d with %d instances",
+               name, result->revision, result->deleted_instances);
     done(*result);
   };
   committer_.Submit(std::move(op));
@@ -410,15 +442,16 @@ absl::StatusOr<std::shared_ptr<const Instance>> Registry::GetInstance(
   return InstanceNotFound(key);
 }
 
-absl::StatusOr<InstancePage> Registry::ListInstances(const ListQuery& query_in) const {
+absl::StatusOr<InstancePage> Registry::ListInstances(
+    const ListQuery& query_in) const {
   ListQuery query = query_in;
   if (query.realm.empty()) query.realm = kDefaultRealm;
   RETURN_IF_ERROR(ValidateListQuery(query));
   return index_.List(query);
 }
 
-absl::StatusOr<std::vector<ServiceCounts>> Registry::ListServices(const std::string& realm_in,
-                                                                  uint64_t* revision) const {
+absl::StatusOr<std::vector<ServiceCounts>> Registry::ListServices(
+    const std::string& realm_in, uint64_t* revision) const {
   std::string realm = realm_in.empty() ? kDefaultRealm : realm_in;
   RETURN_IF_ERROR(ValidateName(realm, "realm"));
   return index_.Services(realm, revision);
@@ -431,19 +464,21 @@ absl::StatusOr<Realm> Registry::GetRealm(const std::string& name) const {
   return *realm;
 }
 
-absl::StatusOr<Registry::EventsPage> Registry::ListEvents(const InstanceKey& filter_in,
-                                                          uint64_t from, uint32_t limit) {
+absl::StatusOr<Registry::EventsPage> Registry::ListEvents(
+    const InstanceKey& filter_in, uint64_t from, uint32_t limit) {
   InstanceKey filter = filter_in;
   if (filter.realm.empty()) filter.realm = kDefaultRealm;
   RETURN_IF_ERROR(ValidateName(filter.realm, "realm"));
-  if (!filter.service.empty()) RETURN_IF_ERROR(ValidateName(filter.service, "service"));
+  if (!filter.service.empty())
+    RETURN_IF_ERROR(ValidateName(filter.service, "service"));
   if (!filter.id.empty()) RETURN_IF_ERROR(ValidateInstanceId(filter.id, "id"));
   if (limit > limits::kMaxPageSize) {
-    return absl::InvalidArgumentError(absl::StrCat("limit: ", limit, " is more than the maximum ",
-                                                   limits::kMaxPageSize));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "limit: ", limit, " is more than the maximum ", limits::kMaxPageSize));
   }
   if (limit == 0) limit = limits::kDefaultPageSize;
-  if (!index_.FindRealm(filter.realm).has_value()) return RealmNotFound(filter.realm);
+  if (!index_.FindRealm(filter.realm).has_value())
+    return RealmNotFound(filter.realm);
 
   EventsPage page;
   page.revision = index_.revision();
@@ -452,8 +487,10 @@ absl::StatusOr<Registry::EventsPage> Registry::ListEvents(const InstanceKey& fil
   // Bound the scan per call; the caller continues from next_revision.
   constexpr size_t kMaxScanned = 50000;
   size_t scanned = 0;
-  while (next <= page.revision && page.events.size() < limit && scanned < kMaxScanned) {
-    ASSIGN_OR_RETURN(std::vector<Event> chunk, hub_.ReadRange(next, page.revision, 1000));
+  while (next <= page.revision && page.events.size() < limit &&
+         scanned < kMaxScanned) {
+    ASSIGN_OR_RETURN(std::vector<Event> chunk,
+                     hub_.ReadRange(next, page.revision, 1000));
     if (chunk.empty()) {
       next = page.revision + 1;
       break;
@@ -462,7 +499,8 @@ absl::StatusOr<Registry::EventsPage> Registry::ListEvents(const InstanceKey& fil
     for (Event& event : chunk) {
       const Instance& instance = *event.instance;
       if (instance.realm != filter.realm) continue;
-      if (!filter.service.empty() && instance.service != filter.service) continue;
+      if (!filter.service.empty() && instance.service != filter.service)
+        continue;
       if (!filter.id.empty() && instance.id != filter.id) continue;
       page.events.push_back(std::move(event));
     }
@@ -470,7 +508,8 @@ absl::StatusOr<Registry::EventsPage> Registry::ListEvents(const InstanceKey& fil
     if (page.events.size() > limit) {
       // Stop at a revision boundary after `limit` events.
       uint64_t last = page.events[limit - 1].revision;
-      while (page.events.size() > limit && page.events.back().revision != last) {
+      while (page.events.size() > limit &&
+             page.events.back().revision != last) {
         page.events.pop_back();
       }
       next = last + 1;
@@ -480,7 +519,8 @@ absl::StatusOr<Registry::EventsPage> Registry::ListEvents(const InstanceKey& fil
   return page;
 }
 
-healthchecker::HealthDetail Registry::HealthDetailOf(const Instance& instance) const {
+healthchecker::HealthDetail Registry::HealthDetailOf(
+    const Instance& instance) const {
   healthchecker::HealthDetail detail;
   const healthchecker::HealthDetailProvider* provider = detail_provider_.load();
   if (provider != nullptr) {
@@ -531,19 +571,23 @@ void Registry::Subscribe(healthchecker::TargetListener* listener) {
 void Registry::Unsubscribe(healthchecker::TargetListener* listener) {
   RunOnCommitThread([this, listener] {
     absl::MutexLock lock(&listeners_mu_);
-    listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), listener),
-                     listeners_.end());
+    listeners_.erase(
+        std::remove(listeners_.begin(), listeners_.end(), listener),
+        listeners_.end());
   });
 }
 
-std::optional<double> Registry::EvictionProtectionShare(const std::string& realm) const {
+std::optional<double> Registry::EvictionProtectionShare(
+    const std::string& realm) const {
   std::optional<Realm> found = index_.FindRealm(realm);
-  if (!found.has_value() || found->eviction_protection_share <= 0) return std::nullopt;
+  if (!found.has_value() || found->eviction_protection_share <= 0)
+    return std::nullopt;
   return found->eviction_protection_share;
 }
 
-void Registry::ReportHealth(const healthchecker::TargetKey& target, uint64_t incarnation,
-                            Health health, std::string output,
+void Registry::ReportHealth(const healthchecker::TargetKey& target,
+                            uint64_t incarnation, Health health,
+                            std::string output,
                             std::function<void(absl::Status)> done) {
   InstanceKey key = ToKey(target);
   CommitOp op;
@@ -552,11 +596,13 @@ void Registry::ReportHealth(const healthchecker::TargetKey& target, uint64_t inc
                    Txn& txn) -> absl::Status {
     std::shared_ptr<const Instance> existing = txn.FindInstance(key);
     if (existing == nullptr) return InstanceNotFound(key);
-    if (existing->create_revision != incarnation) return StaleIncarnation(*existing, incarnation);
+    if (existing->create_revision != incarnation)
+      return StaleIncarnation(*existing, incarnation);
     if (existing->health == health) return absl::OkStatus();
     Instance updated = *existing;
-    std::string reason = absl::StrCat(HealthName(existing->health), " -> ", HealthName(health),
-                                      output.empty() ? "" : ": ", output);
+    std::string reason =
+        absl::StrCat(HealthName(existing->health), " -> ", HealthName(health),
+                     output.empty() ? "" : ": ", output);
     updated.health = health;
     updated.status_changed_at = txn.now();
     updated.check_output = output;
@@ -568,8 +614,9 @@ void Registry::ReportHealth(const healthchecker::TargetKey& target, uint64_t inc
   committer_.Submit(std::move(op));
 }
 
-void Registry::Evict(const healthchecker::TargetKey& target, uint64_t incarnation,
-                     std::string reason, std::function<void(absl::Status)> done) {
+void Registry::Evict(const healthchecker::TargetKey& target,
+                     uint64_t incarnation, std::string reason,
+                     std::function<void(absl::Status)> done) {
   InstanceKey key = ToKey(target);
   CommitOp op;
   op.prepare = [key, incarnation,
@@ -577,16 +624,18 @@ void Registry::Evict(const healthchecker::TargetKey& target, uint64_t incarnatio
                    Txn& txn) -> absl::Status {
     std::shared_ptr<const Instance> existing = txn.FindInstance(key);
     if (existing == nullptr) return InstanceNotFound(key);
-    if (existing->create_revision != incarnation) return StaleIncarnation(*existing, incarnation);
+    if (existing->create_revision != incarnation)
+      return StaleIncarnation(*existing, incarnation);
     if (existing->admin_state == AdminState::kDraining) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("instance ", key.ToString(), " is draining and is never evicted"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "instance ", key.ToString(), " is draining and is never evicted"));
     }
     txn.DeleteInstance(existing, EventCause::kEvicted, reason);
     return absl::OkStatus();
   };
   op.done = [done = std::move(done), key, reason](absl::Status status) {
-    if (status.ok()) MUSTER_LOG(kInfo, "instance %s %s", key.ToString(), reason);
+    if (status.ok())
+      MUSTER_LOG(kInfo, "instance %s %s", key.ToString(), reason);
     if (done) done(status);
   };
   committer_.Submit(std::move(op));
@@ -601,7 +650,8 @@ void Registry::OnCommitted(const CommitBatch& batch) {
         listener->OnTargetUpsert(ToTarget(*event.instance));
       } else {
         listener->OnTargetRemoved(
-            healthchecker::TargetKey{event.instance->realm, event.instance->service,
+            healthchecker::TargetKey{event.instance->realm,
+                                     event.instance->service,
                                      event.instance->id},
             event.instance->create_revision);
       }

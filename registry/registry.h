@@ -30,7 +30,8 @@ namespace muster::registry {
 // RocksDB. Thread-safe. Mutations complete asynchronously: `done` runs on
 // the commit thread after the synced write, or inline when the request is
 // refused before queueing.
-class Registry final : public healthchecker::TargetSource, public healthchecker::VerdictSink {
+class Registry final : public healthchecker::TargetSource,
+                       public healthchecker::VerdictSink {
  public:
   struct Options {
     // Register into a missing realm creates it instead of NOT_FOUND.
@@ -67,8 +68,10 @@ class Registry final : public healthchecker::TargetSource, public healthchecker:
   // Loads the store into memory. The caller keeps `store`, `clock` and
   // `metrics` alive longer than the registry. DATA_LOSS / INTERNAL when
   // the store cannot be read.
-  static absl::StatusOr<std::unique_ptr<Registry>> Create(Options options, Store& store,
-                                                          Clock& clock, Metrics& metrics);
+  static absl::StatusOr<std::unique_ptr<Registry>> Create(Options options,
+                                                          Store& store,
+                                                          Clock& clock,
+                                                          Metrics& metrics);
   ~Registry() override;
 
   // Starts the commit thread and makes sure realm "default" exists.
@@ -76,28 +79,34 @@ class Registry final : public healthchecker::TargetSource, public healthchecker:
   // Ends watchers, completes queued commits, joins. Idempotent.
   void Stop();
 
-  void Register(std::string realm, Instance request, Callback<RegisterResult> done);
-  void Deregister(InstanceKey key, uint64_t incarnation, Callback<uint64_t> done);
+  void Register(std::string realm, Instance request,
+                Callback<RegisterResult> done);
+  void Deregister(InstanceKey key, uint64_t incarnation,
+                  Callback<uint64_t> done);
   void SetAdminState(InstanceKey key, AdminState state, std::string reason,
                      Callback<std::shared_ptr<const Instance>> done);
   // In memory only. NOT_FOUND / FAILED_PRECONDITION as in the API.
-  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(const InstanceKey& key,
-                                                            uint64_t incarnation);
+  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(
+      const InstanceKey& key, uint64_t incarnation);
   void CreateRealm(Realm realm, Callback<Realm> done);
   void UpdateRealm(Realm realm, Callback<Realm> done);
-  void DeleteRealm(std::string name, bool force, Callback<DeleteRealmResult> done);
+  void DeleteRealm(std::string name, bool force,
+                   Callback<DeleteRealmResult> done);
 
-  absl::StatusOr<std::shared_ptr<const Instance>> GetInstance(const InstanceKey& key) const;
+  absl::StatusOr<std::shared_ptr<const Instance>> GetInstance(
+      const InstanceKey& key) const;
   absl::StatusOr<InstancePage> ListInstances(const ListQuery& query) const;
-  absl::StatusOr<std::vector<ServiceCounts>> ListServices(const std::string& realm,
-                                                          uint64_t* revision) const;
+  absl::StatusOr<std::vector<ServiceCounts>> ListServices(
+      const std::string& realm, uint64_t* revision) const;
   absl::StatusOr<Realm> GetRealm(const std::string& name) const;
   // `id` and `service` may be empty (no filter). `from` 0 means oldest.
-  absl::StatusOr<EventsPage> ListEvents(const InstanceKey& filter, uint64_t from, uint32_t limit);
+  absl::StatusOr<EventsPage> ListEvents(const InstanceKey& filter,
+                                        uint64_t from, uint32_t limit);
   // The checker's live view of the instance merged with the heartbeat
   // time, when known.
   healthchecker::HealthDetail HealthDetailOf(const Instance& instance) const;
-  void SetHealthDetailProvider(const healthchecker::HealthDetailProvider* provider) {
+  void SetHealthDetailProvider(
+      const healthchecker::HealthDetailProvider* provider) {
     detail_provider_.store(provider);
   }
 
@@ -107,11 +116,14 @@ class Registry final : public healthchecker::TargetSource, public healthchecker:
   // TargetSource.
   void Subscribe(healthchecker::TargetListener* listener) override;
   void Unsubscribe(healthchecker::TargetListener* listener) override;
-  std::optional<double> EvictionProtectionShare(const std::string& realm) const override;
+  std::optional<double> EvictionProtectionShare(
+      const std::string& realm) const override;
   // VerdictSink.
-  void ReportHealth(const healthchecker::TargetKey& key, uint64_t incarnation, Health health,
-                    std::string output, std::function<void(absl::Status)> done) override;
-  void Evict(const healthchecker::TargetKey& key, uint64_t incarnation, std::string reason,
+  void ReportHealth(const healthchecker::TargetKey& key, uint64_t incarnation,
+                    Health health, std::string output,
+                    std::function<void(absl::Status)> done) override;
+  void Evict(const healthchecker::TargetKey& key, uint64_t incarnation,
+             std::string reason,
              std::function<void(absl::Status)> done) override;
 
  private:
@@ -130,10 +142,12 @@ class Registry final : public healthchecker::TargetSource, public healthchecker:
   WatchHub hub_;
   Committer committer_;
   int collector_id_ = 0;
-  std::atomic<const healthchecker::HealthDetailProvider*> detail_provider_{nullptr};
+  std::atomic<const healthchecker::HealthDetailProvider*> detail_provider_{
+      nullptr};
 
   mutable absl::Mutex listeners_mu_;
-  std::vector<healthchecker::TargetListener*> listeners_ ABSL_GUARDED_BY(listeners_mu_);
+  std::vector<healthchecker::TargetListener*> listeners_
+      ABSL_GUARDED_BY(listeners_mu_);
 };
 
 }  // namespace muster::registry

@@ -26,42 +26,52 @@ class RegistryService final : public muster::v1::Registry::CallbackService {
  public:
   RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
 
-  grpc::ServerUnaryReactor* Register(grpc::CallbackServerContext* context,
-                                     const muster::v1::RegisterRequest* request,
-                                     muster::v1::RegisterResponse* response) override;
-  grpc::ServerUnaryReactor* Deregister(grpc::CallbackServerContext* context,
-                                       const muster::v1::DeregisterRequest* request,
-                                       muster::v1::DeregisterResponse* response) override;
-  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
-                                      const muster::v1::HeartbeatRequest* request,
-                                      muster::v1::HeartbeatResponse* response) override;
-  grpc::ServerUnaryReactor* SetAdminState(grpc::CallbackServerContext* context,
-                                          const muster::v1::SetAdminStateRequest* request,
-                                          muster::v1::Instance* response) override;
-  grpc::ServerUnaryReactor* GetInstance(grpc::CallbackServerContext* context,
-                                        const muster::v1::GetInstanceRequest* request,
-                                        muster::v1::Instance* response) override;
-  grpc::ServerUnaryReactor* ListInstances(grpc::CallbackServerContext* context,
-                                          const muster::v1::ListInstancesRequest* request,
-                                          muster::v1::ListInstancesResponse* response) override;
-  grpc::ServerUnaryReactor* ListServices(grpc::CallbackServerContext* context,
-                                         const muster::v1::ListServicesRequest* request,
-                                         muster::v1::ListServicesResponse* response) override;
+  grpc::ServerUnaryReactor* Register(
+      grpc::CallbackServerContext* context,
+      const muster::v1::RegisterRequest* request,
+      muster::v1::RegisterResponse* response) override;
+  grpc::ServerUnaryReactor* Deregister(
+      grpc::CallbackServerContext* context,
+      const muster::v1::DeregisterRequest* request,
+      muster::v1::DeregisterResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(
+      grpc::CallbackServerContext* context,
+      const muster::v1::HeartbeatRequest* request,
+      muster::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* SetAdminState(
+      grpc::CallbackServerContext* context,
+      const muster::v1::SetAdminStateRequest* request,
+      muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* GetInstance(
+      grpc::CallbackServerContext* context,
+      const muster::v1::GetInstanceRequest* request,
+      muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* ListInstances(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListInstancesRequest* request,
+      muster::v1::ListInstancesResponse* response) override;
+  grpc::ServerUnaryReactor* ListServices(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListServicesRequest* request,
+      muster::v1::ListServicesResponse* response) override;
   grpc::ServerWriteReactor<muster::v1::WatchResponse>* Watch(
-      grpc::CallbackServerContext* context, const muster::v1::WatchRequest* request) override;
-  grpc::ServerUnaryReactor* ListEvents(grpc::CallbackServerContext* context,
-                                       const muster::v1::ListEventsRequest* request,
-                                       muster::v1::ListEventsResponse* response) override;
-  grpc::ServerUnaryReactor* GetServerInfo(grpc::CallbackServerContext* context,
-                                          const muster::v1::GetServerInfoRequest* request,
-                                          muster::v1::ServerInfo* response) override;
+      grpc::CallbackServerContext* context,
+      const muster::v1::WatchRequest* request) override;
+  grpc::ServerUnaryReactor* ListEvents(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListEventsRequest* request,
+      muster::v1::ListEventsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerInfo(
+      grpc::CallbackServerContext* context,
+      const muster::v1::GetServerInfoRequest* request,
+      muster::v1::ServerInfo* response) override;
   grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
                                  const muster::v1::PingRequest* request,
                                  muster::v1::PingResponse* response) override;
 
  private:
-  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context, size_t method,
-                                   const absl::Status& status);
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   size_t method, const absl::Status& status);
 
   Registry& registry_;
   const ServerFacts facts_;

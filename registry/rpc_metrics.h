@@ -21,7 +21,8 @@ class RpcMetrics final {
         row[code] = &metrics.GetCounter(
             "muster_rpcs_total", "Finished RPCs by method and status code.",
             {{"method", service + "/" + method},
-             {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}});
+             {"code",
+              absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}});
       }
       counters_.push_back(row);
     }
@@ -30,7 +31,8 @@ class RpcMetrics final {
   // `method` is the index into the constructor's `methods`.
   void Count(size_t method, const absl::Status& status) {
     int code = static_cast<int>(status.code());
-    if (code < 0 || code >= kCodes) code = static_cast<int>(absl::StatusCode::kUnknown);
+    if (code < 0 || code >= kCodes)
+      code = static_cast<int>(absl::StatusCode::kUnknown);
     counters_[method][code]->Increment();
   }
 

@@ -14,10 +14,12 @@
 namespace muster::registry {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
-                                                      Registry& registry, Metrics& metrics) {
+                                                      Registry& registry,
+                                                      Metrics& metrics) {
   std::unique_ptr<Server> server(new Server());
   server->registry_ = &registry;
-  server->registry_service_ = std::make_unique<RegistryService>(registry, metrics, options.facts);
+  server->registry_service_ =
+      std::make_unique<RegistryService>(registry, metrics, options.facts);
   server->realm_service_ = std::make_unique<RealmService>(registry, metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -27,7 +29,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(limits::kMaxGrpcMessageBytes);
   builder.SetMaxSendMessageSize(limits::kMaxGrpcMessageBytes);
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &server->port_);
+  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
+                           &server->port_);
   builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->realm_service_.get());
   server->server_ = builder.BuildAndStart();
@@ -36,7 +39,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
         "grpc listen ", options.listen,
         ": cannot bind (address in use, not local, or malformed host:port)"));
   }
-  grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
   health->SetServingStatus(true);
   health->SetServingStatus("muster.v1.Registry", true);
   health->SetServingStatus("muster.v1.Realms", true);
@@ -50,8 +54,9 @@ void Server::Stop(absl::Duration grace) {
   // Watch streams never end by themselves; end them so Shutdown only waits
   // for unary calls.
   registry_->watch_hub().Shutdown();
-  server_->Shutdown(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  server_->Shutdown(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
   server_->Wait();
 }
 

@@ -29,7 +29,8 @@ class Server final {
 
   // Binds and serves. UNAVAILABLE naming the address when it cannot bind
   // (taken, or not a local address).
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options, Registry& registry,
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options,
+                                                       Registry& registry,
                                                        Metrics& metrics);
   ~Server();
   Server(const Server&) = delete;

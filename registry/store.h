@@ -57,7 +57,8 @@ class Store {
   // `limit` of them (a batch's events are never split: the result may
   // exceed `limit` to finish the last revision). OUT_OF_RANGE when
   // `from` is below the oldest retained revision.
-  virtual absl::StatusOr<std::vector<Event>> ReadChangeLog(uint64_t from, uint64_t to,
+  virtual absl::StatusOr<std::vector<Event>> ReadChangeLog(uint64_t from,
+                                                           uint64_t to,
                                                            size_t limit) = 0;
 
   // Drops change-log events with revision < `oldest_to_keep`. Idempotent;

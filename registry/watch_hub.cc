@@ -7,8 +7,8 @@
 
 namespace muster::registry {
 
-Watcher::Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events, size_t max_per_message,
-                 std::function<void()> wake)
+Watcher::Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events,
+                 size_t max_per_message, std::function<void()> wake)
     : hub_(hub),
       spec_(std::move(spec)),
       buffer_events_(buffer_events),
@@ -75,12 +75,16 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
   switch (phase_) {
     case Phase::kSnapshot: {
       batch->kind = WatchBatch::Kind::kSnapshot;
-      size_t end_pos = std::min(snapshot_.size(), snapshot_pos_ + max_per_message_);
+      size_t end_pos =
+          std::min(snapshot_.size(), snapshot_pos_ + max_per_message_);
       for (; snapshot_pos_ < end_pos; ++snapshot_pos_) {
         Event event;
         event.revision = snapshot_[snapshot_pos_]->modify_revision;
         event.type = EventType::kPut;
         event.cause = EventCause::kSnapshot;
+        // A snapshot event has no commit of its own: its time is when the
+        // instance last changed health.
+        event.time = snapshot_[snapshot_pos_]->status_changed_at;
         event.instance = std::move(snapshot_[snapshot_pos_]);
         batch->events.push_back(std::move(event));
       }
@@ -89,7 +93,8 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
         phase_ = Phase::kSnapshotEnd;
       }
       batch->revision = sent_revision_;
-      if (batch->events.empty()) break;  // empty snapshot: go straight to its end
+      if (batch->events.empty())
+        break;  // empty snapshot: go straight to its end
       return Poll::kBatch;
     }
     case Phase::kSnapshotEnd:
@@ -112,7 +117,8 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
       // Only this consumer advances the replay, so the store read can run
       // without the lock (Deliver keeps queueing live events meanwhile).
       mu_.Unlock();
-      absl::StatusOr<std::vector<Event>> read = hub_.ReadRange(from, to, max_per_message_);
+      absl::StatusOr<std::vector<Event>> read =
+          hub_.ReadRange(from, to, max_per_message_);
       mu_.Lock();
       if (read.ok()) {
         events = std::move(read).value();
@@ -154,17 +160,20 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
   return Poll::kBatch;
 }
 
-WatchHub::WatchHub(Store& store, const Index& index, Metrics& metrics, Options options)
+WatchHub::WatchHub(Store& store, const Index& index, Metrics& metrics,
+                   Options options)
     : store_(store),
       index_(index),
       options_(options),
-      cut_off_(metrics.GetCounter("muster_watchers_cut_off_total",
-                                  "Watch streams ended because the watcher fell behind.")) {}
+      cut_off_(metrics.GetCounter(
+          "muster_watchers_cut_off_total",
+          "Watch streams ended because the watcher fell behind.")) {}
 
-absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(const WatchSpec& spec,
-                                                        std::function<void()> wake) {
+absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(
+    const WatchSpec& spec, std::function<void()> wake) {
   auto watcher = std::make_shared<Watcher>(*this, spec, options_.buffer_events,
-                                           options_.max_events_per_message, std::move(wake));
+                                           options_.max_events_per_message,
+                                           std::move(wake));
   absl::MutexLock lock(&mu_);
   if (shut_down_) return absl::UnavailableError("musterd is shutting down");
   uint64_t revision = 0;
@@ -179,14 +188,16 @@ absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(const WatchSpec& spec,
     watcher->sent_revision_ = revision;
   } else {
     if (!index_.FindRealm(spec.realm).has_value()) {
-      return absl::NotFoundError(absl::StrCat("realm \"", spec.realm, "\" not found"));
+      return absl::NotFoundError(
+          absl::StrCat("realm \"", spec.realm, "\" not found"));
     }
     revision = index_.revision();
     const uint64_t oldest = store_.OldestRetainedRevision();
     if (spec.from_revision < oldest) {
       return absl::OutOfRangeError(absl::StrCat(
-          "revision ", spec.from_revision, " has been compacted; the oldest retained revision is ",
-          oldest, "; list again and watch from the list's revision"));
+          "revision ", spec.from_revision,
+          " has been compacted; the oldest retained revision is ", oldest,
+          "; list again and watch from the list's revision"));
     }
     absl::MutexLock watcher_lock(&watcher->mu_);
     if (spec.from_revision <= revision) {
@@ -206,7 +217,8 @@ absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(const WatchSpec& spec,
 void WatchHub::Close(const std::shared_ptr<Watcher>& watcher) {
   {
     absl::MutexLock lock(&mu_);
-    watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
+    watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
+                    watchers_.end());
   }
   watcher->Detach();
 }
@@ -229,17 +241,21 @@ void WatchHub::Publish(const std::vector<Event>& events) {
   absl::MutexLock lock(&mu_);
   for (const auto& watcher : cut) {
     cut_off_.Increment();
-    watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher), watchers_.end());
+    watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
+                    watchers_.end());
   }
 }
 
-absl::StatusOr<std::vector<Event>> WatchHub::ReadRange(uint64_t from, uint64_t to,
+absl::StatusOr<std::vector<Event>> WatchHub::ReadRange(uint64_t from,
+                                                       uint64_t to,
                                                        size_t limit) {
   {
     absl::MutexLock lock(&mu_);
-    if (!tail_.empty() && tail_.front().revision <= from && tail_.back().revision >= to) {
-      auto it = std::lower_bound(tail_.begin(), tail_.end(), from,
-                                 [](const Event& e, uint64_t r) { return e.revision < r; });
+    if (!tail_.empty() && tail_.front().revision <= from &&
+        tail_.back().revision >= to) {
+      auto it = std::lower_bound(
+          tail_.begin(), tail_.end(), from,
+          [](const Event& e, uint64_t r) { return e.revision < r; });
       std::vector<Event> out;
       for (; it != tail_.end() && it->revision <= to; ++it) {
         // Never split one revision's events.

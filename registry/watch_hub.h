@@ -46,8 +46,8 @@ class Watcher final {
  public:
   enum class Poll { kBatch, kIdle, kEnded };
 
-  Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events, size_t max_per_message,
-          std::function<void()> wake);
+  Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events,
+          size_t max_per_message, std::function<void()> wake);
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
@@ -114,7 +114,8 @@ class WatchHub final {
   // not block. NOT_FOUND for a missing realm; OUT_OF_RANGE naming the
   // oldest retained revision when from_revision was compacted; UNAVAILABLE
   // after Shutdown.
-  absl::StatusOr<std::shared_ptr<Watcher>> Open(const WatchSpec& spec, std::function<void()> wake);
+  absl::StatusOr<std::shared_ptr<Watcher>> Open(const WatchSpec& spec,
+                                                std::function<void()> wake);
   // Removes the watcher; after return its `wake` is never called.
   void Close(const std::shared_ptr<Watcher>& watcher);
 
@@ -123,13 +124,16 @@ class WatchHub final {
   void Publish(const std::vector<Event>& events);
 
   // Retained events with from <= revision <= to, at most about `limit`.
-  absl::StatusOr<std::vector<Event>> ReadRange(uint64_t from, uint64_t to, size_t limit);
+  absl::StatusOr<std::vector<Event>> ReadRange(uint64_t from, uint64_t to,
+                                               size_t limit);
 
   // Ends every watcher with UNAVAILABLE and refuses new ones.
   void Shutdown();
 
   size_t WatcherCount() const;
-  uint64_t OldestRetainedRevision() const { return store_.OldestRetainedRevision(); }
+  uint64_t OldestRetainedRevision() const {
+    return store_.OldestRetainedRevision();
+  }
 
  private:
   Store& store_;

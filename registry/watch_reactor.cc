@@ -25,7 +25,8 @@ muster::v1::WatchResponse::Kind KindToProto(WatchBatch::Kind kind) {
 WatchReactor::WatchReactor(WatchHub& hub, const WatchSpec& spec,
                            std::function<void(const absl::Status&)> on_finish)
     : hub_(hub), on_finish_(std::move(on_finish)) {
-  absl::StatusOr<std::shared_ptr<Watcher>> watcher = hub_.Open(spec, [this] { Wake(); });
+  absl::StatusOr<std::shared_ptr<Watcher>> watcher =
+      hub_.Open(spec, [this] { Wake(); });
   if (!watcher.ok()) {
     busy_ = true;
     FinishOnce(watcher.status());
@@ -43,7 +44,8 @@ void WatchReactor::Wake() {
 void WatchReactor::Pump() {
   for (;;) {
     bool expected = false;
-    if (!busy_.compare_exchange_strong(expected, true)) return;  // the busy thread looks again
+    if (!busy_.compare_exchange_strong(expected, true))
+      return;  // the busy thread looks again
     dirty_.store(false);
     if (finished_.load()) return;  // stays busy: nothing more is written
     if (cancelled_.load()) {
@@ -57,7 +59,8 @@ void WatchReactor::Pump() {
         response_.Clear();
         response_.set_kind(KindToProto(batch.kind));
         response_.set_revision(batch.revision);
-        for (const Event& event : batch.events) ToProto(event, response_.add_events());
+        for (const Event& event : batch.events)
+          ToProto(event, response_.add_events());
         StartWrite(&response_);
         return;  // OnWriteDone clears busy_
       }

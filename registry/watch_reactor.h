@@ -14,7 +14,8 @@ namespace muster::registry {
 // One Watch stream: pulls batches from its Watcher and writes them with at
 // most one write in flight. Woken by the hub when events arrive; never
 // blocks. Deletes itself in OnDone. Thread-safe.
-class WatchReactor final : public grpc::ServerWriteReactor<muster::v1::WatchResponse> {
+class WatchReactor final
+    : public grpc::ServerWriteReactor<muster::v1::WatchResponse> {
  public:
   // Opens the watcher; on failure the stream finishes at once with the
   // error. `on_finish` runs once with the final status (for metrics).

@@ -3,8 +3,9 @@
 namespace muster {
 
 bool operator==(const CheckSpec& a, const CheckSpec& b) {
-  return a.kind == b.kind && a.interval == b.interval && a.timeout == b.timeout &&
-         a.ttl == b.ttl && a.healthy_threshold == b.healthy_threshold &&
+  return a.kind == b.kind && a.interval == b.interval &&
+         a.timeout == b.timeout && a.ttl == b.ttl &&
+         a.healthy_threshold == b.healthy_threshold &&
          a.unhealthy_threshold == b.unhealthy_threshold &&
          a.deregister_after == b.deregister_after && a.http_url == b.http_url &&
          a.http_method == b.http_method && a.http_headers == b.http_headers &&

@@ -57,7 +57,9 @@ struct CheckSpec {
   std::string grpc_service;
 
   friend bool operator==(const CheckSpec& a, const CheckSpec& b);
-  friend bool operator!=(const CheckSpec& a, const CheckSpec& b) { return !(a == b); }
+  friend bool operator!=(const CheckSpec& a, const CheckSpec& b) {
+    return !(a == b);
+  }
 };
 
 // Lowercase names as used in messages and the CLI: "passing", "ttl", ...

@@ -52,9 +52,10 @@ bool ParseLogLevel(absl::string_view text, LogLevel* level) {
 void LogLine(LogLevel level, absl::string_view message) {
   // Log lines carry wall-clock time for operators; this is the one place
   // outside Clock that reads it.
-  std::string line = absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      " ", LevelName(level), " ", message, "\n");
+  std::string line =
+      absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                    absl::UTCTimeZone()),
+                   " ", LevelName(level), " ", message, "\n");
   // A single fwrite keeps concurrent lines whole.
   std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);

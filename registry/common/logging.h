@@ -19,10 +19,10 @@ void LogLine(LogLevel level, absl::string_view message);
 
 }  // namespace muster
 
-#define MUSTER_LOG(level, ...)                                        \
-  do {                                                                \
-    if (::muster::LogLevel::level >= ::muster::GetLogLevel()) {       \
-      ::muster::LogLine(::muster::LogLevel::level,                    \
-                        ::absl::StrFormat(__VA_ARGS__));              \
-    }                                                                 \
+#define MUSTER_LOG(level, ...)                                  \
+  do {                                                          \
+    if (::muster::LogLevel::level >= ::muster::GetLogLevel()) { \
+      ::muster::LogLine(::muster::LogLevel::level,              \
+                        ::absl::StrFormat(__VA_ARGS__));        \
+    }                                                           \
   } while (0)

@@ -18,20 +18,24 @@ void AtomicAdd(std::atomic<double>& target, double delta) {
 }
 
 std::string EscapeLabelValue(const std::string& value) {
-  return absl::StrReplaceAll(value, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
+  return absl::StrReplaceAll(value,
+                             {{"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}});
 }
 
-std::string FormatLabels(const MetricLabels& labels,
-                         const std::pair<std::string, std::string>* extra = nullptr) {
+std::string FormatLabels(
+    const MetricLabels& labels,
+    const std::pair<std::string, std::string>* extra = nullptr) {
   if (labels.empty() && extra == nullptr) return "";
   std::string out = "{";
   bool first = true;
   for (const auto& [key, value] : labels) {
-    absl::StrAppend(&out, first ? "" : ",", key, "=\"", EscapeLabelValue(value), "\"");
+    absl::StrAppend(&out, first ? "" : ",", key, "=\"", EscapeLabelValue(value),
+                    "\"");
     first = false;
   }
   if (extra != nullptr) {
-    absl::StrAppend(&out, first ? "" : ",", extra->first, "=\"", extra->second, "\"");
+    absl::StrAppend(&out, first ? "" : ",", extra->first, "=\"", extra->second,
+                    "\"");
   }
   out += "}";
   return out;
@@ -47,21 +51,24 @@ std::string FormatValue(double value) {
 
 class RenderOutput final : public MetricsCollectorOutput {
  public:
-  void Gauge(const std::string& name, const std::string& help, const MetricLabels& labels,
-             double value) override {
+  void Gauge(const std::string& name, const std::string& help,
+             const MetricLabels& labels, double value) override {
     auto& entry = gauges_[name];
     entry.first = help;
-    entry.second.push_back(absl::StrCat(name, FormatLabels(labels), " ", FormatValue(value)));
+    entry.second.push_back(
+        absl::StrCat(name, FormatLabels(labels), " ", FormatValue(value)));
   }
   void AppendTo(std::string* out) const {
     for (const auto& [name, entry] : gauges_) {
-      absl::StrAppend(out, "# HELP ", name, " ", entry.first, "\n# TYPE ", name, " gauge\n");
+      absl::StrAppend(out, "# HELP ", name, " ", entry.first, "\n# TYPE ", name,
+                      " gauge\n");
       for (const auto& line : entry.second) absl::StrAppend(out, line, "\n");
     }
   }
 
  private:
-  std::map<std::string, std::pair<std::string, std::vector<std::string>>> gauges_;
+  std::map<std::string, std::pair<std::string, std::vector<std::string>>>
+      gauges_;
 };
 
 }  // namespace
@@ -75,7 +82,8 @@ Histogram::Histogram(std::vector<double> bounds)
 }
 
 void Histogram::Observe(double value) {
-  size_t index = std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
+  size_t index =
+      std::lower_bound(bounds_.begin(), bounds_.end(), value) - bounds_.begin();
   buckets_[index].fetch_add(1, std::memory_order_relaxed);
   count_.fetch_add(1, std::memory_order_relaxed);
   AtomicAdd(sum_, value);
@@ -90,8 +98,8 @@ std::vector<uint64_t> Histogram::BucketCounts() const {
 }
 
 std::vector<double> LatencyBuckets() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-          0.025,  0.05,    0.1,    0.25,  0.5,    1,     2.5, 5, 10};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 }
 
 std::vector<double> SizeBuckets() {
@@ -100,8 +108,8 @@ std::vector<double> SizeBuckets() {
   return bounds;
 }
 
-Metrics::Family& Metrics::FamilyLocked(const std::string& name, const std::string& help,
-                                       Type type) {
+Metrics::Family& Metrics::FamilyLocked(const std::string& name,
+                                       const std::string& help, Type type) {
   auto [it, inserted] = families_.try_emplace(name);
   if (inserted) {
     it->second.type = type;
@@ -126,7 +134,8 @@ Gauge& Metrics::GetGauge(const std::string& name, const std::string& help,
   return *slot;
 }
 
-Histogram& Metrics::GetHistogram(const std::string& name, const std::string& help,
+Histogram& Metrics::GetHistogram(const std::string& name,
+                                 const std::string& help,
                                  const std::vector<double>& bounds,
                                  const MetricLabels& labels) {
   absl::MutexLock lock(&mu_);
@@ -135,7 +144,8 @@ Histogram& Metrics::GetHistogram(const std::string& name, const std::string& hel
   return *slot;
 }
 
-int Metrics::AddCollector(std::function<void(MetricsCollectorOutput&)> collect) {
+int Metrics::AddCollector(
+    std::function<void(MetricsCollectorOutput&)> collect) {
   absl::MutexLock lock(&mu_);
   int id = next_collector_id_++;
   collectors_[id] = std::move(collect);
@@ -156,14 +166,15 @@ std::string Metrics::Render() const {
       const char* type = family.type == Type::kCounter ? "counter"
                          : family.type == Type::kGauge ? "gauge"
                                                        : "histogram";
-      absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ", name, " ", type,
-                      "\n");
+      absl::StrAppend(&out, "# HELP ", name, " ", family.help, "\n# TYPE ",
+                      name, " ", type, "\n");
       for (const auto& [labels, counter] : family.counters) {
-        absl::StrAppend(&out, name, FormatLabels(labels), " ", counter->Value(), "\n");
+        absl::StrAppend(&out, name, FormatLabels(labels), " ", counter->Value(),
+                        "\n");
       }
       for (const auto& [labels, gauge] : family.gauges) {
-        absl::StrAppend(&out, name, FormatLabels(labels), " ", FormatValue(gauge->Value()),
-                        "\n");
+        absl::StrAppend(&out, name, FormatLabels(labels), " ",
+                        FormatValue(gauge->Value()), "\n");
       }
       for (const auto& [labels, histogram] : family.histograms) {
         std::vector<uint64_t> counts = histogram->BucketCounts();
@@ -171,15 +182,16 @@ std::string Metrics::Render() const {
         for (size_t i = 0; i < counts.size(); ++i) {
           cumulative += counts[i];
           std::pair<std::string, std::string> le{
-              "le", i < histogram->bounds().size() ? FormatValue(histogram->bounds()[i])
-                                                   : "+Inf"};
-          absl::StrAppend(&out, name, "_bucket", FormatLabels(labels, &le), " ", cumulative,
-                          "\n");
+              "le", i < histogram->bounds().size()
+                        ? FormatValue(histogram->bounds()[i])
+                        : "+Inf"};
+          absl::StrAppend(&out, name, "_bucket", FormatLabels(labels, &le), " ",
+                          cumulative, "\n");
         }
         absl::StrAppend(&out, name, "_sum", FormatLabels(labels), " ",
                         FormatValue(histogram->Sum()), "\n");
-        absl::StrAppend(&out, name, "_count", FormatLabels(labels), " ", histogram->Count(),
-                        "\n");
+        absl::StrAppend(&out, name, "_count", FormatLabels(labels), " ",
+                        histogram->Count(), "\n");
       }
     }
     for (const auto& [id, collect] : collectors_) collectors.push_back(collect);

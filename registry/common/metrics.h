@@ -18,7 +18,9 @@ using MetricLabels = std::vector<std::pair<std::string, std::string>>;
 // A monotonically increasing count. Thread-safe, lock-free.
 class Counter final {
  public:
-  void Increment(uint64_t by = 1) { value_.fetch_add(by, std::memory_order_relaxed); }
+  void Increment(uint64_t by = 1) {
+    value_.fetch_add(by, std::memory_order_relaxed);
+  }
   uint64_t Value() const { return value_.load(std::memory_order_relaxed); }
 
  private:
@@ -104,12 +106,13 @@ class Metrics final {
     std::map<MetricLabels, std::unique_ptr<Histogram>> histograms;
   };
 
-  Family& FamilyLocked(const std::string& name, const std::string& help, Type type)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  Family& FamilyLocked(const std::string& name, const std::string& help,
+                       Type type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
   std::map<std::string, Family> families_ ABSL_GUARDED_BY(mu_);
-  std::map<int, std::function<void(MetricsCollectorOutput&)>> collectors_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::function<void(MetricsCollectorOutput&)>> collectors_
+      ABSL_GUARDED_BY(mu_);
   int next_collector_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

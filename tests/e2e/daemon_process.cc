@@ -32,7 +32,8 @@ int FreePort() {
   return port;
 }
 
-DaemonProcess::DaemonProcess(std::string binary, std::string data_dir, std::string log_path,
+DaemonProcess::DaemonProcess(std::string binary, std::string data_dir,
+                             std::string log_path,
                              std::vector<std::string> extra_args)
     : binary_(std::move(binary)),
       data_dir_(std::move(data_dir)),
@@ -64,7 +65,8 @@ pid_t DaemonProcess::Spawn() {
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = -1;
-  int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid, binary_.c_str(), &actions, nullptr, argv.data(),
+                       environ);
   posix_spawn_file_actions_destroy(&actions);
   return rc == 0 ? pid : -1;
 }
@@ -74,7 +76,8 @@ bool DaemonProcess::Start(int timeout_s) {
   if (pid_ <= 0) return false;
   channel_ = grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
   auto stub = muster::v1::Registry::NewStub(channel_);
-  const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(timeout_s);
+  const auto deadline =
+      std::chrono::system_clock::now() + std::chrono::seconds(timeout_s);
   while (std::chrono::system_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -82,9 +85,11 @@ bool DaemonProcess::Start(int timeout_s) {
       return false;
     }
     // Waits for the connection (bounded), not for a fixed time.
-    channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    channel_->WaitForConnected(std::chrono::system_clock::now() +
+                               std::chrono::milliseconds(200));
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(1));
     muster::v1::PingResponse response;
     if (stub->Ping(&context, {}, &response).ok()) return true;
   }
@@ -92,7 +97,8 @@ bool DaemonProcess::Start(int timeout_s) {
 }
 
 int DaemonProcess::Wait(int timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   int status = 0;
   while (true) {
     pid_t done = waitpid(pid_, &status, WNOHANG);

@@ -1,12 +1,11 @@
 #pragma once
 
+#include <grpcpp/grpcpp.h>
 #include <sys/types.h>
 
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 namespace muster::testing {
 
@@ -26,11 +25,13 @@ class DaemonProcess final {
   bool Start(int timeout_s = 20);
   // Spawns and waits for it to exit; returns the exit code (or -signal).
   int RunToExit(int timeout_s = 20);
-  void Kill();          // SIGKILL and reap
-  int Terminate();      // SIGTERM; returns the exit code (or -signal)
+  void Kill();      // SIGKILL and reap
+  int Terminate();  // SIGTERM; returns the exit code (or -signal)
   bool running() const { return pid_ > 0; }
 
-  std::string address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  std::string address() const {
+    return "127.0.0.1:" + std::to_string(grpc_port_);
+  }
   int http_port() const { return http_port_; }
   std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   std::string log() const;

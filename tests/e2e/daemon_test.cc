@@ -1,9 +1,8 @@
 // The real musterd binary: durability under kill -9, the data-dir lock,
 // clean shutdown, health service and start-up errors.
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -24,19 +23,23 @@ namespace {
 
 std::unique_ptr<grpc::ClientContext> Context(int seconds = 10) {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(seconds));
   return context;
 }
 
-std::map<std::string, muster::v1::Instance> ListAll(muster::v1::Registry::Stub& stub) {
+std::map<std::string, muster::v1::Instance> ListAll(
+    muster::v1::Registry::Stub& stub) {
   std::map<std::string, muster::v1::Instance> out;
   muster::v1::ListInstancesRequest request;
   request.set_page_size(1000);
   for (;;) {
     muster::v1::ListInstancesResponse response;
-    grpc::Status status = stub.ListInstances(Context().get(), request, &response);
+    grpc::Status status =
+        stub.ListInstances(Context().get(), request, &response);
     REQUIRE(status.ok());
-    for (const auto& instance : response.instances()) out[instance.id()] = instance;
+    for (const auto& instance : response.instances())
+      out[instance.id()] = instance;
     if (response.next_page_token().empty()) return out;
     request.set_page_token(response.next_page_token());
   }
@@ -57,7 +60,8 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
   REQUIRE(daemon.Start());
 
   constexpr int kClients = 16;
-  constexpr int kKillAfter = 3000;  // acknowledged registrations before the kill
+  constexpr int kKillAfter =
+      3000;  // acknowledged registrations before the kill
   std::mutex mu;
   std::map<std::string, uint64_t> acked;  // id -> revision
   std::atomic<int> acked_count{0};
@@ -66,7 +70,8 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
   std::vector<std::thread> clients;
   for (int c = 0; c < kClients; ++c) {
     clients.emplace_back([&, c] {
-      auto channel = grpc::CreateChannel(daemon.address(), grpc::InsecureChannelCredentials());
+      auto channel = grpc::CreateChannel(daemon.address(),
+                                         grpc::InsecureChannelCredentials());
       auto stub = muster::v1::Registry::NewStub(channel);
       for (int i = 0; !stop; ++i) {
         muster::v1::RegisterRequest request;
@@ -76,7 +81,8 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
         instance->set_address("10.0.0.1");
         instance->set_port(1000 + c);
         muster::v1::RegisterResponse response;
-        grpc::Status status = stub->Register(Context(5).get(), request, &response);
+        grpc::Status status =
+            stub->Register(Context(5).get(), request, &response);
         if (!status.ok()) return;  // the daemon is gone
         std::lock_guard<std::mutex> lock(mu);
         acked[instance->id()] = response.revision();
@@ -88,12 +94,16 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
     std::this_thread::yield();
   }
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   daemon.Kill();
   stop = true;
   for (auto& client : clients) client.join();
-  std::fprintf(stderr, "e2e: %d acknowledged durable registrations in %.2fs (%.0f/s, %d clients)\n",
-               acked_count.load(), seconds, acked_count.load() / seconds, kClients);
+  std::fprintf(stderr,
+               "e2e: %d acknowledged durable registrations in %.2fs (%.0f/s, "
+               "%d clients)\n",
+               acked_count.load(), seconds, acked_count.load() / seconds,
+               kClients);
   REQUIRE(acked.size() >= kKillAfter);
 
   REQUIRE(daemon.Start());
@@ -114,7 +124,8 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
   muster::v1::ServerInfo info = Info(*stub);
   CHECK(info.revision() == stored.size() + 1);
   std::set<uint64_t> revisions;
-  for (const auto& [id, instance] : stored) revisions.insert(instance.create_revision());
+  for (const auto& [id, instance] : stored)
+    revisions.insert(instance.create_revision());
   CHECK(revisions.size() == stored.size());
   CHECK(*revisions.rbegin() == info.revision());
 }

@@ -2,7 +2,6 @@
 // field, and nothing is stored.
 
 #include <catch2/catch.hpp>
-
 #include <functional>
 #include <string>
 
@@ -39,46 +38,69 @@ TEST_CASE("bad registrations are refused with the field and nothing is stored",
   const uint64_t revision = Revision(server);
   const BadCase cases[] = {
       {"realm name", [](auto& r) { r.set_realm("Prod"); }, "realm"},
-      {"service missing", [](auto& r) { r.mutable_instance()->set_service(""); },
+      {"service missing",
+       [](auto& r) { r.mutable_instance()->set_service(""); },
        "instance.service"},
-      {"service name", [](auto& r) { r.mutable_instance()->set_service("web_1"); },
+      {"service name",
+       [](auto& r) { r.mutable_instance()->set_service("web_1"); },
        "instance.service"},
-      {"id characters", [](auto& r) { r.mutable_instance()->set_id("a b"); }, "instance.id"},
-      {"id length", [](auto& r) { r.mutable_instance()->set_id(std::string(129, 'a')); },
+      {"id characters", [](auto& r) { r.mutable_instance()->set_id("a b"); },
        "instance.id"},
-      {"address missing", [](auto& r) { r.mutable_instance()->set_address(""); },
+      {"id length",
+       [](auto& r) { r.mutable_instance()->set_id(std::string(129, 'a')); },
+       "instance.id"},
+      {"address missing",
+       [](auto& r) { r.mutable_instance()->set_address(""); },
        "instance.address"},
-      {"address form", [](auto& r) { r.mutable_instance()->set_address("-bad-.example"); },
+      {"address form",
+       [](auto& r) { r.mutable_instance()->set_address("-bad-.example"); },
        "instance.address"},
-      {"port zero", [](auto& r) { r.mutable_instance()->set_port(0); }, "instance.port"},
-      {"port too big", [](auto& r) { r.mutable_instance()->set_port(65536); }, "instance.port"},
+      {"port zero", [](auto& r) { r.mutable_instance()->set_port(0); },
+       "instance.port"},
+      {"port too big", [](auto& r) { r.mutable_instance()->set_port(65536); },
+       "instance.port"},
       {"too many tags",
        [](auto& r) {
-         for (int i = 0; i < 65; ++i) r.mutable_instance()->add_tags("t" + std::to_string(i));
+         for (int i = 0; i < 65; ++i)
+           r.mutable_instance()->add_tags("t" + std::to_string(i));
        },
        "instance.tags"},
-      {"tag too long", [](auto& r) { r.mutable_instance()->add_tags(std::string(129, 't')); },
+      {"tag too long",
+       [](auto& r) { r.mutable_instance()->add_tags(std::string(129, 't')); },
        "instance.tags[0]"},
       {"too many metadata pairs",
        [](auto& r) {
          for (int i = 0; i < 65; ++i) {
-           (*r.mutable_instance()->mutable_metadata())["k" + std::to_string(i)] = "v";
+           (*r.mutable_instance()
+                 ->mutable_metadata())["k" + std::to_string(i)] = "v";
          }
        },
        "instance.metadata"},
       {"metadata key too long",
-       [](auto& r) { (*r.mutable_instance()->mutable_metadata())[std::string(129, 'k')] = "v"; },
+       [](auto& r) {
+         (*r.mutable_instance()->mutable_metadata())[std::string(129, 'k')] =
+             "v";
+       },
        "instance.metadata"},
       {"metadata value too long",
-       [](auto& r) { (*r.mutable_instance()->mutable_metadata())["k"] = std::string(513, 'v'); },
+       [](auto& r) {
+         (*r.mutable_instance()->mutable_metadata())["k"] =
+             std::string(513, 'v');
+       },
        "instance.metadata[\"k\"]"},
-      {"weight", [](auto& r) { r.mutable_instance()->set_weight(10001); }, "instance.weight"},
-      {"zone", [](auto& r) { r.mutable_instance()->set_zone("Zone A"); }, "instance.zone"},
-      {"version", [](auto& r) { r.mutable_instance()->set_version(std::string(129, 'v')); },
+      {"weight", [](auto& r) { r.mutable_instance()->set_weight(10001); },
+       "instance.weight"},
+      {"zone", [](auto& r) { r.mutable_instance()->set_zone("Zone A"); },
+       "instance.zone"},
+      {"version",
+       [](auto& r) {
+         r.mutable_instance()->set_version(std::string(129, 'v'));
+       },
        "instance.version"},
       {"check kind",
        [](auto& r) {
-         r.mutable_instance()->mutable_check()->set_kind(static_cast<muster::v1::CheckKind>(99));
+         r.mutable_instance()->mutable_check()->set_kind(
+             static_cast<muster::v1::CheckKind>(99));
        },
        "instance.check.kind"},
       {"interval too short",
@@ -97,7 +119,10 @@ TEST_CASE("bad registrations are refused with the field and nothing is stored",
        },
        "instance.check.timeout"},
       {"ttl missing",
-       [](auto& r) { r.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL); },
+       [](auto& r) {
+         r.mutable_instance()->mutable_check()->set_kind(
+             muster::v1::CHECK_KIND_TTL);
+       },
        "instance.check.ttl"},
       {"threshold",
        [](auto& r) {
@@ -122,7 +147,8 @@ TEST_CASE("bad registrations are refused with the field and nothing is stored",
        "instance.check.http_url"},
       {"http url missing",
        [](auto& r) {
-         r.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_HTTP);
+         r.mutable_instance()->mutable_check()->set_kind(
+             muster::v1::CHECK_KIND_HTTP);
        },
        "instance.check.http_url"},
       {"http header newline",
@@ -147,7 +173,8 @@ TEST_CASE("bad registrations are refused with the field and nothing is stored",
       *request.mutable_instance() = MakeInstance("web", "w1");
       bad.spoil(request);
       muster::v1::RegisterResponse response;
-      grpc::Status status = server.registry().Register(Context().get(), request, &response);
+      grpc::Status status =
+          server.registry().Register(Context().get(), request, &response);
       INFO(bad.name << ": " << status.error_message());
       CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
       CHECK_THAT(status.error_message(), Catch::StartsWith(bad.field));
@@ -165,7 +192,8 @@ TEST_CASE("bad reads and realm requests are refused with the field",
     muster::v1::ListInstancesRequest request;
     request.set_page_size(1001);
     muster::v1::ListInstancesResponse response;
-    grpc::Status status = server.registry().ListInstances(Context().get(), request, &response);
+    grpc::Status status =
+        server.registry().ListInstances(Context().get(), request, &response);
     CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(status.error_message(), Catch::StartsWith("page_size"));
   }
@@ -174,7 +202,8 @@ TEST_CASE("bad reads and realm requests are refused with the field",
     request.set_name("prod");
     request.mutable_settings()->set_eviction_protection_share(1.5);
     muster::v1::Realm realm;
-    grpc::Status status = server.realms().CreateRealm(Context().get(), request, &realm);
+    grpc::Status status =
+        server.realms().CreateRealm(Context().get(), request, &realm);
     CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(status.error_message(),
                Catch::StartsWith("settings.eviction_protection_share"));
@@ -194,11 +223,13 @@ TEST_CASE("bad reads and realm requests are refused with the field",
     request.set_service("web");
     request.set_id("w1");
     muster::v1::Instance out;
-    CHECK(server.registry().SetAdminState(Context().get(), request, &out).error_code() ==
-          grpc::INVALID_ARGUMENT);
+    CHECK(server.registry()
+              .SetAdminState(Context().get(), request, &out)
+              .error_code() == grpc::INVALID_ARGUMENT);
     request.set_admin_state(muster::v1::ADMIN_STATE_DRAINING);
     request.set_reason(std::string(257, 'r'));
-    grpc::Status status = server.registry().SetAdminState(Context().get(), request, &out);
+    grpc::Status status =
+        server.registry().SetAdminState(Context().get(), request, &out);
     CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
     CHECK_THAT(status.error_message(), Catch::StartsWith("reason"));
     CHECK(Revision(server) == after_register);
@@ -208,7 +239,8 @@ TEST_CASE("bad reads and realm requests are refused with the field",
     *request.mutable_instance() = MakeInstance("web", "w1");
     request.mutable_instance()->set_version(std::string(5 * 1024 * 1024, 'v'));
     muster::v1::RegisterResponse response;
-    grpc::Status status = server.registry().Register(Context().get(), request, &response);
+    grpc::Status status =
+        server.registry().Register(Context().get(), request, &response);
     CHECK(status.error_code() == grpc::RESOURCE_EXHAUSTED);
     CHECK(Revision(server) == revision);
   }

@@ -7,7 +7,8 @@
 namespace muster::testing {
 namespace {
 
-grpc::Status CreateRealm(TestServer& server, const std::string& name, double share = 0) {
+grpc::Status CreateRealm(TestServer& server, const std::string& name,
+                         double share = 0) {
   muster::v1::CreateRealmRequest request;
   request.set_name(name);
   request.mutable_settings()->set_description("for tests");
@@ -16,7 +17,8 @@ grpc::Status CreateRealm(TestServer& server, const std::string& name, double sha
   return server.realms().CreateRealm(Context().get(), request, &realm);
 }
 
-grpc::Status DeleteRealm(TestServer& server, const std::string& name, bool force,
+grpc::Status DeleteRealm(TestServer& server, const std::string& name,
+                         bool force,
                          muster::v1::DeleteRealmResponse* response) {
   muster::v1::DeleteRealmRequest request;
   request.set_name(name);
@@ -24,7 +26,8 @@ grpc::Status DeleteRealm(TestServer& server, const std::string& name, bool force
   return server.realms().DeleteRealm(Context().get(), request, response);
 }
 
-void Register(TestServer& server, const std::string& realm, const std::string& id) {
+void Register(TestServer& server, const std::string& realm,
+              const std::string& id) {
   muster::v1::RegisterRequest request;
   request.set_realm(realm);
   *request.mutable_instance() = MakeInstance("web", id);
@@ -34,7 +37,8 @@ void Register(TestServer& server, const std::string& realm, const std::string& i
 
 }  // namespace
 
-TEST_CASE("realm default always exists and cannot be deleted", "[integration][realm]") {
+TEST_CASE("realm default always exists and cannot be deleted",
+          "[integration][realm]") {
   TestServer server;
   muster::v1::GetRealmRequest get;
   get.set_name("default");
@@ -46,7 +50,8 @@ TEST_CASE("realm default always exists and cannot be deleted", "[integration][re
         grpc::FAILED_PRECONDITION);
 }
 
-TEST_CASE("realms are created, listed, updated and survive a restart", "[integration][realm]") {
+TEST_CASE("realms are created, listed, updated and survive a restart",
+          "[integration][realm]") {
   TestServer server;
   REQUIRE(CreateRealm(server, "staging", 0.3).ok());
   CHECK(CreateRealm(server, "staging").error_code() == grpc::ALREADY_EXISTS);
@@ -57,15 +62,17 @@ TEST_CASE("realms are created, listed, updated and survive a restart", "[integra
   update.set_name("staging");
   update.mutable_settings()->set_description("pre-production");
   update.mutable_settings()->set_eviction_protection_share(0.7);
-  update.mutable_settings()->mutable_default_deregister_after()->set_seconds(120);
+  update.mutable_settings()->mutable_default_deregister_after()->set_seconds(
+      120);
   muster::v1::Realm updated;
   REQUIRE(server.realms().UpdateRealm(Context().get(), update, &updated).ok());
   CHECK(updated.settings().description() == "pre-production");
   CHECK(updated.modify_revision() > updated.create_revision());
 
   update.set_name("missing");
-  CHECK(server.realms().UpdateRealm(Context().get(), update, &updated).error_code() ==
-        grpc::NOT_FOUND);
+  CHECK(server.realms()
+            .UpdateRealm(Context().get(), update, &updated)
+            .error_code() == grpc::NOT_FOUND);
 
   server.Restart();
   muster::v1::ListRealmsResponse list;
@@ -75,21 +82,27 @@ TEST_CASE("realms are created, listed, updated and survive a restart", "[integra
   CHECK(list.realms(1).realm().name() == "dev");
   CHECK(list.realms(2).realm().name() == "staging");
   CHECK(list.realms(2).instance_count() == 1);
-  CHECK(list.realms(2).realm().settings().eviction_protection_share() == Approx(0.7));
-  CHECK(list.realms(2).realm().settings().default_deregister_after().seconds() == 120);
+  CHECK(list.realms(2).realm().settings().eviction_protection_share() ==
+        Approx(0.7));
+  CHECK(
+      list.realms(2).realm().settings().default_deregister_after().seconds() ==
+      120);
 }
 
-TEST_CASE("a realm default deregister_after applies to new checks", "[integration][realm]") {
+TEST_CASE("a realm default deregister_after applies to new checks",
+          "[integration][realm]") {
   TestServer server;
   muster::v1::CreateRealmRequest create;
   create.set_name("edge");
-  create.mutable_settings()->mutable_default_deregister_after()->set_seconds(300);
+  create.mutable_settings()->mutable_default_deregister_after()->set_seconds(
+      300);
   muster::v1::Realm realm;
   REQUIRE(server.realms().CreateRealm(Context().get(), create, &realm).ok());
   muster::v1::RegisterRequest request;
   request.set_realm("edge");
   *request.mutable_instance() = MakeInstance("web", "w1");
-  request.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_TCP);
+  request.mutable_instance()->mutable_check()->set_kind(
+      muster::v1::CHECK_KIND_TCP);
   muster::v1::RegisterResponse response;
   REQUIRE(server.registry().Register(Context().get(), request, &response).ok());
   CHECK(response.instance().check().deregister_after().seconds() == 300);
@@ -97,7 +110,8 @@ TEST_CASE("a realm default deregister_after applies to new checks", "[integratio
   CHECK(response.instance().check().unhealthy_threshold() == 3);
 }
 
-TEST_CASE("deleting a realm with instances needs force", "[integration][realm]") {
+TEST_CASE("deleting a realm with instances needs force",
+          "[integration][realm]") {
   TestServer server;
   REQUIRE(CreateRealm(server, "staging").ok());
   Register(server, "staging", "a");
@@ -109,19 +123,22 @@ TEST_CASE("deleting a realm with instances needs force", "[integration][realm]")
 
   REQUIRE(DeleteRealm(server, "staging", true, &response).ok());
   CHECK(response.deleted_instances() == 2);
-  CHECK(DeleteRealm(server, "staging", true, &response).error_code() == grpc::NOT_FOUND);
+  CHECK(DeleteRealm(server, "staging", true, &response).error_code() ==
+        grpc::NOT_FOUND);
 
   // The instances went with it, also after a restart.
   server.Restart();
   muster::v1::GetRealmRequest get;
   get.set_name("staging");
   muster::v1::Realm realm;
-  CHECK(server.realms().GetRealm(Context().get(), get, &realm).error_code() == grpc::NOT_FOUND);
+  CHECK(server.realms().GetRealm(Context().get(), get, &realm).error_code() ==
+        grpc::NOT_FOUND);
   REQUIRE(CreateRealm(server, "staging").ok());
   muster::v1::ListInstancesRequest list;
   list.set_realm("staging");
   muster::v1::ListInstancesResponse instances;
-  REQUIRE(server.registry().ListInstances(Context().get(), list, &instances).ok());
+  REQUIRE(
+      server.registry().ListInstances(Context().get(), list, &instances).ok());
   CHECK(instances.instances_size() == 0);
 
   REQUIRE(CreateRealm(server, "empty").ok());

@@ -2,7 +2,6 @@
 // in-process musterd with RocksDB.
 
 #include <catch2/catch.hpp>
-
 #include <set>
 #include <string>
 #include <thread>
@@ -15,20 +14,23 @@ namespace {
 
 using muster::v1::Instance;
 
-muster::v1::RegisterResponse MustRegister(TestServer& server, const std::string& realm,
+muster::v1::RegisterResponse MustRegister(TestServer& server,
+                                          const std::string& realm,
                                           const Instance& instance) {
   muster::v1::RegisterRequest request;
   request.set_realm(realm);
   *request.mutable_instance() = instance;
   muster::v1::RegisterResponse response;
-  grpc::Status status = server.registry().Register(Context().get(), request, &response);
+  grpc::Status status =
+      server.registry().Register(Context().get(), request, &response);
   INFO(status.error_message());
   REQUIRE(status.ok());
   return response;
 }
 
-grpc::Status Get(TestServer& server, const std::string& realm, const std::string& service,
-                 const std::string& id, Instance* out) {
+grpc::Status Get(TestServer& server, const std::string& realm,
+                 const std::string& service, const std::string& id,
+                 Instance* out) {
   muster::v1::GetInstanceRequest request;
   request.set_realm(realm);
   request.set_service(service);
@@ -36,8 +38,8 @@ grpc::Status Get(TestServer& server, const std::string& realm, const std::string
   return server.registry().GetInstance(Context().get(), request, out);
 }
 
-grpc::Status Heartbeat(TestServer& server, const std::string& service, const std::string& id,
-                       uint64_t incarnation) {
+grpc::Status Heartbeat(TestServer& server, const std::string& service,
+                       const std::string& id, uint64_t incarnation) {
   muster::v1::HeartbeatRequest request;
   request.set_service(service);
   request.set_id(id);
@@ -46,8 +48,8 @@ grpc::Status Heartbeat(TestServer& server, const std::string& service, const std
   return server.registry().Heartbeat(Context().get(), request, &response);
 }
 
-grpc::Status Deregister(TestServer& server, const std::string& realm, const std::string& service,
-                        const std::string& id) {
+grpc::Status Deregister(TestServer& server, const std::string& realm,
+                        const std::string& service, const std::string& id) {
   muster::v1::DeregisterRequest request;
   request.set_realm(realm);
   request.set_service(service);
@@ -56,11 +58,13 @@ grpc::Status Deregister(TestServer& server, const std::string& realm, const std:
   return server.registry().Deregister(Context().get(), request, &response);
 }
 
-std::vector<std::string> ListIds(TestServer& server, muster::v1::ListInstancesRequest request) {
+std::vector<std::string> ListIds(TestServer& server,
+                                 muster::v1::ListInstancesRequest request) {
   std::vector<std::string> ids;
   for (int pages = 0; pages < 1000; ++pages) {
     muster::v1::ListInstancesResponse response;
-    grpc::Status status = server.registry().ListInstances(Context().get(), request, &response);
+    grpc::Status status =
+        server.registry().ListInstances(Context().get(), request, &response);
     INFO(status.error_message());
     REQUIRE(status.ok());
     for (const auto& instance : response.instances()) {
@@ -75,7 +79,8 @@ std::vector<std::string> ListIds(TestServer& server, muster::v1::ListInstancesRe
 
 }  // namespace
 
-TEST_CASE("register then get returns the stored instance with revisions", "[integration]") {
+TEST_CASE("register then get returns the stored instance with revisions",
+          "[integration]") {
   TestServer server;
   Instance instance = MakeInstance("web", "web-1", "10.1.2.3", 8443);
   instance.add_tags("blue");
@@ -85,7 +90,8 @@ TEST_CASE("register then get returns the stored instance with revisions", "[inte
   auto registered = MustRegister(server, "default", instance);
   CHECK(registered.created());
   CHECK(registered.instance().create_revision() == registered.revision());
-  CHECK(registered.instance().health() == muster::v1::HEALTH_PASSING);  // check kind NONE
+  CHECK(registered.instance().health() ==
+        muster::v1::HEALTH_PASSING);  // check kind NONE
 
   Instance got;
   REQUIRE(Get(server, "default", "web", "web-1", &got).ok());
@@ -101,8 +107,10 @@ TEST_CASE("register then get returns the stored instance with revisions", "[inte
   CHECK(got.registered_at().seconds() > 0);
 
   Instance missing;
-  CHECK(Get(server, "default", "web", "web-2", &missing).error_code() == grpc::NOT_FOUND);
-  CHECK(Get(server, "nowhere", "web", "web-1", &missing).error_code() == grpc::NOT_FOUND);
+  CHECK(Get(server, "default", "web", "web-2", &missing).error_code() ==
+        grpc::NOT_FOUND);
+  CHECK(Get(server, "nowhere", "web", "web-1", &missing).error_code() ==
+        grpc::NOT_FOUND);
 }
 
 TEST_CASE("register without an id gets a generated one", "[integration]") {
@@ -113,20 +121,24 @@ TEST_CASE("register without an id gets a generated one", "[integration]") {
   CHECK(first.instance().id() != second.instance().id());
 }
 
-TEST_CASE("re-register is idempotent and keeps the incarnation", "[integration]") {
+TEST_CASE("re-register is idempotent and keeps the incarnation",
+          "[integration]") {
   TestServer server;
   Instance instance = MakeInstance("web", "w1");
   auto first = MustRegister(server, "default", instance);
   auto again = MustRegister(server, "default", instance);
   CHECK_FALSE(again.created());
-  CHECK(again.revision() == first.revision());  // nothing changed, nothing written
-  CHECK(again.instance().create_revision() == first.instance().create_revision());
+  CHECK(again.revision() ==
+        first.revision());  // nothing changed, nothing written
+  CHECK(again.instance().create_revision() ==
+        first.instance().create_revision());
 
   instance.set_port(9090);
   auto changed = MustRegister(server, "default", instance);
   CHECK_FALSE(changed.created());
   CHECK(changed.revision() == first.revision() + 1);
-  CHECK(changed.instance().create_revision() == first.instance().create_revision());
+  CHECK(changed.instance().create_revision() ==
+        first.instance().create_revision());
   CHECK(changed.instance().port() == 9090);
 
   REQUIRE(Deregister(server, "default", "web", "w1").ok());
@@ -135,7 +147,8 @@ TEST_CASE("re-register is idempotent and keeps the incarnation", "[integration]"
   CHECK(fresh.instance().create_revision() > changed.revision());
 }
 
-TEST_CASE("heartbeats check the incarnation and never resurrect", "[integration]") {
+TEST_CASE("heartbeats check the incarnation and never resurrect",
+          "[integration]") {
   TestServer server;
   Instance instance = MakeInstance("web", "w1");
   instance.mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL);
@@ -150,18 +163,23 @@ TEST_CASE("heartbeats check the incarnation and never resurrect", "[integration]
   CHECK(got.last_heartbeat_at().seconds() > 0);
 
   REQUIRE(Deregister(server, "default", "web", "w1").ok());
-  CHECK(Heartbeat(server, "web", "w1", old_incarnation).error_code() == grpc::NOT_FOUND);
-  CHECK(Get(server, "default", "web", "w1", &got).error_code() == grpc::NOT_FOUND);
+  CHECK(Heartbeat(server, "web", "w1", old_incarnation).error_code() ==
+        grpc::NOT_FOUND);
+  CHECK(Get(server, "default", "web", "w1", &got).error_code() ==
+        grpc::NOT_FOUND);
 
   auto second = MustRegister(server, "default", instance);
   grpc::Status stale = Heartbeat(server, "web", "w1", old_incarnation);
   CHECK(stale.error_code() == grpc::FAILED_PRECONDITION);
   CHECK_THAT(stale.error_message(), Catch::Contains("incarnation"));
-  CHECK(Heartbeat(server, "web", "w1", second.instance().create_revision()).ok());
-  CHECK(Heartbeat(server, "web", "w1", 0).error_code() == grpc::INVALID_ARGUMENT);
+  CHECK(
+      Heartbeat(server, "web", "w1", second.instance().create_revision()).ok());
+  CHECK(Heartbeat(server, "web", "w1", 0).error_code() ==
+        grpc::INVALID_ARGUMENT);
 }
 
-TEST_CASE("list filters by routable, tags, metadata and zone", "[integration]") {
+TEST_CASE("list filters by routable, tags, metadata and zone",
+          "[integration]") {
   TestServer server;
   for (int i = 0; i < 6; ++i) {
     Instance instance = MakeInstance("web", "w" + std::to_string(i));
@@ -179,7 +197,8 @@ TEST_CASE("list filters by routable, tags, metadata and zone", "[integration]") 
   drain.set_admin_state(muster::v1::ADMIN_STATE_DRAINING);
   drain.set_reason("maintenance");
   Instance drained;
-  REQUIRE(server.registry().SetAdminState(Context().get(), drain, &drained).ok());
+  REQUIRE(
+      server.registry().SetAdminState(Context().get(), drain, &drained).ok());
   CHECK(drained.admin_state() == muster::v1::ADMIN_STATE_DRAINING);
   CHECK(drained.admin_reason() == "maintenance");
 
@@ -193,7 +212,8 @@ TEST_CASE("list filters by routable, tags, metadata and zone", "[integration]") 
   muster::v1::ListInstancesRequest routable = web;
   routable.set_routable_only(true);
   CHECK(ListIds(server, routable) ==
-        std::vector<std::string>{"web/w1", "web/w2", "web/w3", "web/w4", "web/w5"});
+        std::vector<std::string>{"web/w1", "web/w2", "web/w3", "web/w4",
+                                 "web/w5"});
 
   muster::v1::ListInstancesRequest tags = web;
   tags.add_tags("even");
@@ -235,16 +255,20 @@ TEST_CASE("list paginates without gaps or repeats", "[integration]") {
   one_service.set_service("beta");
   one_service.set_page_size(10);
   muster::v1::ListInstancesResponse first;
-  REQUIRE(server.registry().ListInstances(Context().get(), one_service, &first).ok());
+  REQUIRE(server.registry()
+              .ListInstances(Context().get(), one_service, &first)
+              .ok());
   CHECK(first.instances_size() == 10);
   CHECK_FALSE(first.next_page_token().empty());
-  CHECK(first.revision() == 75 + 1);  // 75 registrations after the default realm
+  CHECK(first.revision() ==
+        75 + 1);  // 75 registrations after the default realm
 
   muster::v1::ListInstancesRequest bad = one_service;
   bad.set_page_token("not a token!");
   muster::v1::ListInstancesResponse ignored;
-  CHECK(server.registry().ListInstances(Context().get(), bad, &ignored).error_code() ==
-        grpc::INVALID_ARGUMENT);
+  CHECK(server.registry()
+            .ListInstances(Context().get(), bad, &ignored)
+            .error_code() == grpc::INVALID_ARGUMENT);
 }
 
 TEST_CASE("list services counts instances and routable ones", "[integration]") {
@@ -258,7 +282,8 @@ TEST_CASE("list services counts instances and routable ones", "[integration]") {
   MustRegister(server, "default", MakeInstance("db", "a"));
   muster::v1::ListServicesRequest request;
   muster::v1::ListServicesResponse response;
-  REQUIRE(server.registry().ListServices(Context().get(), request, &response).ok());
+  REQUIRE(
+      server.registry().ListServices(Context().get(), request, &response).ok());
   REQUIRE(response.services_size() == 2);
   CHECK(response.services(0).name() == "db");
   CHECK(response.services(0).instance_count() == 1);
@@ -273,8 +298,10 @@ TEST_CASE("realms are isolated", "[integration]") {
   create.set_name("staging");
   muster::v1::Realm realm;
   REQUIRE(server.realms().CreateRealm(Context().get(), create, &realm).ok());
-  MustRegister(server, "default", MakeInstance("web", "same", "10.0.0.1", 1000));
-  MustRegister(server, "staging", MakeInstance("web", "same", "10.0.0.2", 2000));
+  MustRegister(server, "default",
+               MakeInstance("web", "same", "10.0.0.1", 1000));
+  MustRegister(server, "staging",
+               MakeInstance("web", "same", "10.0.0.2", 2000));
 
   Instance in_default;
   Instance in_staging;
@@ -286,7 +313,8 @@ TEST_CASE("realms are isolated", "[integration]") {
 
   REQUIRE(Deregister(server, "staging", "web", "same").ok());
   CHECK(Get(server, "default", "web", "same", &in_default).ok());
-  CHECK(Get(server, "staging", "web", "same", &in_staging).error_code() == grpc::NOT_FOUND);
+  CHECK(Get(server, "staging", "web", "same", &in_staging).error_code() ==
+        grpc::NOT_FOUND);
 
   muster::v1::ListInstancesRequest list;
   list.set_realm("staging");
@@ -300,7 +328,8 @@ TEST_CASE("unknown realms are refused or auto-created", "[integration]") {
     request.set_realm("prod");
     *request.mutable_instance() = MakeInstance("web", "w1");
     muster::v1::RegisterResponse response;
-    grpc::Status status = server.registry().Register(Context().get(), request, &response);
+    grpc::Status status =
+        server.registry().Register(Context().get(), request, &response);
     CHECK(status.error_code() == grpc::NOT_FOUND);
     CHECK_THAT(status.error_message(), Catch::Contains("realm \"prod\""));
   }
@@ -316,7 +345,8 @@ TEST_CASE("unknown realms are refused or auto-created", "[integration]") {
   }
 }
 
-TEST_CASE("concurrent registrations are group-committed and all durable", "[integration]") {
+TEST_CASE("concurrent registrations are group-committed and all durable",
+          "[integration]") {
   TestServer server;
   constexpr int kThreads = 16;
   constexpr int kPerThread = 25;
@@ -326,18 +356,21 @@ TEST_CASE("concurrent registrations are group-committed and all durable", "[inte
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i) {
         muster::v1::RegisterRequest request;
-        *request.mutable_instance() =
-            MakeInstance("svc", "t" + std::to_string(t) + "-" + std::to_string(i));
+        *request.mutable_instance() = MakeInstance(
+            "svc", "t" + std::to_string(t) + "-" + std::to_string(i));
         muster::v1::RegisterResponse response;
-        if (!server.registry().Register(Context().get(), request, &response).ok()) ++failures;
+        if (!server.registry()
+                 .Register(Context().get(), request, &response)
+                 .ok())
+          ++failures;
       }
     });
   }
   for (auto& thread : threads) thread.join();
   REQUIRE(failures == 0);
   // Fewer synced writes than registrations: requests shared commits.
-  Histogram& groups =
-      server.metrics().GetHistogram("muster_commit_group_ops", "", SizeBuckets());
+  Histogram& groups = server.metrics().GetHistogram("muster_commit_group_ops",
+                                                    "", SizeBuckets());
   CHECK(groups.Count() < kThreads * kPerThread);
   server.Restart();
   muster::v1::ListInstancesRequest list;

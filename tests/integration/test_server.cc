@@ -7,19 +7,23 @@
 
 namespace muster::testing {
 
-TestServer::TestServer(Options options) : options_(std::move(options)) { StartAll(); }
+TestServer::TestServer(Options options) : options_(std::move(options)) {
+  StartAll();
+}
 
 TestServer::~TestServer() { StopAll(); }
 
 void TestServer::StartAll() {
   registry::Store* store = options_.store;
   if (store == nullptr) {
-    auto opened = registry::RocksDbStore::Open(registry::RocksDbStore::Options{dir_.File("data")});
+    auto opened = registry::RocksDbStore::Open(
+        registry::RocksDbStore::Options{dir_.File("data")});
     if (!opened.ok()) std::abort();
     owned_store_ = std::move(opened).value();
     store = owned_store_.get();
   }
-  auto created = registry::Registry::Create(options_.registry, *store, Clock::Real(), metrics_);
+  auto created = registry::Registry::Create(options_.registry, *store,
+                                            Clock::Real(), metrics_);
   if (!created.ok()) std::abort();
   registry_ = std::move(created).value();
   if (!registry_->Start().ok()) std::abort();
@@ -53,11 +57,13 @@ void TestServer::Restart() {
 
 std::unique_ptr<grpc::ClientContext> Context() {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  context->set_deadline(std::chrono::system_clock::now() +
+                        std::chrono::seconds(10));
   return context;
 }
 
-muster::v1::Instance MakeInstance(const std::string& service, const std::string& id,
+muster::v1::Instance MakeInstance(const std::string& service,
+                                  const std::string& id,
                                   const std::string& address, uint32_t port) {
   muster::v1::Instance instance;
   instance.set_service(service);

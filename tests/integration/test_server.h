@@ -61,7 +61,9 @@ class TestServer final {
 std::unique_ptr<grpc::ClientContext> Context();
 
 // A minimal valid instance.
-muster::v1::Instance MakeInstance(const std::string& service, const std::string& id,
-                                  const std::string& address = "10.0.0.1", uint32_t port = 8080);
+muster::v1::Instance MakeInstance(const std::string& service,
+                                  const std::string& id,
+                                  const std::string& address = "10.0.0.1",
+                                  uint32_t port = 8080);
 
 }  // namespace muster::testing

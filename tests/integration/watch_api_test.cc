@@ -1,8 +1,7 @@
 // Watch over gRPC: snapshot, live events, resume, compaction, cut-off.
 
-#include <catch2/catch.hpp>
-
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <set>
 #include <string>
@@ -18,8 +17,8 @@ using muster::v1::Event;
 using muster::v1::WatchResponse;
 
 // Returns the commit revision, 0 on failure. Safe on any thread.
-uint64_t TryRegister(TestServer& server, const std::string& service, const std::string& id,
-                     int metadata_pairs = 0) {
+uint64_t TryRegister(TestServer& server, const std::string& service,
+                     const std::string& id, int metadata_pairs = 0) {
   muster::v1::RegisterRequest request;
   *request.mutable_instance() = MakeInstance(service, id);
   for (int i = 0; i < metadata_pairs; ++i) {
@@ -27,12 +26,13 @@ uint64_t TryRegister(TestServer& server, const std::string& service, const std::
         std::string(500, 'x');
   }
   muster::v1::RegisterResponse response;
-  grpc::Status status = server.registry().Register(Context().get(), request, &response);
+  grpc::Status status =
+      server.registry().Register(Context().get(), request, &response);
   return status.ok() ? response.revision() : 0;
 }
 
-uint64_t Register(TestServer& server, const std::string& service, const std::string& id,
-                  int metadata_pairs = 0) {
+uint64_t Register(TestServer& server, const std::string& service,
+                  const std::string& id, int metadata_pairs = 0) {
   uint64_t revision = TryRegister(server, service, id, metadata_pairs);
   REQUIRE(revision != 0);
   return revision;
@@ -41,8 +41,10 @@ uint64_t Register(TestServer& server, const std::string& service, const std::str
 // An open Watch stream with a deadline.
 class Stream {
  public:
-  Stream(TestServer& server, uint64_t from_revision, const std::string& service = "") {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  Stream(TestServer& server, uint64_t from_revision,
+         const std::string& service = "") {
+    context_.set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(20));
     muster::v1::WatchRequest request;
     request.set_realm("default");
     request.set_service(service);
@@ -89,7 +91,8 @@ class Stream {
 
 }  // namespace
 
-TEST_CASE("watch from 0 sends a snapshot, its end, then live events", "[integration][watch]") {
+TEST_CASE("watch from 0 sends a snapshot, its end, then live events",
+          "[integration][watch]") {
   TestServer server;
   Register(server, "web", "a");
   Register(server, "web", "b");
@@ -98,7 +101,13 @@ TEST_CASE("watch from 0 sends a snapshot, its end, then live events", "[integrat
   Stream stream(server, 0);
   std::vector<Event> snapshot = stream.ReadEvents(3);
   REQUIRE(snapshot.size() == 3);
-  for (const Event& event : snapshot) CHECK(event.cause() == Event::SNAPSHOT);
+  for (const Event& event : snapshot) {
+    CHECK(event.cause() == Event::SNAPSHOT);
+    // Its time is the instance's last health change, not zero.
+    CHECK(event.time().seconds() ==
+          event.instance().status_changed_at().seconds());
+    CHECK(event.time().seconds() > 0);
+  }
   WatchResponse end;
   REQUIRE(stream.Read(&end));
   CHECK(end.kind() == WatchResponse::SNAPSHOT_END);
@@ -113,10 +122,12 @@ TEST_CASE("watch from 0 sends a snapshot, its end, then live events", "[integrat
   CHECK(live[0].instance().id() == "d");
 }
 
-TEST_CASE("watch resumes from a revision with no gap and no duplicate", "[integration][watch]") {
+TEST_CASE("watch resumes from a revision with no gap and no duplicate",
+          "[integration][watch]") {
   TestServer server;
   std::vector<uint64_t> revisions;
-  for (int i = 0; i < 20; ++i) revisions.push_back(Register(server, "web", "i" + std::to_string(i)));
+  for (int i = 0; i < 20; ++i)
+    revisions.push_back(Register(server, "web", "i" + std::to_string(i)));
   const uint64_t from = revisions[7];
   Stream stream(server, from);
   std::vector<Event> replay = stream.ReadEvents(13);
@@ -132,7 +143,8 @@ TEST_CASE("watch resumes from a revision with no gap and no duplicate", "[integr
   CHECK(live[0].revision() == next);
 }
 
-TEST_CASE("watch filters by service and carries deletes", "[integration][watch]") {
+TEST_CASE("watch filters by service and carries deletes",
+          "[integration][watch]") {
   TestServer server;
   const uint64_t start = Register(server, "web", "a");
   Register(server, "db", "x");
@@ -140,7 +152,9 @@ TEST_CASE("watch filters by service and carries deletes", "[integration][watch]"
   deregister.set_service("web");
   deregister.set_id("a");
   muster::v1::DeregisterResponse response;
-  REQUIRE(server.registry().Deregister(Context().get(), deregister, &response).ok());
+  REQUIRE(server.registry()
+              .Deregister(Context().get(), deregister, &response)
+              .ok());
   Stream stream(server, start, "web");
   std::vector<Event> events = stream.ReadEvents(2);
   REQUIRE(events.size() == 2);
@@ -188,7 +202,8 @@ TEST_CASE("a slow watcher is cut off while writers and other watchers carry on",
 
   // Never reads: its transport fills up, then its buffer overflows.
   grpc::ClientContext slow_context;
-  slow_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  slow_context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(30));
   muster::v1::WatchRequest request;
   request.set_from_revision(start + 1);
   auto slow = server.registry().Watch(&slow_context, request);
@@ -200,7 +215,8 @@ TEST_CASE("a slow watcher is cut off while writers and other watchers carry on",
   });
   // Big instances (about 32 KiB each) fill the slow stream's flow-control
   // window quickly.
-  for (int i = 0; i < 400; ++i) Register(server, "web", "i" + std::to_string(i), 64);
+  for (int i = 0; i < 400; ++i)
+    Register(server, "web", "i" + std::to_string(i), 64);
   fast.join();
   REQUIRE(fast_events.size() == 400);
   for (size_t i = 1; i < fast_events.size(); ++i) {
@@ -233,7 +249,9 @@ TEST_CASE("concurrent writers: every watcher sees every event once in order",
   for (int w = 0; w < kWriters; ++w) {
     writers.emplace_back([&server, &failures, w] {
       for (int i = 0; i < kPerWriter; ++i) {
-        if (TryRegister(server, "web", "w" + std::to_string(w) + "-" + std::to_string(i)) == 0) {
+        if (TryRegister(server, "web",
+                        "w" + std::to_string(w) + "-" + std::to_string(i)) ==
+            0) {
           ++failures;
         }
       }

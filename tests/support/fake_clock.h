@@ -10,7 +10,8 @@ namespace muster::testing {
 // A Clock that moves only when the test says so. Thread-safe.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1800000000)) : now_(start) {}
+  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1800000000))
+      : now_(start) {}
 
   absl::Time Now() const override {
     absl::MutexLock lock(&mu_);

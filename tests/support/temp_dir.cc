@@ -9,11 +9,13 @@ namespace muster::testing {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
-                        "/muster-test-XXXXXX";
+  std::string pattern =
+      std::string(base != nullptr && *base != '\0' ? base : "/tmp") +
+      "/muster-test-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) std::abort();  // no temp dir: cannot test
+  if (mkdtemp(buffer.data()) == nullptr)
+    std::abort();  // no temp dir: cannot test
   path_ = buffer.data();
 }
 

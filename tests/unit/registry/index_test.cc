@@ -5,8 +5,8 @@
 namespace muster::registry {
 namespace {
 
-Instance MakeInstance(const std::string& realm, const std::string& service, const std::string& id,
-                      Health health = Health::kPassing) {
+Instance MakeInstance(const std::string& realm, const std::string& service,
+                      const std::string& id, Health health = Health::kPassing) {
   Instance instance;
   instance.realm = realm;
   instance.service = service;
@@ -74,7 +74,8 @@ TEST_CASE("index counts instances, routable ones and health", "[index]") {
 TEST_CASE("index pages resume strictly after the token", "[index]") {
   std::vector<Instance> instances;
   for (const char* service : {"a", "b"}) {
-    for (int i = 0; i < 5; ++i) instances.push_back(MakeInstance("default", service, std::to_string(i)));
+    for (int i = 0; i < 5; ++i)
+      instances.push_back(MakeInstance("default", service, std::to_string(i)));
   }
   Index index;
   LoadInto(index, instances);
@@ -85,12 +86,13 @@ TEST_CASE("index pages resume strictly after the token", "[index]") {
   for (int pages = 0; pages < 10; ++pages) {
     auto page = index.List(query);
     REQUIRE(page.ok());
-    for (const auto& instance : page->instances) seen.push_back(instance->service + instance->id);
+    for (const auto& instance : page->instances)
+      seen.push_back(instance->service + instance->id);
     if (page->next_page_token.empty()) break;
     query.page_token = page->next_page_token;
   }
-  CHECK(seen == std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3",
-                                         "b4"});
+  CHECK(seen == std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "b0",
+                                         "b1", "b2", "b3", "b4"});
   ListQuery missing;
   missing.realm = "nope";
   CHECK(absl::IsNotFound(index.List(missing).status()));
@@ -109,7 +111,8 @@ TEST_CASE("index heartbeats check the incarnation", "[index]") {
   REQUIRE(index.Heartbeat(key, 1, at).ok());
   CHECK(index.LastHeartbeat(key) == at);
   CHECK(absl::IsFailedPrecondition(index.Heartbeat(key, 2, at).status()));
-  CHECK(absl::IsNotFound(index.Heartbeat(InstanceKey{"default", "web", "zz"}, 1, at).status()));
+  CHECK(absl::IsNotFound(
+      index.Heartbeat(InstanceKey{"default", "web", "zz"}, 1, at).status()));
   // A new incarnation forgets the old heartbeats.
   CommitBatch batch;
   batch.revision = 11;

@@ -5,7 +5,6 @@
 #include "registry/registry.h"
 
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -31,7 +30,8 @@ absl::StatusOr<T> Await(Call call) {
   return result;
 }
 
-absl::Status AwaitStatus(const std::function<void(std::function<void(absl::Status)>)>& call) {
+absl::Status AwaitStatus(
+    const std::function<void(std::function<void(absl::Status)>)>& call) {
   absl::Notification done;
   absl::Status result = absl::UnknownError("not called");
   call([&](absl::Status s) {
@@ -42,7 +42,8 @@ absl::Status AwaitStatus(const std::function<void(std::function<void(absl::Statu
   return result;
 }
 
-Instance MakeInstance(const std::string& id, CheckKind kind = CheckKind::kNone) {
+Instance MakeInstance(const std::string& id,
+                      CheckKind kind = CheckKind::kNone) {
   Instance instance;
   instance.service = "web";
   instance.id = id;
@@ -61,8 +62,9 @@ struct Fixture {
     REQUIRE(registry->Start().ok());
   }
   Registry::RegisterResult Register(const Instance& instance) {
-    auto result = Await<Registry::RegisterResult>(
-        [&](auto done) { registry->Register("default", instance, std::move(done)); });
+    auto result = Await<Registry::RegisterResult>([&](auto done) {
+      registry->Register("default", instance, std::move(done));
+    });
     INFO(result.status().ToString());
     REQUIRE(result.ok());
     return *result;
@@ -79,13 +81,15 @@ class RecordingListener final : public healthchecker::TargetListener {
  public:
   void OnTargetUpsert(const healthchecker::Target& target) override {
     absl::MutexLock lock(&mu);
-    log.push_back("upsert " + target.key.id + " " + std::string(HealthName(target.health)));
+    log.push_back("upsert " + target.key.id + " " +
+                  std::string(HealthName(target.health)));
   }
   void OnTargetRemoved(const healthchecker::TargetKey& key, uint64_t) override {
     absl::MutexLock lock(&mu);
     log.push_back("removed " + key.id);
   }
-  void OnHeartbeat(const healthchecker::TargetKey& key, uint64_t, absl::Time) override {
+  void OnHeartbeat(const healthchecker::TargetKey& key, uint64_t,
+                   absl::Time) override {
     absl::MutexLock lock(&mu);
     log.push_back("heartbeat " + key.id);
   }
@@ -99,16 +103,19 @@ class RecordingListener final : public healthchecker::TargetListener {
 
 }  // namespace
 
-TEST_CASE("a failed store write returns UNAVAILABLE and changes nothing", "[registry]") {
+TEST_CASE("a failed store write returns UNAVAILABLE and changes nothing",
+          "[registry]") {
   Fixture f;
   f.Register(MakeInstance("a"));
   const uint64_t revision = f.registry->index().revision();
   f.store.TEST_FailCommits(true);
-  auto failed = Await<Registry::RegisterResult>(
-      [&](auto done) { f.registry->Register("default", MakeInstance("b"), std::move(done)); });
+  auto failed = Await<Registry::RegisterResult>([&](auto done) {
+    f.registry->Register("default", MakeInstance("b"), std::move(done));
+  });
   CHECK(absl::IsUnavailable(failed.status()));
   CHECK(f.registry->index().revision() == revision);
-  CHECK(absl::IsNotFound(f.registry->GetInstance(InstanceKey{"default", "web", "b"}).status()));
+  CHECK(absl::IsNotFound(
+      f.registry->GetInstance(InstanceKey{"default", "web", "b"}).status()));
   // Reads keep working.
   CHECK(f.registry->GetInstance(InstanceKey{"default", "web", "a"}).ok());
   // The store recovers; the next write gets the next revision.
@@ -126,26 +133,28 @@ TEST_CASE("registrations take their time from the clock", "[registry]") {
   auto heartbeat = f.registry->Heartbeat(InstanceKey{"default", "web", "a"},
                                          first.instance->create_revision);
   REQUIRE(heartbeat.ok());
-  healthchecker::HealthDetail detail = f.registry->HealthDetailOf(*first.instance);
+  healthchecker::HealthDetail detail =
+      f.registry->HealthDetailOf(*first.instance);
   REQUIRE(detail.last_heartbeat_at.has_value());
   CHECK(*detail.last_heartbeat_at == t0 + absl::Minutes(5));
 }
 
-TEST_CASE("health reports commit only changes and check the incarnation", "[registry]") {
+TEST_CASE("health reports commit only changes and check the incarnation",
+          "[registry]") {
   Fixture f;
   auto registered = f.Register(MakeInstance("a", CheckKind::kTtl));
   const uint64_t incarnation = registered.instance->create_revision;
   healthchecker::TargetKey key{"default", "web", "a"};
   const uint64_t before = f.registry->index().revision();
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kCritical, "ttl expired",
-                                     std::move(done));
+            f.registry->ReportHealth(key, incarnation, Health::kCritical,
+                                     "ttl expired", std::move(done));
           }).ok());
   CHECK(f.registry->index().revision() == before + 1);
   // Same health, different output: nothing written.
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kCritical, "still expired",
-                                     std::move(done));
+            f.registry->ReportHealth(key, incarnation, Health::kCritical,
+                                     "still expired", std::move(done));
           }).ok());
   CHECK(f.registry->index().revision() == before + 1);
   auto stored = f.registry->GetInstance(InstanceKey{"default", "web", "a"});
@@ -154,67 +163,79 @@ TEST_CASE("health reports commit only changes and check the incarnation", "[regi
   CHECK((*stored)->check_output == "ttl expired");
   // Output is capped at 4 KiB.
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kPassing, std::string(10000, 'x'),
-                                     std::move(done));
+            f.registry->ReportHealth(key, incarnation, Health::kPassing,
+                                     std::string(10000, 'x'), std::move(done));
           }).ok());
   stored = f.registry->GetInstance(InstanceKey{"default", "web", "a"});
   CHECK((*stored)->check_output.size() == limits::kMaxCheckOutputBytes);
 
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
-    f.registry->ReportHealth(key, incarnation + 100, Health::kCritical, "", std::move(done));
+    f.registry->ReportHealth(key, incarnation + 100, Health::kCritical, "",
+                             std::move(done));
   })));
 }
 
-TEST_CASE("eviction deletes with a reason but never a draining instance", "[registry]") {
+TEST_CASE("eviction deletes with a reason but never a draining instance",
+          "[registry]") {
   Fixture f;
   auto a = f.Register(MakeInstance("a", CheckKind::kTtl));
   auto b = f.Register(MakeInstance("b", CheckKind::kTtl));
   auto drained = Await<std::shared_ptr<const Instance>>([&](auto done) {
-    f.registry->SetAdminState(InstanceKey{"default", "web", "b"}, AdminState::kDraining,
-                              "deploy", std::move(done));
+    f.registry->SetAdminState(InstanceKey{"default", "web", "b"},
+                              AdminState::kDraining, "deploy", std::move(done));
   });
   REQUIRE(drained.ok());
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
-    f.registry->Evict({"default", "web", "b"}, b.instance->create_revision, "evicted: x",
-                      std::move(done));
+    f.registry->Evict({"default", "web", "b"}, b.instance->create_revision,
+                      "evicted: x", std::move(done));
   })));
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->Evict({"default", "web", "a"}, a.instance->create_revision,
+            f.registry->Evict({"default", "web", "a"},
+                              a.instance->create_revision,
                               "evicted: critical for 1m", std::move(done));
           }).ok());
-  CHECK(absl::IsNotFound(f.registry->GetInstance(InstanceKey{"default", "web", "a"}).status()));
-  auto events = f.registry->ListEvents(InstanceKey{"default", "web", "a"}, 0, 100);
+  CHECK(absl::IsNotFound(
+      f.registry->GetInstance(InstanceKey{"default", "web", "a"}).status()));
+  auto events =
+      f.registry->ListEvents(InstanceKey{"default", "web", "a"}, 0, 100);
   REQUIRE(events.ok());
   REQUIRE(events->events.size() == 2);
   CHECK(events->events[1].cause == EventCause::kEvicted);
   CHECK(events->events[1].reason == "evicted: critical for 1m");
 }
 
-TEST_CASE("a subscriber gets every current target, then every change", "[registry]") {
+TEST_CASE("a subscriber gets every current target, then every change",
+          "[registry]") {
   Fixture f;
   f.Register(MakeInstance("a"));
   RecordingListener listener;
   f.registry->Subscribe(&listener);
   CHECK(listener.Log() == std::vector<std::string>{"upsert a passing"});
   auto b = f.Register(MakeInstance("b", CheckKind::kTtl));
-  REQUIRE(f.registry->Heartbeat(InstanceKey{"default", "web", "b"}, b.instance->create_revision)
+  REQUIRE(f.registry
+              ->Heartbeat(InstanceKey{"default", "web", "b"},
+                          b.instance->create_revision)
               .ok());
   auto gone = Await<uint64_t>([&](auto done) {
-    f.registry->Deregister(InstanceKey{"default", "web", "a"}, 0, std::move(done));
+    f.registry->Deregister(InstanceKey{"default", "web", "a"}, 0,
+                           std::move(done));
   });
   REQUIRE(gone.ok());
   f.registry->Unsubscribe(&listener);
   f.Register(MakeInstance("c"));
-  CHECK(listener.Log() == std::vector<std::string>{"upsert a passing", "upsert b starting",
+  CHECK(listener.Log() == std::vector<std::string>{"upsert a passing",
+                                                   "upsert b starting",
                                                    "heartbeat b", "removed a"});
 }
 
-TEST_CASE("a watcher that falls behind is cut off without slowing writers", "[registry][watch]") {
+TEST_CASE("a watcher that falls behind is cut off without slowing writers",
+          "[registry][watch]") {
   Registry::Options options;
   options.watch.buffer_events = 5;
   Fixture f(options);
   int wakes = 0;
-  auto watcher = f.registry->watch_hub().Open(WatchSpec{"default", "", 0}, [&] { ++wakes; });
+  auto watcher = f.registry->watch_hub().Open(WatchSpec{"default", "", 0},
+                                              [&] { ++wakes; });
   REQUIRE(watcher.ok());
   for (int i = 0; i < 5; ++i) f.Register(MakeInstance("i" + std::to_string(i)));
   CHECK(f.registry->watch_hub().WatcherCount() == 1);
@@ -234,7 +255,8 @@ TEST_CASE("a watcher that keeps up gets snapshot, end, then events in order",
           "[registry][watch]") {
   Fixture f;
   f.Register(MakeInstance("a"));
-  auto watcher = f.registry->watch_hub().Open(WatchSpec{"default", "web", 0}, [] {});
+  auto watcher =
+      f.registry->watch_hub().Open(WatchSpec{"default", "web", 0}, [] {});
   REQUIRE(watcher.ok());
   WatchBatch batch;
   absl::Status end;
