@@ -26,13 +26,15 @@ std::optional<absl::Time> EvictionPolicy::DueAt(const Member& member) {
                   member.not_before);
 }
 
-void EvictionPolicy::Set(uint64_t session, Member member) {
+void EvictionPolicy::Set(uint64_t session, Member member, bool fresh_result) {
   Entry& entry = entries_[session];
   realms_.try_emplace(member.realm);
   entry.member = std::move(member);
+  if (fresh_result) entry.awaiting_result = false;
   if (!DueAt(entry.member).has_value()) {
     entry.evicting = false;
     entry.held = false;
+    entry.awaiting_result = false;
   }
 }
 
@@ -83,6 +85,13 @@ EvictionPolicy::SweepResult EvictionPolicy::Sweep(absl::Time now) {
     }
   }
   for (auto& [session, entry] : entries_) {
+    // Held back until its realm resumed just now: its latest result is
+    // from before the fleet came back, so wait for the next one.
+    if (entry.held && !Paused(entry.member.realm)) {
+      entry.held = false;
+      entry.awaiting_result = true;
+    }
+    if (entry.awaiting_result) continue;
     const std::optional<absl::Time> due = DueAt(entry.member);
     if (!due.has_value() || *due > now || entry.evicting) continue;
     const Eviction eviction{session, now - entry.member.critical_since};

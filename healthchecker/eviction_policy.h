@@ -64,8 +64,12 @@ class EvictionPolicy final {
   explicit EvictionPolicy(double default_share);
 
   // Inserts or updates a member. A member that is no longer due forgets
-  // an eviction in progress or held back.
-  void Set(uint64_t session, Member member);
+  // an eviction in progress or held back. `fresh_result` says the update
+  // comes from a new check result: a member held back by protection when
+  // its realm resumed is evicted only after such a result still fails,
+  // so a target that came back with its fleet is not evicted on the
+  // strength of a result from before.
+  void Set(uint64_t session, Member member, bool fresh_result = false);
   void Remove(uint64_t session);
   // The realm's own share, or nullopt for the default.
   void SetRealmShare(const std::string& realm, std::optional<double> share);
@@ -92,6 +96,8 @@ class EvictionPolicy final {
     Member member;
     bool evicting = false;
     bool held = false;
+    // Held back when its realm resumed: waits for a fresh result.
+    bool awaiting_result = false;
   };
   struct RealmState {
     std::optional<double> share;

@@ -206,7 +206,7 @@ void HealthChecker::OnTtlTimer(uint64_t id) {
 
 HealthChecker::Followup HealthChecker::AfterResultLocked(
     CheckSession& session, Transition transition) {
-  sessions_.Refresh(session);
+  sessions_.Refresh(session, /*fresh_result=*/true);
   Followup followup{session.id(), session.StartReport(), ""};
   if (transition == Transition::kChanged) {
     const Health health = session.state().health();

@@ -49,8 +49,8 @@ CheckSession* SessionTable::FindCurrent(const TargetKey& key,
   return session;
 }
 
-void SessionTable::Refresh(const CheckSession& session) {
-  eviction_.Set(session.id(), session.PolicyMember());
+void SessionTable::Refresh(const CheckSession& session, bool fresh_result) {
+  eviction_.Set(session.id(), session.PolicyMember(), fresh_result);
 }
 
 std::optional<HealthDetail> SessionTable::Detail(const TargetKey& key,

@@ -37,8 +37,9 @@ class SessionTable final {
   // The session of `key` when it has `incarnation`.
   CheckSession* FindCurrent(const TargetKey& key, uint64_t incarnation);
 
-  // Tells the eviction policy about a session's new state.
-  void Refresh(const CheckSession& session);
+  // Tells the eviction policy about a session's new state; `fresh_result`
+  // when it follows a new check result (EvictionPolicy::Set).
+  void Refresh(const CheckSession& session, bool fresh_result = false);
 
   // Output, counters, eviction and heartbeat fields; nullopt when `key`
   // has no session of `incarnation`.

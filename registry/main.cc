@@ -248,5 +248,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "musterd: %s\n", std::string(valid.message()).c_str());
     return 2;
   }
+  if (absl::Status valid = muster::healthchecker::ValidateOptions(
+          muster::registry::CheckerOptions(options));
+      !valid.ok()) {
+    std::fprintf(stderr, "musterd: --probe-allow/--probe-deny: %s\n",
+                 std::string(valid.message()).c_str());
+    return 2;
+  }
   return muster::registry::Run(options);
 }

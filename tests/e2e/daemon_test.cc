@@ -204,6 +204,16 @@ TEST_CASE("bad flags exit 2 with the flag named", "[e2e]") {
                        {"--changelog-retention", "0"});
   CHECK(daemon.RunToExit() == 2);
   CHECK_THAT(daemon.log(), Catch::Contains("--changelog-retention"));
+
+  DaemonProcess share(MUSTERD_PATH, dir.File("data"), dir.File("share.log"),
+                      {"--eviction-protection-share", "0"});
+  CHECK(share.RunToExit() == 2);
+  CHECK_THAT(share.log(), Catch::Contains("--eviction-protection-share"));
+
+  DaemonProcess network(MUSTERD_PATH, dir.File("data"), dir.File("net.log"),
+                        {"--probe-allow", "10.0.0.0/33"});
+  CHECK(network.RunToExit() == 2);
+  CHECK_THAT(network.log(), Catch::Contains("10.0.0.0/33"));
 }
 
 }  // namespace muster::testing

@@ -109,9 +109,37 @@ TEST_CASE("protection pauses a realm when more than the share is critical",
   result = fresh.Sweep(kT0 + absl::Minutes(4));
   REQUIRE(result.realm_changes.size() == 1);
   REQUIRE_FALSE(result.realm_changes[0].paused);
-  REQUIRE(result.evict.size() == 2);
   REQUIRE_FALSE(fresh.Paused("prod"));
   REQUIRE(fresh.paused_realms() == 0);
+  // The two still critical go once a result after the resume fails.
+  REQUIRE(result.evict.empty());
+  fresh.Set(3, Critical("prod", kT0), true);
+  fresh.Set(4, Critical("prod", kT0), true);
+  result = fresh.Sweep(kT0 + absl::Minutes(5));
+  REQUIRE(result.evict.size() == 2);
+}
+
+TEST_CASE("after protection lifts a held instance needs a fresh failure",
+          "[eviction_policy]") {
+  EvictionPolicy policy(0.5);
+  for (uint64_t i = 1; i <= 4; ++i) policy.Set(i, Critical("prod", kT0));
+  EvictionPolicy::SweepResult result = policy.Sweep(kT0 + absl::Minutes(2));
+  REQUIRE(result.held_back.size() == 4);
+  // Three targets come back; the fourth has not been probed since.
+  for (uint64_t i = 1; i <= 3; ++i) policy.Set(i, Passing("prod"), true);
+  result = policy.Sweep(kT0 + absl::Minutes(3));
+  REQUIRE(result.realm_changes.size() == 1);
+  REQUIRE_FALSE(result.realm_changes[0].paused);
+  REQUIRE(result.evict.empty());
+  REQUIRE(policy.Sweep(kT0 + absl::Minutes(4)).evict.empty());
+  // A refresh that is not a result changes nothing.
+  policy.Set(4, Critical("prod", kT0));
+  REQUIRE(policy.Sweep(kT0 + absl::Minutes(4)).evict.empty());
+  // Its next result still fails: now it goes.
+  policy.Set(4, Critical("prod", kT0), true);
+  result = policy.Sweep(kT0 + absl::Minutes(5));
+  REQUIRE(result.evict.size() == 1);
+  REQUIRE(result.evict[0].session == 4);
 }
 
 TEST_CASE("a realm of fewer than three is not protected", "[eviction_policy]") {

@@ -183,6 +183,14 @@ TEST_CASE("checker holds evictions back while most of a realm is critical",
   REQUIRE(f.http->FinishAll(ProbeResult::kFailure, "timeout after 2s") == 2);
   REQUIRE(f.sink.evictions().size() == 1);
   f.Advance(absl::Seconds(1));
+  REQUIRE_FALSE(f.checker->Detail(HttpTarget("1").key, 100)->eviction_paused);
+  // The two still failing were held when the realm resumed: they go only
+  // after a result from after the resume still fails.
+  REQUIRE(f.sink.evictions().size() == 1);
+  f.Advance(absl::Seconds(11));
+  REQUIRE(f.http->FinishIf(revived, ProbeResult::kSuccess, "HTTP 200") == 2);
+  REQUIRE(f.http->FinishAll(ProbeResult::kFailure, "timeout after 2s") == 2);
+  f.Advance(absl::Seconds(1));
   evictions = f.sink.evictions();
   REQUIRE(evictions.size() == 3);
   REQUIRE(evictions[1].key.realm == "prod");
