@@ -108,6 +108,9 @@ class Daemon {
       execl(path_.c_str(), path_.c_str(), "--listen", grpc_address_.c_str(),
             "--http-listen", http_address_.c_str(), "--data-dir",
             data_dir.c_str(), "--auto-create-realms", "--log-level", "warning",
+            // Every bench target is on 127.0.0.1, one host to the checker:
+            // lift the per-host bound to the global one.
+            "--checker-max-in-flight-per-host", "1024",
             static_cast<char*>(nullptr));
       std::perror("muster-bench: exec musterd");
       _exit(127);
