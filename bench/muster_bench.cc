@@ -11,6 +11,8 @@
 #include <httplib.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -372,6 +375,121 @@ LoadResult RunClosedLoop(
   }
   return result;
 }
+
+// ---------------------------------------------------------------------------
+// Probe targets for the checker scenario: one epoll thread per listener
+// answering every request on every kept-alive connection with a fixed
+// 200. Thread-per-connection servers cap the connections served at once
+// at their pool size, and a kept-alive connection holds its worker for
+// seconds, which would measure the target rather than the checker.
+
+class HttpTarget {
+ public:
+  HttpTarget() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (listen_fd_ < 0 ||
+        bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        listen(listen_fd_, SOMAXCONN) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) !=
+            0) {
+      std::perror("muster-bench: probe target");
+      std::exit(2);
+    }
+    port_ = ntohs(addr.sin_port);
+    epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    Watch(listen_fd_);
+    Watch(wake_fd_);
+    thread_ = std::thread([this] { Loop(); });
+  }
+
+  ~HttpTarget() {
+    const uint64_t one = 1;
+    if (write(wake_fd_, &one, sizeof(one)) < 0) std::perror("eventfd");
+    thread_.join();
+    for (auto& [fd, pending] : connections_) close(fd);
+    close(listen_fd_);
+    close(wake_fd_);
+    close(epoll_fd_);
+  }
+
+  int port() const { return port_; }
+  uint64_t answered() const { return answered_.load(); }
+
+ private:
+  void Watch(int fd) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.fd = fd;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  }
+
+  void Loop() {
+    std::vector<epoll_event> events(256);
+    char buffer[4096];
+    while (true) {
+      const int n = epoll_wait(epoll_fd_, events.data(),
+                               static_cast<int>(events.size()), -1);
+      for (int i = 0; i < n; ++i) {
+        const int fd = events[i].data.fd;
+        if (fd == wake_fd_) return;
+        if (fd == listen_fd_) {
+          int client;
+          while ((client = accept4(listen_fd_, nullptr, nullptr,
+                                   SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+            connections_[client];
+            Watch(client);
+          }
+          continue;
+        }
+        const ssize_t got = read(fd, buffer, sizeof(buffer));
+        if (got <= 0) {
+          if (got < 0 && errno == EAGAIN) continue;
+          close(fd);  // also leaves the epoll set
+          connections_.erase(fd);
+          continue;
+        }
+        // Requests carry no body: each blank line ends one.
+        std::string& pending = connections_[fd];
+        pending.append(buffer, static_cast<size_t>(got));
+        size_t requests = 0;
+        size_t end;
+        while ((end = pending.find("\r\n\r\n")) != std::string::npos) {
+          pending.erase(0, end + 4);
+          ++requests;
+        }
+        std::string out;
+        for (size_t r = 0; r < requests; ++r) out += kResponse;
+        // Responses are tiny and the peer reads them: a short write on a
+        // loopback socket with an empty buffer does not happen here.
+        if (!out.empty() && write(fd, out.data(), out.size()) < 0) {
+          close(fd);
+          connections_.erase(fd);
+          continue;
+        }
+        answered_ += requests;
+      }
+    }
+  }
+
+  static constexpr char kResponse[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
+      "2\r\n\r\nok";
+
+  int listen_fd_ = -1;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  int port_ = 0;
+  std::atomic<uint64_t> answered_{0};
+  std::unordered_map<int, std::string> connections_;  // fd -> unread bytes
+  std::thread thread_;
+};
 
 // ---------------------------------------------------------------------------
 // Metrics scraping (Prometheus text) for the checker scenario.
@@ -886,23 +1004,13 @@ void Bench::WatchOnce(int watchers, int rate) {
 }
 
 void Bench::Checker() {
-  // A few loopback HTTP targets answering 200 on /health.
-  constexpr int kServers = 4;
-  std::vector<std::unique_ptr<httplib::Server>> servers;
-  std::vector<std::thread> threads;
+  // A few loopback HTTP targets answering 200 on every request.
+  constexpr int kServers = 2;
+  std::vector<std::unique_ptr<HttpTarget>> targets;
   std::vector<int> ports;
   for (int i = 0; i < kServers; ++i) {
-    auto server = std::make_unique<httplib::Server>();
-    // One worker per kept-alive connection: the checker may hold up to
-    // --checker-max-in-flight-per-host (64) connections to each target, and
-    // the default pool (a few threads) would queue probes behind them.
-    server->new_task_queue = [] { return new httplib::ThreadPool(128); };
-    server->Get("/health", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content("ok", "text/plain");
-    });
-    ports.push_back(server->bind_to_any_port("127.0.0.1"));
-    threads.emplace_back([s = server.get()] { s->listen_after_bind(); });
-    servers.push_back(std::move(server));
+    targets.push_back(std::make_unique<HttpTarget>());
+    ports.push_back(targets.back()->port());
   }
 
   const std::string realm = "checker";
@@ -924,11 +1032,18 @@ void Bench::Checker() {
           });
   SleepSeconds(1.5);  // let the first round of probes get scheduled
 
+  auto answered = [&] {
+    uint64_t sum = 0;
+    for (const auto& t : targets) sum += t->answered();
+    return sum;
+  };
   const CheckerSample first = ScrapeChecker(daemon_.http_address());
+  const uint64_t answered_before = answered();
   const DaemonStats before = daemon_.Stats();
   const auto begin = Clock::now();
   SleepSeconds(config_.duration);
   const CheckerSample last = ScrapeChecker(daemon_.http_address());
+  const uint64_t answered_after = answered();
   const double wall = Seconds(Clock::now() - begin);
   const DaemonStats after = daemon_.Stats();
 
@@ -944,13 +1059,12 @@ void Bench::Checker() {
   row.peak_rss_mib = after.peak_rss_mib;
   row.notes = std::to_string(k) + " HTTP checks every 1s, " +
               Fixed((last.http_other - first.http_other) / wall, 0) +
-              " failed probes/s; ops = successful probes/s, latencies = "
+              " failed probes/s, targets answered " +
+              Fixed((answered_after - answered_before) / wall, 0) +
+              "/s; ops = successful probes/s, latencies = "
               "schedule lag (bucket upper bounds)";
   rows_.push_back(row);
   if (last.lag_buckets.empty()) Fail("checker: no schedule lag histogram");
-
-  for (auto& s : servers) s->stop();
-  for (auto& t : threads) t.join();
 }
 
 std::vector<std::string> Split(const std::string& s) {

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
@@ -180,6 +181,10 @@ int Run(const DaemonOptions& options) {
 }  // namespace muster::registry
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built without NDEBUG, which turns on lock-order
+  // (deadlock) tracking for every Mutex acquisition: a few percent of the
+  // daemon's CPU under load. The tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the shutdown signals before any thread starts, so every thread
   // inherits the mask and only sigwait in main sees them.
   sigset_t signals;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "registry/model_proto.h"
 
 namespace muster::registry {
 
@@ -20,13 +21,14 @@ bool Watcher::Wanted(const Event& event) const {
          (spec_.service.empty() || event.instance->service == spec_.service);
 }
 
-bool Watcher::Deliver(const std::vector<Event>& events) {
+bool Watcher::Deliver(const std::vector<PublishedEvent>& events) {
   bool any = false;
   bool overflow = false;
   {
     absl::MutexLock lock(&mu_);
     if (!ended_.ok()) return false;
-    for (const Event& event : events) {
+    for (const PublishedEvent& published : events) {
+      const Event& event = published.event;
       if (event.revision <= start_after_ || !Wanted(event)) continue;
       if (live_.size() >= buffer_events_) {
         live_.clear();
@@ -37,7 +39,7 @@ bool Watcher::Deliver(const std::vector<Event>& events) {
         overflow = true;
         break;
       }
-      live_.push_back(event);
+      live_.push_back(published);
       any = true;
     }
   }
@@ -67,6 +69,7 @@ void Watcher::Detach() {
 
 Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
   batch->events.clear();
+  batch->wire.clear();
   absl::MutexLock lock(&mu_);
   if (!ended_.ok()) {
     *end = ended_;
@@ -152,7 +155,8 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
   if (live_.empty()) return Poll::kIdle;
   batch->kind = WatchBatch::Kind::kEvents;
   while (!live_.empty() && batch->events.size() < max_per_message_) {
-    batch->events.push_back(std::move(live_.front()));
+    batch->events.push_back(std::move(live_.front().event));
+    batch->wire.push_back(std::move(live_.front().wire));
     live_.pop_front();
   }
   sent_revision_ = batch->events.back().revision;
@@ -232,9 +236,19 @@ void WatchHub::Publish(const std::vector<Event>& events) {
     while (tail_.size() > options_.tail_events) tail_.pop_front();
     watchers = watchers_;
   }
+  if (watchers.empty()) return;
+  // Each event becomes a message once here, not once per watcher: with a
+  // thousand watchers the per-stream conversion dominated the fan-out.
+  std::vector<PublishedEvent> published;
+  published.reserve(events.size());
+  for (const Event& event : events) {
+    auto wire = std::make_shared<muster::v1::Event>();
+    ToProto(event, wire.get());
+    published.push_back(PublishedEvent{event, std::move(wire)});
+  }
   std::vector<std::shared_ptr<Watcher>> cut;
   for (const auto& watcher : watchers) {
-    if (watcher->Deliver(events)) cut.push_back(watcher);
+    if (watcher->Deliver(published)) cut.push_back(watcher);
   }
   if (cut.empty()) return;
   // Forget watchers that were cut off; their streams end on their own.

@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "muster/v1/types.pb.h"
 #include "registry/common/metrics.h"
 #include "registry/index.h"
 #include "registry/limits.h"
@@ -33,8 +34,18 @@ struct WatchBatch {
   enum class Kind { kSnapshot, kSnapshotEnd, kEvents };
   Kind kind = Kind::kEvents;
   std::vector<Event> events;
+  // For live events: each event's message, converted once when it was
+  // published and shared by every watcher (parallel to `events`). Empty for
+  // snapshot and replay batches, which are converted per stream.
+  std::vector<std::shared_ptr<const muster::v1::Event>> wire;
   // The highest revision covered by what has been sent so far.
   uint64_t revision = 0;
+};
+
+// A published event with its message, shared by every watcher.
+struct PublishedEvent {
+  Event event;
+  std::shared_ptr<const muster::v1::Event> wire;
 };
 
 class WatchHub;
@@ -64,7 +75,7 @@ class Watcher final {
   bool Wanted(const Event& event) const;
   // Queues the wanted events; returns true when this overflowed the
   // buffer and ended the watcher.
-  bool Deliver(const std::vector<Event>& events);
+  bool Deliver(const std::vector<PublishedEvent>& events);
   void End(absl::Status status);
   void Wake();
   void Detach();
@@ -82,7 +93,7 @@ class Watcher final {
   // snapshot or the replay.
   uint64_t start_after_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t replay_next_ ABSL_GUARDED_BY(mu_) = 0;
-  std::deque<Event> live_ ABSL_GUARDED_BY(mu_);
+  std::deque<PublishedEvent> live_ ABSL_GUARDED_BY(mu_);
   absl::Status ended_ ABSL_GUARDED_BY(mu_);
   uint64_t sent_revision_ ABSL_GUARDED_BY(mu_) = 0;
 

@@ -56,11 +56,23 @@ void WatchReactor::Pump() {
     absl::Status end;
     switch (watcher_->Next(&batch, &end)) {
       case Watcher::Poll::kBatch: {
+        ReturnBorrowed();
         response_.Clear();
         response_.set_kind(KindToProto(batch.kind));
         response_.set_revision(batch.revision);
-        for (const Event& event : batch.events)
-          ToProto(event, response_.add_events());
+        if (!batch.wire.empty()) {
+          // Live events: point at the messages every watcher shares. The
+          // repeated field does not own them; ReturnBorrowed takes them
+          // back before the next Clear or the destructor.
+          borrowed_ = std::move(batch.wire);
+          for (const auto& wire : borrowed_) {
+            response_.mutable_events()->UnsafeArenaAddAllocated(
+                const_cast<muster::v1::Event*>(wire.get()));
+          }
+        } else {
+          for (const Event& event : batch.events)
+            ToProto(event, response_.add_events());
+        }
         StartWrite(&response_);
         return;  // OnWriteDone clears busy_
       }
@@ -96,6 +108,15 @@ void WatchReactor::FinishOnce(const absl::Status& status) {
   if (on_finish_) on_finish_(status);
   Finish(ToGrpcStatus(status));
 }
+
+void WatchReactor::ReturnBorrowed() {
+  if (borrowed_.empty()) return;
+  response_.mutable_events()->UnsafeArenaExtractSubrange(
+      0, response_.events_size(), nullptr);
+  borrowed_.clear();
+}
+
+WatchReactor::~WatchReactor() { ReturnBorrowed(); }
 
 void WatchReactor::OnDone() {
   if (watcher_ != nullptr) hub_.Close(watcher_);

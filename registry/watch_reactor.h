@@ -5,6 +5,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "muster/v1/registry.pb.h"
 #include "registry/watch_hub.h"
@@ -25,16 +26,23 @@ class WatchReactor final
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
+  ~WatchReactor() override;
 
  private:
   void Wake();
   void Pump();
   void FinishOnce(const absl::Status& status);
+  // Takes the shared event messages out of response_ without deleting
+  // them. REQUIRES: no write in flight.
+  void ReturnBorrowed();
 
   WatchHub& hub_;
   std::function<void(const absl::Status&)> on_finish_;
   std::shared_ptr<Watcher> watcher_;
   muster::v1::WatchResponse response_;
+  // The shared messages response_.events() points at, kept alive until
+  // the write that sends them completes.
+  std::vector<std::shared_ptr<const muster::v1::Event>> borrowed_;
   // True while a write is in flight or a thread is preparing one.
   std::atomic<bool> busy_{false};
   // Set by Wake; tells the busy thread to look again.
