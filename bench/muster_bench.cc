@@ -84,6 +84,7 @@ int FreePort() {
 struct DaemonStats {
   double cpu_seconds = 0;   // utime + stime
   double peak_rss_mib = 0;  // VmHWM
+  double rss_mib = 0;       // VmRSS
 };
 
 class Daemon {
@@ -92,20 +93,25 @@ class Daemon {
   ~Daemon() { Stop(); }
 
   // Forks musterd and waits until Ping answers. False (with a message) on
-  // failure.
+  // failure. The first start makes a temporary dir; a start after
+  // Stop(/*keep_data=*/true) reopens the same data.
   bool Start() {
-    char dir_template[] = "/tmp/muster-bench-XXXXXX";
-    if (mkdtemp(dir_template) == nullptr) {
-      std::perror("muster-bench: mkdtemp");
-      return false;
+    if (dir_.empty()) {
+      char dir_template[] = "/tmp/muster-bench-XXXXXX";
+      if (mkdtemp(dir_template) == nullptr) {
+        std::perror("muster-bench: mkdtemp");
+        return false;
+      }
+      dir_ = dir_template;
     }
-    dir_ = dir_template;
     grpc_address_ = "127.0.0.1:" + std::to_string(FreePort());
     http_address_ = "127.0.0.1:" + std::to_string(FreePort());
     const std::string data_dir = dir_ + "/data";
     const std::string log = dir_ + "/musterd.log";
     pid_ = fork();
     if (pid_ == 0) {
+      // As deploy/musterd.service runs it, unless the caller says otherwise.
+      setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", /*overwrite=*/0);
       FILE* out = std::freopen(log.c_str(), "w", stdout);
       if (out != nullptr) dup2(fileno(stdout), STDERR_FILENO);
       execl(path_.c_str(), path_.c_str(), "--listen", grpc_address_.c_str(),
@@ -121,8 +127,9 @@ class Daemon {
     return WaitUntilReady(log);
   }
 
-  // SIGTERM, wait (SIGKILL after 10 s) and remove the temporary dir.
-  void Stop() {
+  // SIGTERM, wait (SIGKILL after 10 s) and, unless `keep_data`, remove
+  // the temporary dir.
+  void Stop(bool keep_data = false) {
     if (pid_ > 0) {
       kill(pid_, SIGTERM);
       const auto deadline = Clock::now() + std::chrono::seconds(10);
@@ -137,7 +144,7 @@ class Daemon {
       }
       pid_ = -1;
     }
-    if (!dir_.empty()) {
+    if (!dir_.empty() && !keep_data) {
       std::error_code ignored;
       std::filesystem::remove_all(dir_, ignored);
       dir_.clear();
@@ -165,9 +172,24 @@ class Daemon {
     while (std::getline(status, line)) {
       if (line.rfind("VmHWM:", 0) == 0) {
         stats.peak_rss_mib = std::stod(line.substr(6)) / 1024.0;
+      } else if (line.rfind("VmRSS:", 0) == 0) {
+        stats.rss_mib = std::stod(line.substr(6)) / 1024.0;
       }
     }
     return stats;
+  }
+
+  // Bytes in the files under the data dir.
+  uint64_t DataBytes() const {
+    uint64_t bytes = 0;
+    std::error_code error;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir_ + "/data",
+                                                                 error);
+         !error && it != std::filesystem::recursive_directory_iterator();
+         it.increment(error)) {
+      if (it->is_regular_file(error)) bytes += it->file_size(error);
+    }
+    return bytes;
   }
 
   const std::string& grpc_address() const { return grpc_address_; }
@@ -175,10 +197,7 @@ class Daemon {
 
  private:
   bool WaitUntilReady(const std::string& log) {
-    auto channel =
-        grpc::CreateChannel(grpc_address_, grpc::InsecureChannelCredentials());
-    auto stub = v1::Registry::NewStub(channel);
-    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < deadline) {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -190,12 +209,19 @@ class Daemon {
             std::string(std::istreambuf_iterator<char>(in), {}).c_str());
         return false;
       }
+      // A new channel for every attempt: a channel that failed to connect
+      // waits out a reconnect backoff (a second and growing), which would
+      // dominate the measured restart time.
+      grpc::ChannelArguments args;
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      auto stub = v1::Registry::NewStub(grpc::CreateCustomChannel(
+          grpc_address_, grpc::InsecureChannelCredentials(), args));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(200));
       v1::PingResponse resp;
       if (stub->Ping(&ctx, v1::PingRequest(), &resp).ok()) return true;
-      SleepSeconds(0.05);
+      SleepSeconds(0.005);
     }
     std::fprintf(stderr, "muster-bench: musterd did not answer Ping\n");
     return false;
@@ -220,6 +246,8 @@ struct Row {
   double cpu_share = 0;
   double peak_rss_mib = 0;
   std::string notes;
+  // Scenario-specific figures, written to the JSON as they are.
+  std::vector<std::pair<std::string, double>> extra;
 };
 
 double Percentile(const std::vector<double>& sorted, double q) {
@@ -284,8 +312,11 @@ bool WriteJson(const std::string& path, const std::vector<Row>& rows,
         << ", \"max_ms\": " << r.max_ms
         << ", \"daemon_cpu_share\": " << r.cpu_share
         << ", \"peak_rss_mib\": " << r.peak_rss_mib
-        << ", \"notes\": " << JsonString(r.notes) << "}"
-        << (i + 1 < rows.size() ? "," : "") << "\n";
+        << ", \"notes\": " << JsonString(r.notes);
+    for (const auto& [name, value] : r.extra) {
+      out << ", " << JsonString(name) << ": " << value;
+    }
+    out << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
   }
   out << "  ],\n  \"failures\": [";
   for (size_t i = 0; i < failures.size(); ++i) {
@@ -560,6 +591,7 @@ struct Config {
   int lookup_instances = 100000;
   int heartbeat_instances = 100000;
   int checker_targets = 10000;
+  int scale_instances = 1000000;
   std::vector<std::pair<int, int>> watch_loads = {{1000, 100}, {100, 1000}};
 };
 
@@ -581,6 +613,7 @@ class Bench {
     if (Selected("heartbeat")) Heartbeat();
     if (Selected("watch")) Watch();
     if (Selected("checker")) Checker();
+    if (Selected("scale")) Scale();
   }
 
   const std::vector<Row>& rows() const { return rows_; }
@@ -800,6 +833,7 @@ class Bench {
   void WatchOnce(int watchers, int rate);
 
   void Checker();
+  void Scale();
 
   const Config& config_;
   Daemon& daemon_;
@@ -1067,6 +1101,117 @@ void Bench::Checker() {
   if (last.lag_buckets.empty()) Fail("checker: no schedule lag histogram");
 }
 
+void Bench::Scale() {
+  // A daemon of its own, so that the other scenarios' data does not count.
+  Daemon daemon(config_.musterd);
+  if (!daemon.Start()) {
+    Fail("scale: musterd did not start");
+    return;
+  }
+  auto registry = v1::Registry::NewStub(grpc::CreateChannel(
+      daemon.grpc_address(), grpc::InsecureChannelCredentials()));
+  const std::string realm = "scale";
+  const uint64_t n = config_.scale_instances;
+  const DaemonStats idle = daemon.Stats();
+  uint64_t payload_bytes = 0;
+  LoadResult r = RunClosedLoop<v1::RegisterRequest, v1::RegisterResponse>(
+      256, 0, n,
+      [&](uint64_t i, v1::RegisterRequest* req) {
+        FillInstance(realm, "svc-" + std::to_string(i / 100),
+                     "s-" + std::to_string(i), req);
+        v1::Instance* instance = req->mutable_instance();
+        instance->set_zone(i % 2 == 0 ? "zone-a" : "zone-b");
+        instance->add_tags("scale");
+        (*instance->mutable_metadata())["build"] = std::to_string(i % 1000);
+        payload_bytes += instance->ByteSizeLong();
+      },
+      [&registry](grpc::ClientContext* ctx, const v1::RegisterRequest& req,
+                  grpc::CompletionQueue* cq) {
+        return registry->AsyncRegister(ctx, req, cq);
+      });
+  const DaemonStats loaded = daemon.Stats();
+  CheckErrors("scale: register", r);
+  const uint64_t data_bytes = daemon.DataBytes();
+
+  // Restart on the same data: time until Ping answers, and until the
+  // daemon reports every instance.
+  daemon.Stop(/*keep_data=*/true);
+  const auto restart_begin = Clock::now();
+  if (!daemon.Start()) {
+    Fail("scale: musterd did not restart on its data");
+    return;
+  }
+  const double to_ping = Seconds(Clock::now() - restart_begin);
+  registry = v1::Registry::NewStub(grpc::CreateChannel(
+      daemon.grpc_address(), grpc::InsecureChannelCredentials()));
+  uint64_t recovered = 0;
+  const auto deadline = restart_begin + std::chrono::seconds(120);
+  while (Clock::now() < deadline) {
+    grpc::ClientContext ctx;
+    v1::ServerInfo info;
+    if (registry->GetServerInfo(&ctx, v1::GetServerInfoRequest(), &info).ok()) {
+      recovered = info.instance_count();
+      if (recovered >= r.ok) break;
+    }
+    SleepSeconds(0.01);
+  }
+  const double to_serving = Seconds(Clock::now() - restart_begin);
+  if (recovered != r.ok) {
+    Fail("scale: after the restart musterd holds " + std::to_string(recovered) +
+         " instances, " + std::to_string(r.ok) + " were acknowledged");
+  }
+  {
+    grpc::ClientContext ctx;
+    v1::ListInstancesRequest req;
+    req.set_realm(realm);
+    req.set_service("svc-0");
+    req.set_page_size(1000);
+    v1::ListInstancesResponse resp;
+    const grpc::Status s = registry->ListInstances(&ctx, req, &resp);
+    const int want = static_cast<int>(std::min<uint64_t>(n, 100));
+    if (!s.ok() || resp.instances_size() != want) {
+      Fail("scale: svc-0 lists " + std::to_string(resp.instances_size()) +
+           " instances after the restart, want " + std::to_string(want));
+    }
+  }
+  const DaemonStats restarted = daemon.Stats();
+  daemon.Stop();
+
+  const double mib = 1024.0 * 1024.0;
+  const double count = static_cast<double>(std::max<uint64_t>(r.ok, 1));
+  const double payload = payload_bytes / static_cast<double>(std::max(n, 1ul));
+  const double per_instance = (loaded.rss_mib - idle.rss_mib) * mib / count;
+  const double per_instance_restarted =
+      (restarted.rss_mib - idle.rss_mib) * mib / count;
+  Row row;
+  row.scenario = "scale";
+  row.in_flight = 256;
+  row.ops_per_second = r.ok / std::max(r.wall_seconds, 1e-9);
+  FillLatencies(r.latencies_ms, &row);
+  row.cpu_share =
+      (loaded.cpu_seconds - idle.cpu_seconds) / std::max(r.wall_seconds, 1e-9);
+  row.peak_rss_mib = loaded.peak_rss_mib;
+  row.notes =
+      std::to_string(r.ok) + " durable registrations in " +
+      Fixed(r.wall_seconds, 1) + " s; RSS " + Fixed(loaded.rss_mib, 0) +
+      " MiB (" + Fixed(per_instance, 0) + " B/instance over idle, payload " +
+      Fixed(payload, 0) + " B); data dir " + Fixed(data_bytes / mib, 0) +
+      " MiB; restart: Ping in " + Fixed(to_ping, 2) + " s, all instances in " +
+      Fixed(to_serving, 2) + " s, RSS then " + Fixed(restarted.rss_mib, 0) +
+      " MiB (" + Fixed(per_instance_restarted, 0) + " B/instance)";
+  row.extra = {{"instances", static_cast<double>(r.ok)},
+               {"idle_rss_mib", idle.rss_mib},
+               {"rss_mib", loaded.rss_mib},
+               {"rss_bytes_per_instance", per_instance},
+               {"payload_bytes_per_instance", payload},
+               {"data_dir_mib", data_bytes / mib},
+               {"restart_to_ping_s", to_ping},
+               {"restart_to_all_instances_s", to_serving},
+               {"restarted_rss_mib", restarted.rss_mib},
+               {"restarted_rss_bytes_per_instance", per_instance_restarted}};
+  rows_.push_back(row);
+}
+
 std::vector<std::string> Split(const std::string& s) {
   std::vector<std::string> out;
   std::istringstream in(s);
@@ -1091,7 +1236,7 @@ int Main(int argc, char** argv) {
                "1 s per scenario and small data sets (a smoke test)");
   app.add_option("--scenarios", scenarios,
                  "Comma-separated subset of baseline,lookup,register,"
-                 "heartbeat,watch,checker (baseline always runs)");
+                 "heartbeat,watch,checker,scale (baseline always runs)");
   app.add_option("--json", json, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
@@ -1101,6 +1246,7 @@ int Main(int argc, char** argv) {
     config.lookup_instances = 1000;
     config.heartbeat_instances = 1000;
     config.checker_targets = 200;
+    config.scale_instances = 5000;
     config.watch_loads = {{20, 100}};
   }
   signal(SIGPIPE, SIG_IGN);

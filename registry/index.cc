@@ -77,9 +77,7 @@ void Index::Load(StoredState state) {
     std::string name = realm.name;
     realms_[name].realm = std::move(realm);
   }
-  for (auto& instance : state.instances) {
-    PutLocked(std::make_shared<const Instance>(std::move(instance)));
-  }
+  for (auto& instance : state.instances) PutLocked(std::move(instance));
   revision_ = state.revision;
 }
 

@@ -16,7 +16,7 @@ absl::StatusOr<StoredState> MemoryStore::Load() {
   state.oldest_retained_revision = oldest_retained_;
   for (const auto& [key, realm] : realms_) state.realms.push_back(realm);
   for (const auto& [key, instance] : instances_) {
-    state.instances.push_back(instance);
+    state.instances.push_back(std::make_shared<const Instance>(instance));
   }
   return state;
 }

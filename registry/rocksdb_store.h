@@ -17,6 +17,7 @@
 namespace rocksdb {
 class ColumnFamilyHandle;
 class DB;
+class Iterator;
 struct ReadOptions;
 class WriteBatch;
 }  // namespace rocksdb
@@ -70,6 +71,10 @@ class RocksDbStore final : public Store {
   RocksDbStore(std::string path, rocksdb::DB* db,
                const std::vector<rocksdb::ColumnFamilyHandle*>& handles);
 
+  // Every instance record under `it` (positioned anywhere), decoded in
+  // parallel chunks, in key order.
+  absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> LoadInstances(
+      rocksdb::Iterator& it) const;
   // Reads and checks the meta keys; writes them into an empty database.
   absl::Status ReadOrCreateMeta();
   // One meta counter (keys.h) as of `options`.

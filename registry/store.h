@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,9 @@ struct StoredState {
   // log is empty (1 for a fresh store).
   uint64_t oldest_retained_revision = 1;
   std::vector<Realm> realms;
-  std::vector<Instance> instances;
+  // Each instance in its final place: the index keeps these pointers, so
+  // a start-up with a million instances does not copy them again.
+  std::vector<std::shared_ptr<const Instance>> instances;
 };
 
 // One atomic, durable commit: puts and deletes of records, their

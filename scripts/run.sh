@@ -17,4 +17,6 @@ for arg in "$@"; do
     --data-dir | --data-dir=*) data_dir=() ;;
   esac
 done
+# As the systemd unit and the container image run it (deploy/musterd.service).
+export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
 exec ./build/registry/musterd "${data_dir[@]}" "$@"

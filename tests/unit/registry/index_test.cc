@@ -24,7 +24,10 @@ void LoadInto(Index& index, std::vector<Instance> instances) {
   Realm realm;
   realm.name = "default";
   state.realms.push_back(realm);
-  state.instances = std::move(instances);
+  for (Instance& instance : instances) {
+    state.instances.push_back(
+        std::make_shared<const Instance>(std::move(instance)));
+  }
   index.Load(std::move(state));
 }
 
@@ -37,9 +40,13 @@ TEST_CASE("index counts instances, routable ones and health", "[index]") {
   Realm realm;
   realm.name = "default";
   state.realms.push_back(realm);
-  state.instances = {MakeInstance("default", "web", "a"),
-                     MakeInstance("default", "web", "b", Health::kCritical),
-                     MakeInstance("default", "db", "c", Health::kWarning)};
+  for (Instance instance :
+       {MakeInstance("default", "web", "a"),
+        MakeInstance("default", "web", "b", Health::kCritical),
+        MakeInstance("default", "db", "c", Health::kWarning)}) {
+    state.instances.push_back(
+        std::make_shared<const Instance>(std::move(instance)));
+  }
   index.Load(std::move(state));
   uint64_t revision = 0;
   auto services = index.Services("default", &revision);

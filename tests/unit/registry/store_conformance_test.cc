@@ -2,17 +2,20 @@
 // RocksDB-only cases (reopen, locking, corruption) follow at the end.
 
 #include <fcntl.h>
+#include <rocksdb/db.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -21,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/message_differencer.h"
+#include "registry/keys.h"
 #include "registry/memory_store.h"
 #include "registry/model_proto.h"
 #include "registry/rocksdb_store.h"
@@ -194,9 +198,9 @@ TEMPLATE_TEST_CASE("store: commit and load round trip", "[store]",
   RequireSame<Realm, muster::v1::Realm>(state.realms[0], MakeRealm("dev", 1));
   RequireSame<Realm, muster::v1::Realm>(state.realms[1], MakeRealm("prod", 1));
   REQUIRE(state.instances.size() == 3);
-  RequireSame<Instance, muster::v1::Instance>(state.instances[0], c);
-  RequireSame<Instance, muster::v1::Instance>(state.instances[1], b);
-  RequireSame<Instance, muster::v1::Instance>(state.instances[2], a);
+  RequireSame<Instance, muster::v1::Instance>(*state.instances[0], c);
+  RequireSame<Instance, muster::v1::Instance>(*state.instances[1], b);
+  RequireSame<Instance, muster::v1::Instance>(*state.instances[2], a);
 
   const std::vector<Event> events = ValueOf(store->ReadChangeLog(1, 2, 100));
   REQUIRE(events.size() == 3);
@@ -226,7 +230,7 @@ TEMPLATE_TEST_CASE("store: deletes remove realms and instances", "[store]",
   REQUIRE(state.realms.size() == 1);
   CHECK(state.realms[0].name == "prod");
   REQUIRE(state.instances.size() == 1);
-  CHECK(state.instances[0].id == "w2");
+  CHECK(state.instances[0]->id == "w2");
 }
 
 TEMPLATE_TEST_CASE("store: in one batch deletes apply before puts", "[store]",
@@ -248,7 +252,7 @@ TEMPLATE_TEST_CASE("store: in one batch deletes apply before puts", "[store]",
   CHECK(state.realms.size() == 1);
   // Of two puts of one key the later wins.
   REQUIRE(state.instances.size() == 1);
-  CHECK(state.instances[0].port == 9090);
+  CHECK(state.instances[0]->port == 9090);
 }
 
 TEMPLATE_TEST_CASE("store: a batch that breaks the contract applies nothing",
@@ -412,7 +416,7 @@ TEST_CASE("store: rocksdb keeps everything across a reopen", "[store]") {
   RequireSame<Realm, muster::v1::Realm>(state.realms[0], MakeRealm("prod", 3));
   REQUIRE(state.instances.size() == 1);
   RequireSame<Instance, muster::v1::Instance>(
-      state.instances[0], MakeInstance("prod", "web", "w1", 1));
+      *state.instances[0], MakeInstance("prod", "web", "w1", 1));
   CHECK(Reasons(ValueOf(store->ReadChangeLog(2, kMax, 100))) ==
         Reasonlist{"2a", "2b", "4a", "4b", "4c", "5a"});
   CHECK(store->ReadChangeLog(1, kMax, 100).status().code() ==
@@ -601,6 +605,79 @@ TEST_CASE("store: rocksdb reports a corrupt data dir", "[store]") {
     }
     REQUIRE(manifests > 0);
     const absl::Status status = OpenAt(path).status();
+    INFO(status.ToString());
+    CHECK(status.code() == absl::StatusCode::kDataLoss);
+    CHECK(absl::StrContains(status.message(), path));
+  }
+}
+
+// More instances than one of the load's decoding chunks (4096 records),
+// so that several decode in parallel and are joined.
+TEST_CASE("store: rocksdb loads many instances whole and in key order",
+          "[store]") {
+  testing::TempDir dir;
+  const std::string path = dir.File("data");
+  constexpr int kCount = 10000;
+  {
+    std::unique_ptr<RocksDbStore> store = ValueOf(OpenAt(path));
+    CommitBatch batch;
+    batch.revision = 1;
+    for (int i = 0; i < kCount; ++i) {
+      // Not in key order here: the load's order comes from the keys.
+      const Instance instance =
+          MakeInstance("prod", "svc" + std::to_string(i % 3),
+                       "i" + std::to_string((i * 7919) % kCount), 1);
+      batch.put_instances.push_back(instance);
+      batch.events.push_back(MakeEvent(1, instance, instance.id));
+    }
+    REQUIRE_OK(store->Commit(batch));
+  }
+
+  SECTION("every instance, once, in key order, intact") {
+    std::unique_ptr<RocksDbStore> store = ValueOf(OpenAt(path));
+    const StoredState state = ValueOf(store->Load());
+    REQUIRE(state.instances.size() == kCount);
+    std::set<std::string> ids;
+    std::string previous_key;
+    for (const auto& instance : state.instances) {
+      ids.insert(instance->id);
+      const std::string key = ValueOf(keys::EncodeInstanceKey(instance->Key()));
+      REQUIRE(previous_key < key);
+      previous_key = key;
+    }
+    CHECK(ids.size() == kCount);
+    // One from the last chunk, field by field. i = 1 gives id i7919.
+    const auto last = std::find_if(
+        state.instances.begin(), state.instances.end(),
+        [](const auto& instance) { return instance->id == "i7919"; });
+    REQUIRE(last != state.instances.end());
+    RequireSame<Instance, muster::v1::Instance>(
+        **last, MakeInstance("prod", "svc1", "i7919", 1));
+  }
+
+  SECTION("a bad record in a later chunk is DATA_LOSS naming the dir") {
+    {
+      // Write a record that does not parse, behind every other key.
+      std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+      for (const char* name : keys::kColumnFamilies)
+        descriptors.emplace_back(name, rocksdb::ColumnFamilyOptions());
+      rocksdb::DB* raw = nullptr;
+      std::vector<rocksdb::ColumnFamilyHandle*> handles;
+      REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), path, descriptors,
+                                &handles, &raw)
+                  .ok());
+      std::unique_ptr<rocksdb::DB> db(raw);
+      const std::string key =
+          ValueOf(keys::EncodeInstanceKey(InstanceKey{"prod", "svc9", "zz"}));
+      REQUIRE(db->Put(rocksdb::WriteOptions(), handles[2], key,
+                      "not a protobuf record")
+                  .ok());
+      for (rocksdb::ColumnFamilyHandle* handle : handles)
+        REQUIRE(db->DestroyColumnFamilyHandle(handle).ok());
+      REQUIRE(db->Close().ok());
+    }
+    std::unique_ptr<RocksDbStore> store = ValueOf(OpenAt(path));
+    const absl::Status status = store->Load().status();
     INFO(status.ToString());
     CHECK(status.code() == absl::StatusCode::kDataLoss);
     CHECK(absl::StrContains(status.message(), path));
