@@ -2,9 +2,11 @@
 //
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
-// register, heartbeat, watch and checker), and prints one Markdown table
-// row per scenario and concurrency. Any failed request or any watch event
-// missed, duplicated or out of order makes the exit code 1.
+// register, heartbeat, watch, checker and scale, the last on a daemon of
+// its own), and prints one Markdown table row per scenario and
+// concurrency. Any failed request, any watch event missed, duplicated or
+// out of order, or any acknowledged instance missing after the scale
+// restart makes the exit code 1.
 
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>

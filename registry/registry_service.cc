@@ -52,7 +52,18 @@ RegistryService::RegistryService(Registry& registry, Metrics& metrics,
                                  ServerFacts facts)
     : registry_(registry),
       facts_(std::move(facts)),
-      rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {}
+      rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {
+  SetMessageAllocatorFor_Register(&register_allocator_);
+  SetMessageAllocatorFor_Deregister(&deregister_allocator_);
+  SetMessageAllocatorFor_Heartbeat(&heartbeat_allocator_);
+  SetMessageAllocatorFor_SetAdminState(&set_admin_state_allocator_);
+  SetMessageAllocatorFor_GetInstance(&get_instance_allocator_);
+  SetMessageAllocatorFor_ListInstances(&list_instances_allocator_);
+  SetMessageAllocatorFor_ListServices(&list_services_allocator_);
+  SetMessageAllocatorFor_ListEvents(&list_events_allocator_);
+  SetMessageAllocatorFor_GetServerInfo(&get_server_info_allocator_);
+  SetMessageAllocatorFor_Ping(&ping_allocator_);
+}
 
 grpc::ServerUnaryReactor* RegistryService::Finish(
     grpc::CallbackServerContext* context, size_t method,

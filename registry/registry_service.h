@@ -4,6 +4,7 @@
 
 #include "absl/time/time.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "registry/arena_allocator.h"
 #include "registry/common/metrics.h"
 #include "registry/registry.h"
 #include "registry/rpc_metrics.h"
@@ -73,9 +74,32 @@ class RegistryService final : public muster::v1::Registry::CallbackService {
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                    size_t method, const absl::Status& status);
 
+  template <typename Request, typename Response>
+  using Allocator = ArenaMessageAllocator<Request, Response>;
+
   Registry& registry_;
   const ServerFacts facts_;
   RpcMetrics rpc_metrics_;
+  // Per unary method; they must outlive the server, like the service.
+  Allocator<muster::v1::RegisterRequest, muster::v1::RegisterResponse>
+      register_allocator_;
+  Allocator<muster::v1::DeregisterRequest, muster::v1::DeregisterResponse>
+      deregister_allocator_;
+  Allocator<muster::v1::HeartbeatRequest, muster::v1::HeartbeatResponse>
+      heartbeat_allocator_;
+  Allocator<muster::v1::SetAdminStateRequest, muster::v1::Instance>
+      set_admin_state_allocator_;
+  Allocator<muster::v1::GetInstanceRequest, muster::v1::Instance>
+      get_instance_allocator_;
+  Allocator<muster::v1::ListInstancesRequest, muster::v1::ListInstancesResponse>
+      list_instances_allocator_;
+  Allocator<muster::v1::ListServicesRequest, muster::v1::ListServicesResponse>
+      list_services_allocator_;
+  Allocator<muster::v1::ListEventsRequest, muster::v1::ListEventsResponse>
+      list_events_allocator_;
+  Allocator<muster::v1::GetServerInfoRequest, muster::v1::ServerInfo>
+      get_server_info_allocator_;
+  Allocator<muster::v1::PingRequest, muster::v1::PingResponse> ping_allocator_;
 };
 
 }  // namespace muster::registry
