@@ -673,6 +673,20 @@ class Bench {
     }
   }
 
+  // Removes a scenario's realm and its instances, so that no background
+  // work of it (probes, TTL expiry) runs into the next scenario.
+  void DeleteRealm(const std::string& name) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(120));
+    v1::DeleteRealmRequest req;
+    req.set_name(name);
+    req.set_force(true);
+    v1::DeleteRealmResponse resp;
+    grpc::Status s = realms_->DeleteRealm(&ctx, req, &resp);
+    if (!s.ok()) Fail("DeleteRealm " + name + ": " + s.error_message());
+  }
+
   StartFn<v1::RegisterRequest, v1::RegisterResponse> RegisterCall() {
     return [this](grpc::ClientContext* ctx, const v1::RegisterRequest& req,
                   grpc::CompletionQueue* cq) {
@@ -799,7 +813,9 @@ class Bench {
           FillInstance(realm, service_of(i), id_of(i), req);
           v1::CheckSpec* check = req->mutable_instance()->mutable_check();
           check->set_kind(v1::CHECK_KIND_TTL);
-          check->mutable_ttl()->set_seconds(60);
+          // Longer than the whole run: no expiry (a burst of 100,000
+          // health changes) lands in a later scenario.
+          check->mutable_ttl()->set_seconds(3600);
         },
         [&](uint64_t i, const v1::RegisterResponse& resp) {
           incarnation[i] = resp.instance().create_revision();
@@ -822,6 +838,7 @@ class Bench {
       AddRow("heartbeat", inflight, r, before, daemon_.Stats()).notes =
           "round-robin over " + std::to_string(n) + " TTL instances";
     }
+    DeleteRealm(realm);
   }
 
   void Watch() {
@@ -1101,6 +1118,8 @@ void Bench::Checker() {
               "schedule lag (bucket upper bounds)";
   rows_.push_back(row);
   if (last.lag_buckets.empty()) Fail("checker: no schedule lag histogram");
+  // Stop the probes before the targets go away and the next scenario runs.
+  DeleteRealm(realm);
 }
 
 void Bench::Scale() {
