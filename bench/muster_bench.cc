@@ -642,8 +642,11 @@ class Bench {
   }
 
   // Adds a row from a closed-loop result and the daemon stats around it.
+  // `baseline` is the Ping rate measured just before at the same
+  // concurrency (0: use the run's first baseline).
   Row& AddRow(const std::string& scenario, int in_flight, const LoadResult& r,
-              const DaemonStats& before, const DaemonStats& after) {
+              const DaemonStats& before, const DaemonStats& after,
+              double baseline = 0) {
     Row row;
     row.scenario = scenario;
     row.in_flight = in_flight;
@@ -654,6 +657,9 @@ class Bench {
     row.peak_rss_mib = after.peak_rss_mib;
     if (scenario == "baseline") {
       baseline_[in_flight] = row.ops_per_second;
+    } else if (baseline > 0) {
+      row.ratio = row.ops_per_second / baseline;
+      row.extra.push_back({"baseline_ops_per_second", baseline});
     } else if (baseline_.count(in_flight) && baseline_[in_flight] > 0) {
       row.ratio = row.ops_per_second / baseline_[in_flight];
     }
@@ -733,6 +739,21 @@ class Bench {
     return r;
   }
 
+  // Ping's rate at `in_flight` over about a second, measured right before
+  // a scenario's point: this machine's speed drifts within a run, and a
+  // ratio to a baseline taken minutes earlier would carry that drift.
+  double PingRate(int in_flight) {
+    LoadResult r = RunClosedLoop<v1::PingRequest, v1::PingResponse>(
+        in_flight, std::min(1.0, config_.duration), 0,
+        [](uint64_t, v1::PingRequest*) {},
+        [this](grpc::ClientContext* ctx, const v1::PingRequest& req,
+               grpc::CompletionQueue* cq) {
+          return registry_->AsyncPing(ctx, req, cq);
+        });
+    CheckErrors("baseline before a point", r);
+    return r.ok / std::max(r.wall_seconds, 1e-9);
+  }
+
   void Baseline() {
     for (int n : config_.in_flights) {
       const DaemonStats before = daemon_.Stats();
@@ -761,6 +782,7 @@ class Bench {
             });
     for (int inflight : config_.in_flights) {
       uint64_t wrong_size = 0;
+      const double baseline = PingRate(inflight);
       const DaemonStats before = daemon_.Stats();
       LoadResult r =
           RunClosedLoop<v1::ListInstancesRequest, v1::ListInstancesResponse>(
@@ -778,7 +800,7 @@ class Bench {
               [&](uint64_t, const v1::ListInstancesResponse& resp) {
                 if (resp.instances_size() != 10) ++wrong_size;
               });
-      AddRow("lookup", inflight, r, before, daemon_.Stats()).notes =
+      AddRow("lookup", inflight, r, before, daemon_.Stats(), baseline).notes =
           "10 of " + std::to_string(n) + " instances, routable only";
       if (wrong_size > 0) {
         Fail("lookup: " + std::to_string(wrong_size) +
@@ -793,6 +815,7 @@ class Bench {
     std::map<int, double> rate;
     for (int inflight : config_.in_flights) {
       const std::string prefix = "r" + std::to_string(inflight) + "-";
+      const double baseline = PingRate(inflight);
       const DaemonStats before = daemon_.Stats();
       LoadResult r = RunClosedLoop<v1::RegisterRequest, v1::RegisterResponse>(
           inflight, config_.duration, 0,
@@ -801,7 +824,8 @@ class Bench {
                          prefix + std::to_string(i), req);
           },
           RegisterCall());
-      Row& row = AddRow("register", inflight, r, before, daemon_.Stats());
+      Row& row =
+          AddRow("register", inflight, r, before, daemon_.Stats(), baseline);
       rate[inflight] = row.ops_per_second;
       row.notes = "durable write";
       if (inflight != 1 && rate.count(1) && rate[1] > 0) {
@@ -866,12 +890,13 @@ class Bench {
            std::to_string(n) + " instances are passing");
     }
     for (int inflight : config_.in_flights) {
+      const double baseline = PingRate(inflight);
       const DaemonStats before = daemon_.Stats();
       LoadResult r = RunClosedLoop<v1::HeartbeatRequest, v1::HeartbeatResponse>(
           inflight, config_.duration, 0, make, start);
-      AddRow("heartbeat", inflight, r, before, daemon_.Stats()).notes =
-          "round-robin over " + std::to_string(n) +
-          " passing TTL instances (after a warm-up)";
+      AddRow("heartbeat", inflight, r, before, daemon_.Stats(), baseline)
+          .notes = "round-robin over " + std::to_string(n) +
+                   " passing TTL instances (after a warm-up)";
     }
     DeleteRealm(realm);
   }
