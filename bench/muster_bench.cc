@@ -743,26 +743,25 @@ class Bench {
   // a scenario's point: this machine's speed drifts within a run, and a
   // ratio to a baseline taken minutes earlier would carry that drift.
   double PingRate(int in_flight) {
-    LoadResult r = RunClosedLoop<v1::PingRequest, v1::PingResponse>(
-        in_flight, std::min(1.0, config_.duration), 0,
-        [](uint64_t, v1::PingRequest*) {},
+    LoadResult r = RunPing(in_flight, std::min(1.0, config_.duration));
+    CheckErrors("baseline before a point", r);
+    return r.ok / std::max(r.wall_seconds, 1e-9);
+  }
+
+  // Closed-loop Ping calls for `seconds`.
+  LoadResult RunPing(int in_flight, double seconds) {
+    return RunClosedLoop<v1::PingRequest, v1::PingResponse>(
+        in_flight, seconds, 0, [](uint64_t, v1::PingRequest*) {},
         [this](grpc::ClientContext* ctx, const v1::PingRequest& req,
                grpc::CompletionQueue* cq) {
           return registry_->AsyncPing(ctx, req, cq);
         });
-    CheckErrors("baseline before a point", r);
-    return r.ok / std::max(r.wall_seconds, 1e-9);
   }
 
   void Baseline() {
     for (int n : config_.in_flights) {
       const DaemonStats before = daemon_.Stats();
-      LoadResult r = RunClosedLoop<v1::PingRequest, v1::PingResponse>(
-          n, config_.duration, 0, [](uint64_t, v1::PingRequest*) {},
-          [this](grpc::ClientContext* ctx, const v1::PingRequest& req,
-                 grpc::CompletionQueue* cq) {
-            return registry_->AsyncPing(ctx, req, cq);
-          });
+      LoadResult r = RunPing(n, config_.duration);
       AddRow("baseline", n, r, before, daemon_.Stats()).notes = "Ping";
     }
   }

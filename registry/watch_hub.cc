@@ -21,14 +21,23 @@ bool Watcher::Wanted(const Event& event) const {
          (spec_.service.empty() || event.instance->service == spec_.service);
 }
 
-bool Watcher::Deliver(const std::vector<PublishedEvent>& events) {
+const std::shared_ptr<const muster::v1::Event>& PublishedBatch::wire(size_t i) {
+  if (wire_[i] == nullptr) {
+    auto message = std::make_shared<muster::v1::Event>();
+    ToProto(events_[i], message.get());
+    wire_[i] = std::move(message);
+  }
+  return wire_[i];
+}
+
+bool Watcher::Deliver(PublishedBatch& events) {
   bool any = false;
   bool overflow = false;
   {
     absl::MutexLock lock(&mu_);
     if (!ended_.ok()) return false;
-    for (const PublishedEvent& published : events) {
-      const Event& event = published.event;
+    for (size_t i = 0; i < events.size(); ++i) {
+      const Event& event = events.event(i);
       if (event.revision <= start_after_ || !Wanted(event)) continue;
       if (live_.size() >= buffer_events_) {
         live_.clear();
@@ -39,7 +48,7 @@ bool Watcher::Deliver(const std::vector<PublishedEvent>& events) {
         overflow = true;
         break;
       }
-      live_.push_back(published);
+      live_.push_back(PublishedEvent{event, events.wire(i)});
       any = true;
     }
   }
@@ -236,16 +245,9 @@ void WatchHub::Publish(const std::vector<Event>& events) {
     while (tail_.size() > options_.tail_events) tail_.pop_front();
     watchers = watchers_;
   }
-  if (watchers.empty()) return;
-  // Each event becomes a message once here, not once per watcher: with a
+  // Each event becomes a message once, not once per watcher: with a
   // thousand watchers the per-stream conversion dominated the fan-out.
-  std::vector<PublishedEvent> published;
-  published.reserve(events.size());
-  for (const Event& event : events) {
-    auto wire = std::make_shared<muster::v1::Event>();
-    ToProto(event, wire.get());
-    published.push_back(PublishedEvent{event, std::move(wire)});
-  }
+  PublishedBatch published(events);
   std::vector<std::shared_ptr<Watcher>> cut;
   for (const auto& watcher : watchers) {
     if (watcher->Deliver(published)) cut.push_back(watcher);

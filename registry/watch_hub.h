@@ -48,6 +48,22 @@ struct PublishedEvent {
   std::shared_ptr<const muster::v1::Event> wire;
 };
 
+// The events of one Publish. An event becomes a message the first time a
+// watcher wants it, once, and later watchers share it; an event nobody
+// watches is never converted. Used on the publishing thread only.
+class PublishedBatch {
+ public:
+  explicit PublishedBatch(const std::vector<Event>& events)
+      : events_(events), wire_(events.size()) {}
+  size_t size() const { return events_.size(); }
+  const Event& event(size_t i) const { return events_[i]; }
+  const std::shared_ptr<const muster::v1::Event>& wire(size_t i);
+
+ private:
+  const std::vector<Event>& events_;
+  std::vector<std::shared_ptr<const muster::v1::Event>> wire_;
+};
+
 class WatchHub;
 
 // One open watch stream's queue: the snapshot or replay first, then live
@@ -75,7 +91,7 @@ class Watcher final {
   bool Wanted(const Event& event) const;
   // Queues the wanted events; returns true when this overflowed the
   // buffer and ended the watcher.
-  bool Deliver(const std::vector<PublishedEvent>& events);
+  bool Deliver(PublishedBatch& events);
   void End(absl::Status status);
   void Wake();
   void Detach();
