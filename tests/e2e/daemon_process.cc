@@ -45,8 +45,10 @@ DaemonProcess::~DaemonProcess() {
 }
 
 pid_t DaemonProcess::Spawn() {
-  grpc_port_ = FreePort();
-  http_port_ = FreePort();
+  if (!keep_ports_ || grpc_port_ == 0) {
+    grpc_port_ = FreePort();
+    http_port_ = FreePort();
+  }
   std::vector<std::string> args = {binary_,
                                    "--listen",
                                    "127.0.0.1:" + std::to_string(grpc_port_),
@@ -135,6 +137,27 @@ int DaemonProcess::Terminate() {
   if (pid_ <= 0) return -1000;
   kill(pid_, SIGTERM);
   return Wait(30);
+}
+
+void DaemonProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+std::optional<int> DaemonProcess::WaitExit(int timeout_s) {
+  if (pid_ <= 0) return std::nullopt;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+  int status = 0;
+  for (;;) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) break;
+    if (std::chrono::steady_clock::now() > deadline) return std::nullopt;
+    // Polling a child's exit; there is no event to wait on with a timeout.
+    usleep(10000);
+  }
+  pid_ = -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return -1000;
 }
 
 std::string DaemonProcess::log() const {

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,15 @@ class DaemonProcess final {
   int RunToExit(int timeout_s = 20);
   void Kill();      // SIGKILL and reap
   int Terminate();  // SIGTERM; returns the exit code (or -signal)
+  // Sends `signal` (SIGSTOP, SIGCONT, SIGHUP, ...) without reaping.
+  void Signal(int signal);
+  // Waits up to `timeout_s` for the process to exit by itself; returns
+  // its exit code (or -signal), or std::nullopt while it still runs.
+  std::optional<int> WaitExit(int timeout_s);
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+  // Keeps the same ports on the next Start() (a restart on one address).
+  void KeepPorts() { keep_ports_ = true; }
 
   std::string address() const {
     return "127.0.0.1:" + std::to_string(grpc_port_);
@@ -47,6 +56,7 @@ class DaemonProcess final {
   int grpc_port_ = 0;
   int http_port_ = 0;
   pid_t pid_ = -1;
+  bool keep_ports_ = false;
   std::shared_ptr<grpc::Channel> channel_;
 };
 
