@@ -1,8 +1,13 @@
 #include "registry/committer.h"
 
+#include <algorithm>
+#include <limits>
+#include <set>
 #include <utility>
 
+#include "absl/strings/str_format.h"
 #include "registry/common/logging.h"
+#include "registry/common/status_macros.h"
 
 namespace muster::registry {
 
@@ -88,7 +93,17 @@ Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
       failures_(metrics.GetCounter("muster_commit_failures_total",
                                    "Group commits the store refused.")),
       revision_gauge_(
-          metrics.GetGauge("muster_revision", "Current store revision.")) {}
+          metrics.GetGauge("muster_revision", "Current store revision.")),
+      writable_gauge_(metrics.GetGauge(
+          "muster_store_writable",
+          "1 while the store accepts writes; 0 after a write error or a "
+          "read-only start, until it is reopened.")),
+      reopen_attempts_(metrics.GetCounter(
+          "muster_store_reopen_attempts_total",
+          "Attempts to reopen the store after a write error.")),
+      recovered_revisions_(metrics.GetCounter(
+          "muster_store_recovered_revisions_total",
+          "Revisions a failed write left on disk, adopted at a reopen.")) {}
 
 Committer::~Committer() { Stop(); }
 
@@ -98,6 +113,12 @@ void Committer::Start() {
   started_ = true;
   committed_revision_ = index_.revision();
   revision_gauge_.Set(static_cast<double>(committed_revision_));
+  writable_gauge_.Set(1);
+  if (!store_.Writable()) {
+    // The store just failed to open for writing; try again after a pause.
+    EnterRecovery(absl::UnavailableError("the store was opened read-only"),
+                  options_.reopen_backoff);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -125,13 +146,21 @@ void Committer::Loop() {
     std::vector<CommitOp> group;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
+      const absl::Condition ready(
           +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
             return !c->queue_.empty() || c->stopping_;
           },
-          this));
-      if (queue_.empty()) return;  // stopping and drained
-      if (queue_.front().exclusive) {
+          this);
+      if (!recovering_) {
+        mu_.Await(ready);
+      } else if (const absl::Duration until = next_reopen_ - clock_.Now();
+                 until > absl::ZeroDuration()) {
+        // A reopen is due later (by the clock): wake for work, or to look
+        // at the clock again.
+        mu_.AwaitWithTimeout(ready, std::min(until, options_.reopen_poll));
+      }
+      if (queue_.empty() && stopping_) return;  // stopping and drained
+      if (!queue_.empty() && queue_.front().exclusive) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
       } else {
@@ -142,7 +171,13 @@ void Committer::Loop() {
         }
       }
     }
-    RunGroup(group);
+    if (recovering_) MaybeReopen();
+    if (group.empty()) continue;
+    if (recovering_) {
+      Refuse(group);
+    } else {
+      RunGroup(group);
+    }
   }
 }
 
@@ -199,13 +234,19 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       MaybeCompact();
     } else {
       failures_.Increment();
-      MUSTER_LOG(kError, "commit of revision %d failed: %s", batch.revision,
-                 written.ToString());
       absl::Status unavailable = absl::UnavailableError(
-          "the store could not write; the change was not applied: " +
+          "the store could not write; the change is not acknowledged: " +
           std::string(written.message()));
       for (auto& result : results) {
         if (result.ok()) result = unavailable;
+      }
+      if (absl::IsUnavailable(written) || !store_.Writable()) {
+        EnterRecovery(written, absl::ZeroDuration());
+      } else {
+        // The batch broke the store's contract (a bug); the store itself
+        // is fine.
+        MUSTER_LOG(kError, "commit of revision %d refused: %s", batch.revision,
+                   written.ToString());
       }
     }
   }
@@ -226,6 +267,129 @@ void Committer::MaybeCompact() {
   if (!status.ok()) {
     MUSTER_LOG(kWarning, "change-log compaction to revision %d failed: %s",
                keep_from, status.ToString());
+    if (!store_.Writable()) EnterRecovery(status, absl::ZeroDuration());
+  }
+}
+
+void Committer::EnterRecovery(const absl::Status& cause,
+                              absl::Duration first_delay) {
+  const absl::Time now = clock_.Now();
+  recovering_ = true;
+  recovery_started_ = now;
+  next_reopen_ = now + first_delay;
+  backoff_ = options_.reopen_backoff;
+  attempts_ = 0;
+  last_reopen_error_.clear();
+  refusal_ = absl::UnavailableError(
+      "the store cannot write; writes are refused until it is reopened: " +
+      std::string(cause.message()));
+  writable_gauge_.Set(0);
+  MUSTER_LOG(kError,
+             "store not writable at revision %d (%s): refusing writes with "
+             "UNAVAILABLE, serving reads from memory, reopening the store",
+             committed_revision_, cause.message());
+}
+
+void Committer::MaybeReopen() {
+  const absl::Time now = clock_.Now();
+  if (now < next_reopen_) return;
+  reopen_attempts_.Increment();
+  ++attempts_;
+  absl::StatusOr<uint64_t> reopened = store_.Reopen();
+  absl::Status status = reopened.status();
+  if (reopened.ok() && *reopened < committed_revision_) {
+    // Acknowledged revisions are gone from the disk. Writing on would
+    // hand their numbers out again; stop writing for good instead.
+    refusal_ = absl::UnavailableError(absl::StrFormat(
+        "the store reopened at revision %d, behind acknowledged revision %d; "
+        "writes are refused until musterd is restarted",
+        *reopened, committed_revision_));
+    next_reopen_ = absl::InfiniteFuture();
+    MUSTER_LOG(kError, "%s", refusal_.message());
+    return;
+  }
+  if (reopened.ok() && *reopened > committed_revision_) {
+    status = CatchUp(*reopened);
+  }
+  if (!status.ok()) {
+    const std::string reason(status.message());
+    refusal_ = absl::UnavailableError(
+        "the store cannot write; writes are refused until it is reopened: " +
+        reason);
+    next_reopen_ = now + backoff_;
+    if (reason != last_reopen_error_) {
+      MUSTER_LOG(kWarning,
+                 "store reopen failed (attempt %d, retrying every %s at "
+                 "most): %s",
+                 attempts_, absl::FormatDuration(options_.reopen_backoff_max),
+                 reason);
+      last_reopen_error_ = reason;
+    }
+    backoff_ = std::min(backoff_ * 2, options_.reopen_backoff_max);
+    return;
+  }
+  recovering_ = false;
+  refusal_ = absl::OkStatus();
+  writable_gauge_.Set(1);
+  MUSTER_LOG(kInfo,
+             "store reopened at revision %d after %d attempts in %s: "
+             "accepting writes again",
+             committed_revision_, attempts_,
+             absl::FormatDuration(now - recovery_started_));
+}
+
+absl::Status Committer::CatchUp(uint64_t revision) {
+  ASSIGN_OR_RETURN(std::vector<Event> events,
+                   store_.ReadChangeLog(committed_revision_ + 1, revision,
+                                        std::numeric_limits<size_t>::max()));
+  ASSIGN_OR_RETURN(std::vector<Realm> realms, store_.LoadRealms());
+  CommitBatch batch;
+  batch.revision = revision;
+  // Every instance write has its event, carrying the record as written;
+  // the last event of a key is its state on disk.
+  std::map<InstanceKey, std::shared_ptr<const Instance>> last;
+  for (const Event& event : events) {
+    last[event.instance->Key()] =
+        event.type == EventType::kPut ? event.instance : nullptr;
+  }
+  for (const auto& [key, instance] : last) {
+    if (instance != nullptr) {
+      batch.put_instances.push_back(*instance);
+    } else {
+      batch.delete_instances.push_back(key);
+    }
+  }
+  // Realm changes have no events: take the stored realms as they are.
+  std::set<std::string> stored;
+  for (Realm& realm : realms) {
+    stored.insert(realm.name);
+    batch.put_realms.push_back(std::move(realm));
+  }
+  uint64_t index_revision = 0;
+  for (const RealmCounts& counts : index_.Realms(&index_revision)) {
+    if (stored.count(counts.realm.name) == 0)
+      batch.delete_realms.push_back(counts.realm.name);
+  }
+  batch.events = std::move(events);
+
+  MUSTER_LOG(kWarning,
+             "the reopened store holds revisions %d to %d from a write "
+             "reported as failed; applying and publishing them",
+             committed_revision_ + 1, revision);
+  recovered_revisions_.Increment(revision - committed_revision_);
+  committed_revision_ = revision;
+  revision_gauge_.Set(static_cast<double>(committed_revision_));
+  index_.Apply(batch);
+  hub_.Publish(batch.events);
+  if (hook_) hook_(batch);
+  return absl::OkStatus();
+}
+
+void Committer::Refuse(std::vector<CommitOp>& group) {
+  for (CommitOp& op : group) {
+    if (!op.done) continue;
+    // An operation that writes nothing (no prepare) still runs.
+    op.done(op.prepare ? refusal_ : absl::OkStatus());
   }
 }
 

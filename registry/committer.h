@@ -93,11 +93,47 @@ struct CommitOp {
 // Store::Commit, applies it to the index, publishes it to the watch hub,
 // then completes every operation (leveldb's group commit). It also
 // compacts the change log. Thread-safe; one commit thread.
+//
+// A failed write. After a failed synced write the store's in-memory
+// state cannot be trusted (PostgreSQL's 2018 fsync lesson; RocksDB 7.8
+// even aborts the process on a second write to a WAL that failed), so the
+// committer never writes again in place. It answers the failed group and
+// every later mutation UNAVAILABLE without preparing it, leaves the index
+// as it was (reads go on), and calls Store::Reopen, first at once, then
+// with a backoff of 100 ms doubling to 5 s, until the store opens
+// writable again. The same happens when the store starts read-only (a
+// full or read-only disk at start-up).
+//
+// Decision: the disk wins. The reopened store reports the revision that
+// is durable. When that is beyond the index (the failed batch reached
+// the WAL after all, and RocksDB replayed it), the committer adopts it
+// before taking any write: it reads those revisions' change-log events
+// and the stored realms, applies them to the index as one batch and
+// publishes the events to the watch hub and the commit hook exactly as
+// if they had just been committed; new writes continue at the next
+// revision. Why: those revisions are in the change log that ListEvents
+// and watch resumption read and that the next start-up loads, so hiding
+// them would make watchers' history disagree with the log, and writing
+// over them would reuse their numbers, which must never happen. Nothing
+// acknowledged is lost either way. The cost is that a mutation answered
+// UNAVAILABLE may turn out to be applied: UNAVAILABLE means "not
+// acknowledged", and retries converge (Register is an idempotent upsert).
+// A store that reopens behind the index (acknowledged revisions missing)
+// breaks durability; the committer then refuses writes until restarted
+// rather than hand those revisions out again.
 class Committer final {
  public:
   struct Options {
     uint64_t changelog_retention = 100000;
     size_t max_group_ops = 1024;
+    // Reopen attempts after a failed write: the first at once, then
+    // waiting reopen_backoff, doubling up to reopen_backoff_max.
+    absl::Duration reopen_backoff = absl::Milliseconds(100);
+    absl::Duration reopen_backoff_max = absl::Seconds(5);
+    // Longest the idle commit thread waits before it looks at the clock
+    // again while the store is not writable. Whether a reopen is due is
+    // decided from the Clock only.
+    absl::Duration reopen_poll = absl::Milliseconds(50);
   };
   // Runs on the commit thread after each successful write, after the
   // index and the hub saw it.
@@ -117,13 +153,24 @@ class Committer final {
   void Stop();
 
   // Queues `op`. Never blocks on I/O. After Stop, `op.done` runs inline
-  // with UNAVAILABLE.
+  // with UNAVAILABLE. While the store cannot write, `op.done` gets
+  // UNAVAILABLE on the commit thread and `op.prepare` does not run.
   void Submit(CommitOp op);
 
  private:
   void Loop();
   void RunGroup(std::vector<CommitOp>& group);
   void MaybeCompact();
+  // Stops writing after a failed write (or a read-only start).
+  void EnterRecovery(const absl::Status& cause, absl::Duration first_delay);
+  // Calls Store::Reopen when it is due; on success catches up with the
+  // store and accepts writes again.
+  void MaybeReopen();
+  // Applies and publishes the revisions after committed_revision_ up to
+  // `revision` that the reopened store holds.
+  absl::Status CatchUp(uint64_t revision);
+  // Completes every operation of `group` with refusal_.
+  void Refuse(std::vector<CommitOp>& group);
 
   Store& store_;
   Index& index_;
@@ -135,9 +182,22 @@ class Committer final {
   Histogram& group_size_;
   Counter& failures_;
   Gauge& revision_gauge_;
+  Gauge& writable_gauge_;
+  Counter& reopen_attempts_;
+  Counter& recovered_revisions_;
 
-  // Commit thread only.
+  // Commit thread only (and Start, before the thread runs).
   uint64_t committed_revision_ = 0;
+  // The store cannot write: mutations are refused until a reopen works.
+  bool recovering_ = false;
+  absl::Time next_reopen_ = absl::InfinitePast();
+  absl::Duration backoff_;
+  absl::Time recovery_started_;
+  int attempts_ = 0;
+  // What refused mutations are told.
+  absl::Status refusal_;
+  // The last reopen error logged, so a repeated one is logged once.
+  std::string last_reopen_error_;
 
   absl::Mutex mu_;
   std::deque<CommitOp> queue_ ABSL_GUARDED_BY(mu_);

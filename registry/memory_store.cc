@@ -103,6 +103,26 @@ uint64_t MemoryStore::OldestRetainedRevision() const {
   return oldest_retained_;
 }
 
+absl::StatusOr<std::vector<Realm>> MemoryStore::LoadRealms() {
+  absl::MutexLock lock(&mu_);
+  std::vector<Realm> realms;
+  for (const auto& [key, realm] : realms_) realms.push_back(realm);
+  return realms;
+}
+
+bool MemoryStore::Writable() const {
+  absl::MutexLock lock(&mu_);
+  return !fail_commits_;
+}
+
+absl::StatusOr<uint64_t> MemoryStore::Reopen() {
+  absl::MutexLock lock(&mu_);
+  if (fail_commits_) {
+    return absl::UnavailableError("memory store: injected commit failure");
+  }
+  return revision_;
+}
+
 void MemoryStore::TEST_FailCommits(bool fail) {
   absl::MutexLock lock(&mu_);
   fail_commits_ = fail;

@@ -28,6 +28,11 @@ class MemoryStore final : public Store {
                                                    size_t limit) override;
   absl::Status Compact(uint64_t oldest_to_keep) override;
   uint64_t OldestRetainedRevision() const override;
+  absl::StatusOr<std::vector<Realm>> LoadRealms() override;
+  // False while commits are made to fail (TEST_FailCommits).
+  bool Writable() const override;
+  // UNAVAILABLE while commits are made to fail; the revision otherwise.
+  absl::StatusOr<uint64_t> Reopen() override;
 
   // Test hook: while `fail` is set, every Commit returns UNAVAILABLE and
   // applies nothing, like a full disk.

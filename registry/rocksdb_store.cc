@@ -1,5 +1,6 @@
 #include "registry/rocksdb_store.h"
 
+#include <fcntl.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/iterator.h>
@@ -8,8 +9,11 @@
 #include <rocksdb/snapshot.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -21,6 +25,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
+#include "registry/common/logging.h"
 #include "registry/common/status_macros.h"
 #include "registry/keys.h"
 
@@ -31,6 +36,10 @@ namespace {
 // help until an operator acts, hence FAILED_PRECONDITION (or DATA_LOSS).
 absl::Status OpenError(const std::string& path, const rocksdb::Status& s) {
   const std::string cause = s.ToString();
+  if (absl::StrContains(cause, "Read-only file system")) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data dir \"%s\" is on a read-only file system: %s", path, cause));
+  }
   // RocksDB takes an fcntl lock on <dir>/LOCK; a holder in another process
   // (or this one) makes the lock call fail with an I/O error naming it.
   if (s.IsIOError() && absl::StrContains(cause, "/LOCK")) {
@@ -54,6 +63,16 @@ absl::Status ReadError(const std::string& path, const rocksdb::Status& s) {
   }
   return absl::UnavailableError(
       absl::StrFormat("data dir \"%s\": read failed: %s", path, s.ToString()));
+}
+
+// The file system takes no writes now (full, over quota or read-only):
+// the condition a read-only open and a later reopen can wait out.
+bool NoRoomToWrite(const rocksdb::Status& s) {
+  if (s.IsNoSpace()) return true;
+  const std::string cause = s.ToString();
+  return absl::StrContains(cause, "No space left on device") ||
+         absl::StrContains(cause, "Disk quota exceeded") ||
+         absl::StrContains(cause, "Read-only file system");
 }
 
 absl::Status WriteError(const std::string& path, const rocksdb::Status& s) {
@@ -141,7 +160,115 @@ rocksdb::ReadOptions AtSnapshot(rocksdb::ManagedSnapshot& snapshot) {
   return options;
 }
 
+absl::Status InUse(const std::string& path, const std::string& cause) {
+  return absl::FailedPreconditionError(absl::StrFormat(
+      "data dir \"%s\" is in use by another musterd (lock file %s/LOCK "
+      "held): %s",
+      path, path, cause));
+}
+
 }  // namespace
+
+struct RocksDbStore::Db {
+  Db() = default;
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+  ~Db() {
+    for (rocksdb::ColumnFamilyHandle* handle : handles) {
+      if (handle != nullptr)
+        db->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
+    }
+    // Close() can only report errors of background work; every
+    // acknowledged commit is already in the synced WAL, so there is
+    // nothing to act on. Close is also the one call RocksDB allows on an
+    // instance whose WAL writer saw an error (see WriteSynced).
+    db->Close().PermitUncheckedError();
+  }
+
+  std::unique_ptr<rocksdb::DB> db;
+  std::array<rocksdb::ColumnFamilyHandle*, kNumFamilies> handles{};
+  bool read_only = false;
+};
+
+// RocksDB's lock on the data dir is an fcntl write lock on <dir>/LOCK that
+// only a read-write open takes, and that a close (or a failed open)
+// drops. While the store has no read-write instance (it is open
+// read-only, or between reopen attempts) this lock stands in for it, so a
+// second musterd still sees the dir in use. It is an open file
+// description (OFD) lock: it conflicts with RocksDB's lock in other
+// processes and in this one, so it is released right before each
+// read-write open and taken again when that fails. On a read-only file
+// system the file opens only for reading and the lock can only be shared,
+// which still detects a musterd holding RocksDB's lock.
+class RocksDbStore::DirLock {
+ public:
+  static absl::StatusOr<std::unique_ptr<DirLock>> Acquire(
+      const std::string& dir) {
+    const std::string file = dir + "/LOCK";
+    short type = F_WRLCK;
+    int fd = open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0 && (errno == EROFS || errno == EACCES)) {
+      type = F_RDLCK;
+      fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0) {
+      // No lock file: no musterd ever opened this dir for writing, and
+      // none can without creating it (which RocksDB's lock then guards).
+      if (errno == ENOENT) return std::unique_ptr<DirLock>(new DirLock(-1));
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "cannot open lock file %s: %s", file, std::strerror(errno)));
+    }
+    struct flock lock = {};
+    lock.l_type = type;
+    lock.l_whence = SEEK_SET;
+    if (fcntl(fd, F_OFD_SETLK, &lock) != 0) {
+      const int error = errno;
+      close(fd);
+      if (error == EAGAIN || error == EACCES) {
+        return InUse(dir, "the lock is taken");
+      }
+      return absl::FailedPreconditionError(
+          absl::StrFormat("cannot lock %s: %s", file, std::strerror(error)));
+    }
+    return std::unique_ptr<DirLock>(new DirLock(fd));
+  }
+  ~DirLock() {
+    if (fd_ >= 0) close(fd_);
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  explicit DirLock(int fd) : fd_(fd) {}
+  const int fd_;
+};
+
+rocksdb::Status RocksDbStore::OpenDb(const std::string& path, bool read_only,
+                                     bool create, std::unique_ptr<Db>* db) {
+  rocksdb::DBOptions db_options = MakeDbOptions();
+  db_options.create_if_missing = create && !read_only;
+  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(8 << 20);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (const char* name : keys::kColumnFamilies) {
+    descriptors.emplace_back(name, MakeColumnFamilyOptions(cache));
+  }
+  rocksdb::DB* raw = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s =
+      read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, path, descriptors,
+                                         &handles, &raw)
+          : rocksdb::DB::Open(db_options, path, descriptors, &handles, &raw);
+  if (!s.ok()) return s;
+  auto opened = std::make_unique<Db>();
+  opened->db.reset(raw);
+  for (size_t i = 0; i < handles.size() && i < kNumFamilies; ++i) {
+    opened->handles[i] = handles[i];
+  }
+  opened->read_only = read_only;
+  *db = std::move(opened);
+  return rocksdb::Status::OK();
+}
 
 absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
     const Options& options) {
@@ -156,13 +283,12 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
     return absl::FailedPreconditionError(absl::StrFormat(
         "cannot access data dir \"%s\": %s", path, error.message()));
   }
-  rocksdb::DBOptions db_options = MakeDbOptions();
   if (exists) {
     // Every column family must be opened; one this build does not know
     // means a newer format (or not our database).
     std::vector<std::string> families;
     rocksdb::Status s =
-        rocksdb::DB::ListColumnFamilies(db_options, path, &families);
+        rocksdb::DB::ListColumnFamilies(MakeDbOptions(), path, &families);
     if (!s.ok()) return OpenError(path, s);
     for (const std::string& family : families) {
       if (std::find(keys::kColumnFamilies.begin(), keys::kColumnFamilies.end(),
@@ -183,55 +309,65 @@ absl::StatusOr<std::unique_ptr<RocksDbStore>> RocksDbStore::Open(
       return absl::FailedPreconditionError(absl::StrFormat(
           "cannot create data dir \"%s\": %s", path, error.message()));
     }
-    db_options.create_if_missing = true;
   }
 
-  const std::shared_ptr<rocksdb::Cache> cache = rocksdb::NewLRUCache(8 << 20);
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (const char* name : keys::kColumnFamilies) {
-    descriptors.emplace_back(name, MakeColumnFamilyOptions(cache));
+  std::unique_ptr<Db> db;
+  rocksdb::Status s = OpenDb(path, /*read_only=*/false, !exists, &db);
+  if (s.ok()) {
+    // From here the store owns the database; an error below closes it.
+    std::unique_ptr<RocksDbStore> store(new RocksDbStore(path, std::move(db)));
+    absl::MutexLock lock(&store->write_mu_);
+    store->writable_.store(true);
+    RETURN_IF_ERROR(store->ReadOrCreateMeta());
+    return store;
   }
-  rocksdb::DB* db = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::Status s =
-      rocksdb::DB::Open(db_options, path, descriptors, &handles, &db);
-  if (!s.ok()) return OpenError(path, s);
-  // From here the store owns the database; an error below closes it.
-  std::unique_ptr<RocksDbStore> store(new RocksDbStore(path, db, handles));
+  // A store on a full or read-only file system: RocksDB cannot replay its
+  // WAL into new files or write a new MANIFEST, but a read-only instance
+  // replays it in memory. Serve reads from that, refuse writes, and let
+  // Reopen try again. A held lock, corruption or anything else still stops
+  // the start-up (a full disk does not hide a held lock: RocksDB takes
+  // the lock before it writes anything).
+  if (!options.read_only_fallback || !exists || !NoRoomToWrite(s)) {
+    return OpenError(path, s);
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<DirLock> dir_lock, DirLock::Acquire(path));
+  std::unique_ptr<Db> read_only;
+  rocksdb::Status r = OpenDb(path, /*read_only=*/true, false, &read_only);
+  if (!r.ok()) return OpenError(path, r);
+  std::unique_ptr<RocksDbStore> store(
+      new RocksDbStore(path, std::move(read_only)));
+  absl::MutexLock lock(&store->write_mu_);
+  store->dir_lock_ = std::move(dir_lock);
+  store->write_error_ = absl::UnavailableError(absl::StrFormat(
+      "data dir \"%s\" cannot be written (opened read-only): %s", path,
+      s.ToString()));
   RETURN_IF_ERROR(store->ReadOrCreateMeta());
+  MUSTER_LOG(kWarning,
+             "data dir \"%s\" cannot be written (%s): opened read-only; reads "
+             "work, writes answer UNAVAILABLE until it can be reopened",
+             path, s.ToString());
   return store;
 }
 
-RocksDbStore::RocksDbStore(
-    std::string path, rocksdb::DB* db,
-    const std::vector<rocksdb::ColumnFamilyHandle*>& handles)
-    : path_(std::move(path)),
-      db_(db),
-      handles_{handles[kDefault], handles[kRealms], handles[kInstances],
-               handles[kChangelog]},
-      revision_(0),
-      oldest_retained_(1) {}
+RocksDbStore::RocksDbStore(std::string path, std::unique_ptr<Db> db)
+    : path_(std::move(path)), db_(std::move(db)) {}
 
-RocksDbStore::~RocksDbStore() {
-  for (rocksdb::ColumnFamilyHandle* handle : handles_) {
-    db_->DestroyColumnFamilyHandle(handle).PermitUncheckedError();
-  }
-  // Close() can only report errors of background work; every acknowledged
-  // commit is already in the synced WAL, so there is nothing to act on.
-  db_->Close().PermitUncheckedError();
-}
+// Members close the database (Db's destructor) and drop the dir lock.
+RocksDbStore::~RocksDbStore() = default;
 
 absl::Status RocksDbStore::ReadOrCreateMeta() {
   const rocksdb::ReadOptions read_options;
+  absl::ReaderMutexLock lock(&db_mu_);
+  const Db& db = *db_;
   std::string value;
-  rocksdb::Status s = db_->Get(read_options, handles_[kDefault],
-                               keys::kFormatVersionKey, &value);
+  rocksdb::Status s = db.db->Get(read_options, db.handles[kDefault],
+                                 keys::kFormatVersionKey, &value);
   if (s.IsNotFound()) {
     // A new database (or one whose first open died before this point)
     // gets the meta keys; anything else without them is not ours.
-    for (rocksdb::ColumnFamilyHandle* handle : handles_) {
+    for (rocksdb::ColumnFamilyHandle* handle : db.handles) {
       std::unique_ptr<rocksdb::Iterator> it(
-          db_->NewIterator(read_options, handle));
+          db.db->NewIterator(read_options, handle));
       it->SeekToFirst();
       if (!it->status().ok()) return ReadError(path_, it->status());
       if (it->Valid()) {
@@ -240,38 +376,51 @@ absl::Status RocksDbStore::ReadOrCreateMeta() {
             path_));
       }
     }
+    if (db.read_only) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "data dir \"%s\" holds no store meta and cannot be written", path_));
+    }
     Batch batch;
-    batch.Put(handles_[kDefault], keys::kFormatVersionKey,
+    batch.Put(db.handles[kDefault], keys::kFormatVersionKey,
               keys::EncodeUint64(keys::kFormatVersion));
-    batch.Put(handles_[kDefault], keys::kRevisionKey, keys::EncodeUint64(0));
-    batch.Put(handles_[kDefault], keys::kOldestRetainedKey,
+    batch.Put(db.handles[kDefault], keys::kRevisionKey, keys::EncodeUint64(0));
+    batch.Put(db.handles[kDefault], keys::kOldestRetainedKey,
               keys::EncodeUint64(1));
     if (!batch.status().ok()) return WriteError(path_, batch.status());
-    absl::MutexLock lock(&write_mu_);
     return WriteSynced(batch.batch());
   }
   if (!s.ok()) return ReadError(path_, s);
-  absl::StatusOr<uint64_t> version = keys::DecodeUint64(value);
-  if (!version.ok()) return DataLoss(path_, version.status());
-  if (*version != keys::kFormatVersion) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "data dir \"%s\" has store format version %d; this musterd reads "
-        "only version %d",
-        path_, *version, keys::kFormatVersion));
-  }
-  ASSIGN_OR_RETURN(const uint64_t revision,
-                   ReadCounter(read_options, keys::kRevisionKey));
-  ASSIGN_OR_RETURN(const uint64_t oldest,
-                   ReadCounter(read_options, keys::kOldestRetainedKey));
+  uint64_t revision = 0;
+  uint64_t oldest = 0;
+  RETURN_IF_ERROR(ReadMeta(db, value, &revision, &oldest));
   revision_.store(revision);
   oldest_retained_.store(oldest);
   return absl::OkStatus();
 }
 
+absl::Status RocksDbStore::ReadMeta(const Db& db, const std::string& version,
+                                    uint64_t* revision,
+                                    uint64_t* oldest) const {
+  absl::StatusOr<uint64_t> decoded = keys::DecodeUint64(version);
+  if (!decoded.ok()) return DataLoss(path_, decoded.status());
+  if (*decoded != keys::kFormatVersion) {
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "data dir \"%s\" has store format version %d; this musterd reads "
+        "only version %d",
+        path_, *decoded, keys::kFormatVersion));
+  }
+  const rocksdb::ReadOptions read_options;
+  ASSIGN_OR_RETURN(*revision,
+                   ReadCounter(db, read_options, keys::kRevisionKey));
+  ASSIGN_OR_RETURN(*oldest,
+                   ReadCounter(db, read_options, keys::kOldestRetainedKey));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<uint64_t> RocksDbStore::ReadCounter(
-    const rocksdb::ReadOptions& options, const char* key) const {
+    const Db& db, const rocksdb::ReadOptions& options, const char* key) const {
   std::string value;
-  rocksdb::Status s = db_->Get(options, handles_[kDefault], key, &value);
+  rocksdb::Status s = db.db->Get(options, db.handles[kDefault], key, &value);
   if (s.IsNotFound()) {
     return absl::DataLossError(absl::StrFormat(
         "data dir \"%s\": meta key \"%s\" is missing", path_, key));
@@ -282,32 +431,56 @@ absl::StatusOr<uint64_t> RocksDbStore::ReadCounter(
   return *decoded;
 }
 
+absl::Status RocksDbStore::Closed() const {
+  return absl::UnavailableError(absl::StrFormat(
+      "data dir \"%s\": the store is closed while it recovers from a write "
+      "error",
+      path_));
+}
+
 absl::StatusOr<StoredState> RocksDbStore::Load() {
-  rocksdb::ManagedSnapshot snapshot(db_.get());
+  absl::ReaderMutexLock lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
+  const Db& db = *db_;
+  rocksdb::ManagedSnapshot snapshot(db.db.get());
   const rocksdb::ReadOptions read_options = AtSnapshot(snapshot);
   StoredState state;
   ASSIGN_OR_RETURN(state.revision,
-                   ReadCounter(read_options, keys::kRevisionKey));
+                   ReadCounter(db, read_options, keys::kRevisionKey));
   ASSIGN_OR_RETURN(state.oldest_retained_revision,
-                   ReadCounter(read_options, keys::kOldestRetainedKey));
+                   ReadCounter(db, read_options, keys::kOldestRetainedKey));
   if (state.oldest_retained_revision == 0 ||
       state.oldest_retained_revision > state.revision + 1) {
     return absl::DataLossError(absl::StrFormat(
         "data dir \"%s\": oldest retained revision %d does not fit revision %d",
         path_, state.oldest_retained_revision, state.revision));
   }
+  ASSIGN_OR_RETURN(state.realms, ReadRealms(db, read_options));
   std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(read_options, handles_[kRealms]));
+      db.db->NewIterator(read_options, db.handles[kInstances]));
+  ASSIGN_OR_RETURN(state.instances, LoadInstances(*it));
+  return state;
+}
+
+absl::StatusOr<std::vector<Realm>> RocksDbStore::LoadRealms() {
+  absl::ReaderMutexLock lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
+  return ReadRealms(*db_, rocksdb::ReadOptions());
+}
+
+absl::StatusOr<std::vector<Realm>> RocksDbStore::ReadRealms(
+    const Db& db, const rocksdb::ReadOptions& options) const {
+  std::vector<Realm> realms;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.db->NewIterator(options, db.handles[kRealms]));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::StatusOr<Realm> realm =
         keys::DecodeRealmRecord(KeyOf(*it), ValueOf(*it));
     if (!realm.ok()) return DataLoss(path_, realm.status());
-    state.realms.push_back(*std::move(realm));
+    realms.push_back(*std::move(realm));
   }
   if (!it->status().ok()) return ReadError(path_, it->status());
-  it.reset(db_->NewIterator(read_options, handles_[kInstances]));
-  ASSIGN_OR_RETURN(state.instances, LoadInstances(*it));
-  return state;
+  return realms;
 }
 
 absl::StatusOr<std::vector<std::shared_ptr<const Instance>>>
@@ -385,52 +558,138 @@ RocksDbStore::LoadInstances(rocksdb::Iterator& it) const {
   return instances;
 }
 
+// After a failed write, RocksDB 7.8 (which Debian builds with its
+// assertions on) must see no further write on the same instance. The
+// WAL's WritableFileWriter remembers the error (seen_error_); any later
+// Append, Flush, Sync or SyncWithoutFlush on it goes to
+// AssertFalseAndGetStatusForPrevError(), whose
+// assert(sync_without_flush_called_) aborts the process
+// (file/writable_file_writer.cc). DB::Write, FlushWAL, SyncWAL and
+// Flush reach that writer; so does Resume() (DBImpl::ResumeImpl flushes
+// the memtables, and SwitchMemtable/SyncClosedLogs clear the error and
+// write the buffer again, which may hold the failed batch's record), and
+// a background flush that syncs the closed WALs. RocksDB's own recovery
+// on ENOSPC runs in the background too. Close() is safe: it closes a
+// writer that saw an error without writing (log::Writer::WriteBuffer
+// checks seen_error first). So the store never retries on the instance
+// that failed: it stops writing until Reopen closes it and opens the data
+// dir again, which replays the WAL from disk, the only state that can be
+// trusted after a failed sync.
 absl::Status RocksDbStore::WriteSynced(rocksdb::WriteBatch& batch) {
-  if (needs_resume_) {
-    // Clears RocksDB's background-error state (after ENOSPC, say) once the
-    // cause is gone, so the daemon recovers without a restart.
-    rocksdb::Status s = db_->Resume();
-    if (!s.ok()) {
-      // RocksDB treats some write errors (EIO, unlike ENOSPC) as fatal.
-      const bool fatal = s.severity() >= rocksdb::Status::Severity::kFatalError;
-      return absl::UnavailableError(absl::StrFormat(
-          "data dir \"%s\": store still failing%s: %s", path_,
-          fatal ? " (unrecoverable; restart musterd)" : "", s.ToString()));
-    }
-    needs_resume_ = false;
-  }
+  if (!writable_.load()) return NotWritable();
   rocksdb::WriteOptions write_options;
   write_options.sync = true;
-  rocksdb::Status s = db_->Write(write_options, &batch);
+  rocksdb::Status s = db_->db->Write(write_options, &batch);
   if (!s.ok()) {
-    needs_resume_ = true;
-    return WriteError(path_, s);
+    writable_.store(false);
+    write_error_ = WriteError(path_, s);
+    return write_error_;
   }
   return absl::OkStatus();
 }
 
+absl::Status RocksDbStore::NotWritable() const {
+  if (!write_error_.ok()) return write_error_;
+  return absl::UnavailableError(
+      absl::StrFormat("data dir \"%s\": the store cannot write", path_));
+}
+
+absl::StatusOr<uint64_t> RocksDbStore::Reopen() {
+  absl::MutexLock lock(&write_mu_);
+  if (writable_.load()) return revision_.load();
+  // The instance that failed a write is closed first: it must not write
+  // again (see WriteSynced), and its lock must go before a new open.
+  std::unique_ptr<Db> failed;
+  {
+    absl::WriterMutexLock db_lock(&db_mu_);
+    if (db_ != nullptr && !db_->read_only) failed = std::move(db_);
+  }
+  failed.reset();
+  dir_lock_.reset();
+
+  absl::Status error;
+  std::unique_ptr<Db> fresh;
+  rocksdb::Status s = OpenDb(path_, /*read_only=*/false, false, &fresh);
+  if (s.ok()) {
+    std::string version;
+    uint64_t revision = 0;
+    uint64_t oldest = 0;
+    rocksdb::Status got =
+        fresh->db->Get(rocksdb::ReadOptions(), fresh->handles[kDefault],
+                       keys::kFormatVersionKey, &version);
+    error = got.ok() ? ReadMeta(*fresh, version, &revision, &oldest)
+                     : ReadError(path_, got);
+    if (error.ok()) {
+      std::unique_ptr<Db> previous;
+      {
+        absl::WriterMutexLock db_lock(&db_mu_);
+        previous = std::move(db_);
+        db_ = std::move(fresh);
+      }
+      previous.reset();
+      revision_.store(revision);
+      oldest_retained_.store(oldest);
+      write_error_ = absl::OkStatus();
+      writable_.store(true);
+      return revision;
+    }
+    fresh.reset();
+  } else if (NoRoomToWrite(s)) {
+    error = absl::UnavailableError(absl::StrFormat(
+        "data dir \"%s\" cannot be written: %s", path_, s.ToString()));
+  } else {
+    error = OpenError(path_, s);
+  }
+
+  // Still no writable store: hold the dir and keep a read-only instance
+  // for reads.
+  absl::StatusOr<std::unique_ptr<DirLock>> dir_lock = DirLock::Acquire(path_);
+  if (dir_lock.ok()) {
+    dir_lock_ = *std::move(dir_lock);
+  } else {
+    error = dir_lock.status();
+  }
+  bool open = false;
+  {
+    absl::ReaderMutexLock db_lock(&db_mu_);
+    open = db_ != nullptr;
+  }
+  if (!open) {
+    std::unique_ptr<Db> read_only;
+    if (OpenDb(path_, /*read_only=*/true, false, &read_only).ok()) {
+      absl::WriterMutexLock db_lock(&db_mu_);
+      db_ = std::move(read_only);
+    }
+  }
+  write_error_ = absl::UnavailableError(error.message());
+  return write_error_;
+}
+
 absl::Status RocksDbStore::Commit(const CommitBatch& batch) {
   absl::MutexLock lock(&write_mu_);
+  if (!writable_.load()) return NotWritable();
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  const auto& handles = db_->handles;
   RETURN_IF_ERROR(keys::CheckCommitBatch(batch, revision_.load()));
   Batch write;
   // Deletes before puts: a key in both ends up put.
   for (const std::string& name : batch.delete_realms) {
     ASSIGN_OR_RETURN(const std::string key, keys::EncodeRealmKey(name));
-    write.Delete(handles_[kRealms], key);
+    write.Delete(handles[kRealms], key);
   }
   for (const InstanceKey& instance_key : batch.delete_instances) {
     ASSIGN_OR_RETURN(const std::string key,
                      keys::EncodeInstanceKey(instance_key));
-    write.Delete(handles_[kInstances], key);
+    write.Delete(handles[kInstances], key);
   }
   for (const Realm& realm : batch.put_realms) {
     ASSIGN_OR_RETURN(const std::string key, keys::EncodeRealmKey(realm.name));
-    write.Put(handles_[kRealms], key, keys::EncodeRealmValue(realm));
+    write.Put(handles[kRealms], key, keys::EncodeRealmValue(realm));
   }
   for (const Instance& instance : batch.put_instances) {
     ASSIGN_OR_RETURN(const std::string key,
                      keys::EncodeInstanceKey(instance.Key()));
-    write.Put(handles_[kInstances], key, keys::EncodeInstanceValue(instance));
+    write.Put(handles[kInstances], key, keys::EncodeInstanceValue(instance));
   }
   uint32_t sequence = 0;
   for (size_t i = 0; i < batch.events.size(); ++i) {
@@ -438,11 +697,11 @@ absl::Status RocksDbStore::Commit(const CommitBatch& batch) {
     const bool same_revision =
         i > 0 && batch.events[i - 1].revision == event.revision;
     sequence = same_revision ? sequence + 1 : 0;
-    write.Put(handles_[kChangelog],
+    write.Put(handles[kChangelog],
               keys::EncodeChangelogKey(event.revision, sequence),
               keys::EncodeEventValue(event));
   }
-  write.Put(handles_[kDefault], keys::kRevisionKey,
+  write.Put(handles[kDefault], keys::kRevisionKey,
             keys::EncodeUint64(batch.revision));
   if (!write.status().ok()) return WriteError(path_, write.status());
   RETURN_IF_ERROR(WriteSynced(write.batch()));
@@ -455,10 +714,13 @@ absl::StatusOr<std::vector<Event>> RocksDbStore::ReadChangeLog(uint64_t from,
                                                                size_t limit) {
   // The watermark and the log are read from one snapshot, so a concurrent
   // Compact can never open a silent gap in the answer.
-  rocksdb::ManagedSnapshot snapshot(db_.get());
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
+  const Db& db = *db_;
+  rocksdb::ManagedSnapshot snapshot(db.db.get());
   rocksdb::ReadOptions read_options = AtSnapshot(snapshot);
   ASSIGN_OR_RETURN(const uint64_t oldest,
-                   ReadCounter(read_options, keys::kOldestRetainedKey));
+                   ReadCounter(db, read_options, keys::kOldestRetainedKey));
   if (from < oldest) {
     return absl::OutOfRangeError(absl::StrFormat(
         "revision %d is compacted: the oldest retained revision is %d", from,
@@ -474,7 +736,7 @@ absl::StatusOr<std::vector<Event>> RocksDbStore::ReadChangeLog(uint64_t from,
     read_options.iterate_upper_bound = &upper_slice;
   }
   std::unique_ptr<rocksdb::Iterator> it(
-      db_->NewIterator(read_options, handles_[kChangelog]));
+      db.db->NewIterator(read_options, db.handles[kChangelog]));
   for (it->Seek(keys::EncodeChangelogKey(from, 0)); it->Valid(); it->Next()) {
     absl::StatusOr<keys::ChangelogPosition> position =
         keys::DecodeChangelogKey(KeyOf(*it));
@@ -495,13 +757,16 @@ absl::StatusOr<std::vector<Event>> RocksDbStore::ReadChangeLog(uint64_t from,
 
 absl::Status RocksDbStore::Compact(uint64_t oldest_to_keep) {
   absl::MutexLock lock(&write_mu_);
+  if (!writable_.load()) return NotWritable();
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  const auto& handles = db_->handles;
   const uint64_t oldest = oldest_retained_.load();
   const uint64_t target = std::min(oldest_to_keep, revision_.load() + 1);
   if (target <= oldest) return absl::OkStatus();
   Batch write;
-  write.DeleteRange(handles_[kChangelog], keys::EncodeChangelogKey(oldest, 0),
+  write.DeleteRange(handles[kChangelog], keys::EncodeChangelogKey(oldest, 0),
                     keys::EncodeChangelogKey(target, 0));
-  write.Put(handles_[kDefault], keys::kOldestRetainedKey,
+  write.Put(handles[kDefault], keys::kOldestRetainedKey,
             keys::EncodeUint64(target));
   if (!write.status().ok()) return WriteError(path_, write.status());
   RETURN_IF_ERROR(WriteSynced(write.batch()));
@@ -515,8 +780,11 @@ uint64_t RocksDbStore::OldestRetainedRevision() const {
 
 absl::Status RocksDbStore::TEST_WriteFormatVersion(uint64_t version) {
   absl::MutexLock lock(&write_mu_);
+  if (!writable_.load()) return NotWritable();
+  absl::ReaderMutexLock db_lock(&db_mu_);
+  const auto& handles = db_->handles;
   Batch write;
-  write.Put(handles_[kDefault], keys::kFormatVersionKey,
+  write.Put(handles[kDefault], keys::kFormatVersionKey,
             keys::EncodeUint64(version));
   return WriteSynced(write.batch());
 }

@@ -71,6 +71,25 @@ class Store {
   // The oldest revision the change log holds (see StoredState).
   virtual uint64_t OldestRetainedRevision() const = 0;
 
+  // Every realm as stored, in name order (cheaper than Load when only the
+  // realms are needed).
+  virtual absl::StatusOr<std::vector<Realm>> LoadRealms() = 0;
+
+  // Whether Commit may be tried: false after a failed write (UNAVAILABLE
+  // from Commit or Compact) and while the store is open read-only, until
+  // Reopen succeeds. Reads may still work while it is false.
+  virtual bool Writable() const = 0;
+
+  // Recovers from a failed write: drops whatever the storage engine holds
+  // in memory, opens the durable state again (a database replays its
+  // log) and reads the revision counters. Returns the revision the store
+  // holds now. That may be above the last revision Commit acknowledged:
+  // a batch whose Commit failed may have reached stable storage after
+  // all, and it is then part of the store. UNAVAILABLE while the store
+  // still cannot write (reads keep working when they can). OK and a no-op
+  // when the store is writable.
+  virtual absl::StatusOr<uint64_t> Reopen() = 0;
+
  protected:
   Store() = default;
 };
