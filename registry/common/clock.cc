@@ -1,5 +1,7 @@
 #include "registry/common/clock.h"
 
+#include <time.h>
+
 #include "absl/time/clock.h"
 
 namespace muster {
@@ -8,6 +10,12 @@ namespace {
 class RealClock final : public Clock {
  public:
   absl::Time Now() const override { return absl::Now(); }
+  // CLOCK_BOOTTIME also counts a suspended host, which stalls us too.
+  absl::Duration Monotonic() const override {
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    return absl::DurationFromTimespec(now);
+  }
 };
 
 }  // namespace

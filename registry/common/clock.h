@@ -15,6 +15,12 @@ class Clock {
 
   virtual absl::Time Now() const = 0;
 
+  // Time since an arbitrary fixed point that never jumps (NTP steps only
+  // Now()) and keeps counting while the process is stopped. Only
+  // differences are meaningful. The default stands in with Now() for
+  // clocks that have no monotonic source.
+  virtual absl::Duration Monotonic() const { return Now() - absl::UnixEpoch(); }
+
   // The process-wide wall clock.
   static Clock& Real();
 

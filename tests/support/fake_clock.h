@@ -7,7 +7,9 @@
 
 namespace muster::testing {
 
-// A Clock that moves only when the test says so. Thread-safe.
+// A Clock that moves only when the test says so: Advance() moves the
+// wall and the monotonic clock together, Set() steps the wall clock
+// alone (as NTP would). Thread-safe.
 class FakeClock final : public Clock {
  public:
   explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1800000000))
@@ -17,9 +19,14 @@ class FakeClock final : public Clock {
     absl::MutexLock lock(&mu_);
     return now_;
   }
+  absl::Duration Monotonic() const override {
+    absl::MutexLock lock(&mu_);
+    return monotonic_;
+  }
   void Advance(absl::Duration by) {
     absl::MutexLock lock(&mu_);
     now_ += by;
+    monotonic_ += by;
   }
   void Set(absl::Time to) {
     absl::MutexLock lock(&mu_);
@@ -29,6 +36,7 @@ class FakeClock final : public Clock {
  private:
   mutable absl::Mutex mu_;
   absl::Time now_ ABSL_GUARDED_BY(mu_);
+  absl::Duration monotonic_ ABSL_GUARDED_BY(mu_) = absl::Hours(1);
 };
 
 }  // namespace muster::testing
