@@ -85,8 +85,15 @@ Transition CheckSession::Record(ProbeResult result, std::string output,
   if (transition == Transition::kChanged &&
       state_.health() == Health::kCritical) {
     critical_since_ = now;
+    stalled_while_critical_ = absl::ZeroDuration();
   }
   return transition;
+}
+
+void CheckSession::GraceAfterStall(absl::Time now, absl::Duration stalled) {
+  grace_until_ = std::max(grace_until_, now + GraceOf(target_.check));
+  state_.DelayCritical(grace_until_);
+  if (state_.health() == Health::kCritical) stalled_while_critical_ += stalled;
 }
 
 std::optional<Health> CheckSession::StartReport() {
@@ -117,7 +124,7 @@ EvictionPolicy::Member CheckSession::PolicyMember() const {
   member.realm = target_.key.realm;
   member.health = state_.health();
   member.admin_state = target_.admin_state;
-  member.critical_since = critical_since_;
+  member.critical_since = critical_since_ + stalled_while_critical_;
   member.deregister_after = target_.check.deregister_after;
   member.not_before = grace_until_;
   member.failing = state_.consecutive_failures() > 0;

@@ -32,6 +32,10 @@ class CheckSession final {
   void Update(const Target& next);
 
   Transition Record(ProbeResult result, std::string output, absl::Time now);
+  // The checker did not run for `stalled` until `now`: the restart grace
+  // again (a full interval, or the TTL, from `now`), and a critical
+  // instance's eviction countdown does not count the stall.
+  void GraceAfterStall(absl::Time now, absl::Duration stalled);
 
   // When the verdict differs from the committed health and no report is
   // in flight: marks one in flight and returns the health to report.
@@ -67,6 +71,8 @@ class CheckSession final {
   std::string output_;
   std::optional<absl::Time> last_checked_at_;
   absl::Time critical_since_;
+  // Stalls since it became critical, added to its eviction countdown.
+  absl::Duration stalled_while_critical_;
 };
 
 }  // namespace muster::healthchecker

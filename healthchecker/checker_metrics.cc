@@ -32,7 +32,11 @@ CheckerMetrics::CheckerMetrics(Metrics& metrics)
           "muster_checker_eviction_paused_realms",
           "Realms whose evictions eviction protection pauses.")),
       targets_(metrics.GetGauge("muster_checker_targets",
-                                "Instances being checked.")) {
+                                "Instances being checked.")),
+      stalls_(metrics.GetCounter(
+          "muster_checker_stalls_total",
+          "Stalls of the checker (the process or host stopped); each renews "
+          "every check's restart grace.")) {
   for (size_t k = 0; k < kKinds; ++k) {
     const std::string kind(CheckKindName(kProbeKinds[k]));
     latency_[k] = &metrics.GetHistogram("muster_checker_probe_duration_seconds",

@@ -18,9 +18,13 @@ namespace muster::healthchecker {
 //   transitions_total{to}                counter: health changes decided
 //   heartbeats_total                     counter: TTL heartbeats taken
 //   evictions_total                      counter: evictions sent to the
-//   registry evictions_held_total                 counter: evictions held back
-//   by protection eviction_paused_realms               gauge targets gauge:
-//   instances being checked
+//                                        registry
+//   evictions_held_total                 counter: evictions held back by
+//                                        protection
+//   eviction_paused_realms               gauge
+//   targets                              gauge: instances being checked
+//   stalls_total                         counter: stalls of the checker
+//                                        (the process or host stopped)
 // Handles are resolved once; thread-safe (the metrics are lock-free).
 class CheckerMetrics final {
  public:
@@ -39,6 +43,7 @@ class CheckerMetrics final {
     paused_realms_.Set(static_cast<double>(count));
   }
   void SetTargets(size_t count) { targets_.Set(static_cast<double>(count)); }
+  void Stalled() { stalls_.Increment(); }
 
  private:
   // Probe kinds: HTTP, TCP, gRPC.
@@ -56,6 +61,7 @@ class CheckerMetrics final {
   Counter& evictions_held_;
   Gauge& paused_realms_;
   Gauge& targets_;
+  Counter& stalls_;
 };
 
 }  // namespace muster::healthchecker

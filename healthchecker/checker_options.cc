@@ -28,6 +28,9 @@ absl::Status ValidateOptions(const HealthCheckerOptions& options) {
     return absl::InvalidArgumentError(
         "eviction_sweep_interval: must be positive");
   }
+  if (options.stall_threshold <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("stall_threshold: must be positive");
+  }
   return NetworkPolicy::Create(NetworkPolicyOptions(options)).status();
 }
 
@@ -45,6 +48,7 @@ Scheduler::Options SchedulerOptions(const HealthCheckerOptions& options) {
   scheduler.max_in_flight_per_host = options.max_in_flight_per_host;
   scheduler.jitter = options.jitter;
   scheduler.random_seed = options.random_seed;
+  scheduler.stall_threshold = options.stall_threshold;
   return scheduler;
 }
 

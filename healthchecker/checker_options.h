@@ -40,6 +40,11 @@ struct HealthCheckerOptions {
   uint64_t random_seed = 0;
   // How often due evictions and eviction protection are decided.
   absl::Duration eviction_sweep_interval = absl::Seconds(1);
+  // A stall of the checker (the process or host stopped): its scheduler
+  // ran this much later than it promised (it looks at the clock at least
+  // every 250 ms), on the monotonic clock. Every check then gets the
+  // restart grace again. Positive.
+  absl::Duration stall_threshold = absl::Seconds(2);
   SchedulerThread scheduler_thread = SchedulerThread::kRun;
 };
 

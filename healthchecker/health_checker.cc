@@ -59,7 +59,9 @@ HealthChecker::HealthChecker(const Options& options,
       metrics_(metrics),
       scheduler_(SchedulerOptions(options), clock),
       verdicts_(sink),
-      sessions_(options.eviction_protection_share) {}
+      sessions_(options.eviction_protection_share) {
+  scheduler_.OnStall([this](absl::Duration gap) { OnStall(gap); });
+}
 
 HealthChecker::~HealthChecker() { Stop(); }
 
@@ -252,6 +254,14 @@ void HealthChecker::OnProbeDone(uint64_t id, uint64_t check_id, CheckKind kind,
                                 absl::Time started, ProbeOutcome outcome) {
   const absl::Time now = clock_.Now();
   metrics_.ProbeFinished(kind, outcome.result, now - started);
+  if (scheduler_.Stalled()) {
+    // The process was stopped while this probe ran (it likely timed out
+    // meanwhile), and the scheduler has not yet granted the grace after
+    // the stall: the result says nothing about the target. The next tick
+    // probes it again.
+    scheduler_.Done(check_id);
+    return;
+  }
   Followup followup;
   {
     absl::MutexLock lock(&mu_);
@@ -387,6 +397,24 @@ void HealthChecker::OnEvictDone(uint64_t id, const absl::Status& status) {
   // upsert or removal that explains it arrives on its own; an instance
   // still due at the next sweep is tried again.
   sessions_.eviction().EvictionFailed(id);
+}
+
+void HealthChecker::OnStall(absl::Duration gap) {
+  metrics_.Stalled();
+  const absl::Time now = clock_.Now();
+  size_t checks;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    checks = sessions_.GraceAfterStall(now, gap);
+  }
+  MUSTER_LOG(kWarning,
+             "checker: stall detected: the checker did not run for %s (the "
+             "process or host was stopped); %d checks get a fresh interval "
+             "or TTL before they can go critical, and eviction countdowns "
+             "skip the stall",
+             absl::FormatDuration(absl::Trunc(gap, absl::Milliseconds(1))),
+             checks);
 }
 
 std::optional<HealthDetail> HealthChecker::Detail(const TargetKey& key,

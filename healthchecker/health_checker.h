@@ -107,6 +107,8 @@ class HealthChecker final : public TargetListener, public HealthDetailProvider {
                    absl::Time started, ProbeOutcome outcome);
   void OnTtlTimer(uint64_t session);
   void Sweep();
+  // The scheduler did not run for `gap`: the restart grace again.
+  void OnStall(absl::Duration gap);
 
   void SendReport(uint64_t session, Health health);
   void ReportIfNeeded(uint64_t session);

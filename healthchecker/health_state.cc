@@ -12,6 +12,10 @@ HealthState::HealthState(const Options& options)
       critical_not_before_(options.critical_not_before),
       health_(options.initial) {}
 
+void HealthState::DelayCritical(absl::Time until) {
+  if (until > critical_not_before_) critical_not_before_ = until;
+}
+
 Transition HealthState::Record(ProbeResult result, absl::Time now) {
   if (result == ProbeResult::kFailure) {
     successes_ = 0;

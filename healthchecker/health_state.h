@@ -23,8 +23,9 @@ enum class Transition {
 //    consecutive alive results (PASSING, or WARNING when the last one was
 //    a warning); once alive, PASSING and WARNING follow the latest result;
 //  - `unhealthy_threshold` consecutive failures make it CRITICAL, but not
-//    before `critical_not_before` (the restart grace): the change stays
-//    pending and happens with the first failure after it.
+//    before `critical_not_before` (the restart grace, renewed after a
+//    stall): the change stays pending and happens with the first failure
+//    after it.
 // Not thread-safe; a value type.
 class HealthState final {
  public:
@@ -41,6 +42,8 @@ class HealthState final {
   explicit HealthState(const Options& options);
 
   Transition Record(ProbeResult result, absl::Time now);
+  // Moves critical_not_before to `until` (never backwards).
+  void DelayCritical(absl::Time until);
 
   Health health() const { return health_; }
   uint32_t consecutive_successes() const { return successes_; }

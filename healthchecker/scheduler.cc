@@ -106,13 +106,49 @@ void Scheduler::StartReadyLocked(absl::Time now, std::vector<Launch>* starts) {
   }
 }
 
+void Scheduler::OnStall(StallHandler handler) {
+  absl::MutexLock lock(&mu_);
+  on_stall_ = std::move(handler);
+}
+
+std::optional<absl::Duration> Scheduler::StallLocked(
+    absl::Duration monotonic) const {
+  if (!last_run_.has_value()) return std::nullopt;
+  const absl::Duration gap = monotonic - *last_run_;
+  if (gap <= options_.max_wait + options_.stall_threshold) return std::nullopt;
+  return gap;
+}
+
+bool Scheduler::Stalled() const {
+  absl::MutexLock lock(&mu_);
+  return stall_pending_ || StallLocked(clock_.Monotonic()).has_value();
+}
+
 size_t Scheduler::RunDue() {
+  // Read before the stall handler runs: what is due is what was due when
+  // the stall was noticed.
+  absl::Time now;
+  std::optional<absl::Duration> gap;
+  StallHandler on_stall;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return 0;
+    const absl::Duration monotonic = clock_.Monotonic();
+    now = clock_.Now();
+    gap = StallLocked(monotonic);
+    last_run_ = monotonic;
+    if (gap.has_value() && on_stall_) {
+      on_stall = on_stall_;
+      stall_pending_ = true;
+    }
+  }
+  if (on_stall) on_stall(*gap);
   std::vector<Task> tasks;
   std::vector<Launch> starts;
   {
     absl::MutexLock lock(&mu_);
+    stall_pending_ = false;
     if (stopping_) return 0;
-    const absl::Time now = clock_.Now();
     while (!heap_.empty() && heap_.top().when <= now) {
       const HeapEntry entry = heap_.top();
       heap_.pop();

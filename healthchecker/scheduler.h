@@ -25,8 +25,12 @@ namespace muster::healthchecker {
 // interval * [1 - jitter, 1 + jitter] after the previous probe finished.
 // Probes in flight are bounded globally and per host: a due check waits
 // for a free slot. What is due is decided from clock.Now() only; the
-// thread's timed wait merely wakes it up. Thread-safe. Either Start() the
-// thread, or drive the scheduler by calling RunDue() (tests, FakeClock).
+// thread's timed wait merely wakes it up. A stall (the process or host
+// stopped: the scheduler ran far later than it promised to) is noticed on
+// the clock's monotonic time and handed to the stall handler before
+// anything due runs. Thread-safe. Either Start() the thread, or drive the
+// scheduler by calling RunDue() at least every max_wait (tests,
+// FakeClock).
 class Scheduler final {
  public:
   struct Options {
@@ -36,11 +40,16 @@ class Scheduler final {
     uint64_t random_seed = 0;
     // Longest the thread sleeps before it looks at the clock again.
     absl::Duration max_wait = absl::Milliseconds(250);
+    // A stall: RunDue() runs more than this later than max_wait after the
+    // previous RunDue() began, on the monotonic clock.
+    absl::Duration stall_threshold = absl::Seconds(2);
   };
   // Starts the probe of check `id`, `lag` after it was due. The probe's
   // completion must call Done(id), exactly once.
   using RunCheck = std::function<void(uint64_t id, absl::Duration lag)>;
   using Task = std::function<void()>;
+  // Gets how long the scheduler did not run (monotonic).
+  using StallHandler = std::function<void(absl::Duration gap)>;
 
   // REQUIRES: options are valid (see HealthChecker::Create).
   Scheduler(const Options& options, Clock& clock);
@@ -59,8 +68,18 @@ class Scheduler final {
   uint64_t ScheduleAt(absl::Time when, Task task);
   void Cancel(uint64_t timer_id);
 
-  // Runs every timer that is due and starts every due check that has a
-  // slot, outside the lock. Returns how many it ran.
+  // Called at the start of the first RunDue() after a stall, outside the
+  // lock and before anything due runs. REQUIRES: before Start() and the
+  // first RunDue().
+  void OnStall(StallHandler handler);
+  // True while the scheduler is overdue by more than the stall threshold:
+  // a stall that the next RunDue() will take. A result measured across it
+  // (a probe that timed out while the process was stopped) is unreliable.
+  bool Stalled() const;
+
+  // Notices a stall (see OnStall), then runs every timer that is due and
+  // starts every due check that has a slot, outside the lock. Returns how
+  // many it ran.
   size_t RunDue();
 
   // The scheduler's own thread calling RunDue(). Stop() is idempotent and
@@ -103,6 +122,9 @@ class Scheduler final {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StartReadyLocked(absl::Time now, std::vector<Launch>* starts)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // How long since the previous RunDue() began, when that is a stall.
+  std::optional<absl::Duration> StallLocked(absl::Duration monotonic) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
 
   const Options options_;
@@ -123,6 +145,11 @@ class Scheduler final {
   absl::flat_hash_map<std::string, size_t> host_in_flight_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
+  StallHandler on_stall_ ABSL_GUARDED_BY(mu_);
+  // Monotonic time when the latest RunDue() began.
+  std::optional<absl::Duration> last_run_ ABSL_GUARDED_BY(mu_);
+  // The stall handler of a RunDue() is running.
+  bool stall_pending_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;  // Touched only by Start() and Stop().
 };

@@ -53,6 +53,15 @@ void SessionTable::Refresh(const CheckSession& session, bool fresh_result) {
   eviction_.Set(session.id(), session.PolicyMember(), fresh_result);
 }
 
+size_t SessionTable::GraceAfterStall(absl::Time now, absl::Duration stalled) {
+  for (auto& [id, session] : sessions_) {
+    session->GraceAfterStall(now, stalled);
+    ttl_.Renew(id, now);
+    Refresh(*session);
+  }
+  return sessions_.size();
+}
+
 std::optional<HealthDetail> SessionTable::Detail(const TargetKey& key,
                                                  uint64_t incarnation) const {
   auto it = by_key_.find(key);

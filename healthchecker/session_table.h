@@ -41,6 +41,11 @@ class SessionTable final {
   // when it follows a new check result (EvictionPolicy::Set).
   void Refresh(const CheckSession& session, bool fresh_result = false);
 
+  // The checker did not run for `stalled` until `now`: every session gets
+  // the restart grace again (CheckSession::GraceAfterStall), TTL sessions
+  // a fresh TTL. Returns how many sessions there are.
+  size_t GraceAfterStall(absl::Time now, absl::Duration stalled);
+
   // Output, counters, eviction and heartbeat fields; nullopt when `key`
   // has no session of `incarnation`.
   std::optional<HealthDetail> Detail(const TargetKey& key,

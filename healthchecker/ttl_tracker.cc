@@ -35,6 +35,12 @@ std::optional<absl::Time> TtlTracker::LastHeartbeat(uint64_t session) const {
   return it->second.last_heartbeat;
 }
 
+void TtlTracker::Renew(uint64_t session, absl::Time now) {
+  auto it = entries_.find(session);
+  if (it == entries_.end() || it->second.expiry_taken) return;
+  it->second.deadline = std::max(it->second.deadline, now + it->second.ttl);
+}
+
 bool TtlTracker::TakeExpiry(uint64_t session, absl::Time now) {
   auto it = entries_.find(session);
   if (it == entries_.end()) return false;

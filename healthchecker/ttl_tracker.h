@@ -28,6 +28,10 @@ class TtlTracker final {
   std::optional<absl::Time> Deadline(uint64_t session) const;
   std::optional<absl::Time> LastHeartbeat(uint64_t session) const;
 
+  // A fresh TTL from `now`, as Track() gives (the deadline never moves
+  // backwards); a silence already taken stays taken.
+  void Renew(uint64_t session, absl::Time now);
+
   // True once per silence: when `now` is at or past the deadline and this
   // expiry has not been taken yet. The next heartbeat re-arms it.
   bool TakeExpiry(uint64_t session, absl::Time now);

@@ -121,5 +121,19 @@ TEST_CASE("starting goes critical after unhealthy_threshold failures",
   REQUIRE(state.health() == Health::kCritical);
 }
 
+TEST_CASE("a delayed grace holds a failure back until it ends",
+          "[health_state]") {
+  HealthState state = MakeState(1, 1, Health::kPassing);
+  state.DelayCritical(kT0 + absl::Seconds(10));
+  state.DelayCritical(kT0 + absl::Seconds(5));  // never backwards
+  REQUIRE(state.critical_not_before() == kT0 + absl::Seconds(10));
+  REQUIRE(state.Record(ProbeResult::kFailure, kT0 + absl::Seconds(9)) ==
+          Transition::kPending);
+  REQUIRE(state.health() == Health::kPassing);
+  REQUIRE(state.Record(ProbeResult::kFailure, kT0 + absl::Seconds(10)) ==
+          Transition::kChanged);
+  REQUIRE(state.health() == Health::kCritical);
+}
+
 }  // namespace
 }  // namespace muster::healthchecker

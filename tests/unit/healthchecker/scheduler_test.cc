@@ -208,5 +208,52 @@ TEST_CASE("the scheduler thread runs what the clock makes due", "[scheduler]") {
   REQUIRE(scheduler.RunDue() == 0);
 }
 
+TEST_CASE("a run far later than max_wait is a stall, taken before due work",
+          "[scheduler]") {
+  FakeClock clock;
+  Scheduler scheduler(MakeOptions(), clock);
+  std::vector<std::string> seen;
+  std::vector<absl::Duration> gaps;
+  scheduler.OnStall([&](absl::Duration gap) {
+    gaps.push_back(gap);
+    seen.push_back("stall");
+  });
+  scheduler.ScheduleAt(clock.Now() + absl::Seconds(5),
+                       [&] { seen.push_back("timer"); });
+  scheduler.RunDue();  // the first run only starts the count
+  // On schedule: at most max_wait (250ms) plus the threshold (2s) apart.
+  for (int i = 0; i < 8; ++i) {
+    clock.Advance(absl::Milliseconds(250));
+    scheduler.RunDue();
+  }
+  clock.Advance(absl::Milliseconds(2250));
+  REQUIRE_FALSE(scheduler.Stalled());
+  scheduler.RunDue();
+  REQUIRE(gaps.empty());
+  // The process was stopped for 20s.
+  clock.Advance(absl::Seconds(20));
+  REQUIRE(scheduler.Stalled());
+  scheduler.RunDue();
+  REQUIRE_FALSE(scheduler.Stalled());
+  REQUIRE(gaps == std::vector<absl::Duration>{absl::Seconds(20)});
+  REQUIRE(seen == std::vector<std::string>{"stall", "timer"});
+  clock.Advance(absl::Milliseconds(250));
+  scheduler.RunDue();
+  REQUIRE(gaps.size() == 1);
+}
+
+TEST_CASE("a step of the wall clock alone is no stall", "[scheduler]") {
+  FakeClock clock;
+  Scheduler scheduler(MakeOptions(), clock);
+  int stalls = 0;
+  scheduler.OnStall([&](absl::Duration) { ++stalls; });
+  scheduler.RunDue();
+  clock.Set(clock.Now() + absl::Hours(1));  // NTP steps forward
+  scheduler.RunDue();
+  clock.Set(clock.Now() - absl::Hours(2));  // and back
+  scheduler.RunDue();
+  REQUIRE(stalls == 0);
+}
+
 }  // namespace
 }  // namespace muster::healthchecker

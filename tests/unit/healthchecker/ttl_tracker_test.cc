@@ -50,5 +50,24 @@ TEST_CASE("untracked sessions take no heartbeat", "[ttl_tracker]") {
   REQUIRE(tracker.size() == 0);
 }
 
+TEST_CASE("renew gives a fresh ttl unless the silence was taken",
+          "[ttl_tracker]") {
+  TtlTracker tracker;
+  tracker.Track(1, absl::Seconds(5), kT0);
+  tracker.Track(2, absl::Seconds(5), kT0);
+  REQUIRE(tracker.Heartbeat(1, kT0 + absl::Seconds(4)));
+  REQUIRE(tracker.TakeExpiry(2, kT0 + absl::Seconds(5)));
+  tracker.Renew(1, kT0 + absl::Seconds(30));
+  tracker.Renew(2, kT0 + absl::Seconds(30));
+  REQUIRE(tracker.Deadline(1) == kT0 + absl::Seconds(35));
+  REQUIRE(tracker.Deadline(2) == kT0 + absl::Seconds(5));
+  REQUIRE_FALSE(tracker.TakeExpiry(1, kT0 + absl::Seconds(34)));
+  REQUIRE(tracker.TakeExpiry(1, kT0 + absl::Seconds(35)));
+  // Never backwards.
+  REQUIRE(tracker.Heartbeat(1, kT0 + absl::Seconds(100)));
+  tracker.Renew(1, kT0 + absl::Seconds(50));
+  REQUIRE(tracker.Deadline(1) == kT0 + absl::Seconds(105));
+}
+
 }  // namespace
 }  // namespace muster::healthchecker
