@@ -105,7 +105,7 @@ void ListenerSocketOptions(socket_t sock) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
-    const Options& options, Metrics& metrics, std::function<bool()> ready) {
+    const Options& options, Metrics& metrics, ReadyCheck ready) {
   absl::StatusOr<HostPort> host_port = ParseListen(options.listen);
   if (!host_port.ok()) return host_port.status();
   absl::Status resolvable = CheckResolvable(options.listen, host_port->host);
@@ -134,9 +134,11 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   });
   server->Get("/readyz", [ready = std::move(ready)](const httplib::Request&,
                                                     httplib::Response& res) {
-    bool is_ready = !ready || ready();
-    res.status = is_ready ? 200 : 503;
-    res.set_content(is_ready ? "ready" : "not ready", "text/plain");
+    absl::Status status = ready ? ready() : absl::OkStatus();
+    res.status = status.ok() ? 200 : 503;
+    res.set_content(status.ok() ? std::string("ready")
+                                : absl::StrCat("not ready: ", status.message()),
+                    "text/plain");
   });
 
   // httplib reports a failed bind as false or -1; errno still holds the

@@ -16,7 +16,8 @@ class HttpServer;  // cpp-httplib, kept out of this header.
 // HttpEndpoint serves musterd's operator endpoints over plain HTTP/1.1:
 //   GET /metrics  Metrics::Render(), Prometheus text format 0.0.4
 //   GET /healthz  200 "ok" while the process serves (liveness)
-//   GET /readyz   200 "ready" when `ready()` returns true, else 503
+//   GET /readyz   200 "ready" when `ready()` returns OK, else 503 "not
+//                 ready: " and the status message (readiness)
 // Requests run on two worker threads of its own; connections are not kept
 // alive, so an idle client never holds a worker. Thread-safety: port() and
 // address() may be called from any thread; Start() and Stop() are called by
@@ -30,13 +31,17 @@ class HttpEndpoint final {
     std::string listen = "127.0.0.1:7401";
   };
 
+  // The readiness check behind /readyz; it runs on a worker thread for
+  // every request, so it should answer within a second or two.
+  using ReadyCheck = std::function<absl::Status()>;
+
   // Binds and listens on options.listen; requests are served after Start().
   // An empty `ready` means always ready.
   // Returns INVALID_ARGUMENT for a malformed or unresolvable listen address,
   // UNAVAILABLE when the address cannot be bound, e.g.
   // "http listen 127.0.0.1:7401: address already in use".
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Create(
-      const Options& options, Metrics& metrics, std::function<bool()> ready);
+      const Options& options, Metrics& metrics, ReadyCheck ready);
 
   HttpEndpoint(const HttpEndpoint&) = delete;
   HttpEndpoint& operator=(const HttpEndpoint&) = delete;

@@ -49,7 +49,7 @@ HttpResult Get(int port, const std::string& path) {
 }
 
 std::unique_ptr<HttpEndpoint> StartEndpoint(Metrics& metrics,
-                                            std::function<bool()> ready) {
+                                            HttpEndpoint::ReadyCheck ready) {
   HttpEndpoint::Options options;
   options.listen = "127.0.0.1:0";
   auto endpoint = HttpEndpoint::Create(options, metrics, std::move(ready));
@@ -91,7 +91,8 @@ TEST_CASE("GET /metrics renders the registry's metrics", "[http_endpoint]") {
 TEST_CASE("GET /healthz is 200 ok and unknown paths are 404",
           "[http_endpoint]") {
   Metrics metrics;
-  auto endpoint = StartEndpoint(metrics, [] { return false; });
+  auto endpoint = StartEndpoint(
+      metrics, [] { return absl::UnavailableError("grpc port wedged"); });
 
   // Liveness does not depend on readiness.
   HttpResult health = Get(endpoint->port(), "/healthz");
@@ -107,12 +108,15 @@ TEST_CASE("GET /healthz is 200 ok and unknown paths are 404",
 TEST_CASE("GET /readyz follows the readiness callback", "[http_endpoint]") {
   Metrics metrics;
   std::atomic<bool> ready{false};
-  auto endpoint = StartEndpoint(metrics, [&ready] { return ready.load(); });
+  auto endpoint = StartEndpoint(metrics, [&ready] {
+    return ready ? absl::OkStatus()
+                 : absl::UnavailableError("grpc 127.0.0.1:1: no Ping answer");
+  });
 
   HttpResult before = Get(endpoint->port(), "/readyz");
   REQUIRE(before.code == CURLE_OK);
   CHECK(before.status == 503);
-  CHECK(before.body == "not ready");
+  CHECK(before.body == "not ready: grpc 127.0.0.1:1: no Ping answer");
 
   ready = true;
   HttpResult after = Get(endpoint->port(), "/readyz");
