@@ -25,7 +25,46 @@ absl::Status ValidateListen(const std::string& value, const char* flag) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& value,
+                                                 const char* flag) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(value, &duration)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", value,
+                     "\" is not a duration (e.g. 500ms, 20s, 30m, 1h)"));
+  }
+  return duration;
+}
+
 }  // namespace
+
+absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
+    const DaemonOptions& options) {
+  GrpcConnectionOptions out;
+  absl::StatusOr<absl::Duration> handshake = ParseDurationFlag(
+      options.grpc_handshake_timeout, "--grpc-handshake-timeout");
+  if (!handshake.ok()) return handshake.status();
+  if (*handshake < absl::Milliseconds(100) || *handshake > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "--grpc-handshake-timeout: must be from 100ms to 1h");
+  }
+  out.handshake_timeout = *handshake;
+  absl::StatusOr<absl::Duration> idle = ParseDurationFlag(
+      options.grpc_max_connection_idle, "--grpc-max-connection-idle");
+  if (!idle.ok()) return idle.status();
+  if (*idle == absl::ZeroDuration()) idle = absl::InfiniteDuration();
+  if (*idle < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "--grpc-max-connection-idle: must be at least 1s, or 0 for never");
+  }
+  out.max_connection_idle = *idle;
+  if (options.grpc_fd_reserve < 64 || options.grpc_fd_reserve > 1048576) {
+    return absl::InvalidArgumentError(
+        "--grpc-fd-reserve: must be from 64 to 1048576");
+  }
+  out.fd_reserve = options.grpc_fd_reserve;
+  return out;
+}
 
 absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (absl::Status s = ValidateListen(options.listen, "--listen"); !s.ok())
@@ -62,6 +101,8 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
         "--eviction-protection-share: must be in (0, 1]; 1 disables "
         "protection");
   }
+  if (absl::Status s = ParseGrpcConnectionOptions(options).status(); !s.ok())
+    return s;
   return absl::OkStatus();
 }
 

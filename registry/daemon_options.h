@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "registry/limits.h"
 
 namespace muster::registry {
@@ -25,9 +27,27 @@ struct DaemonOptions {
   double eviction_protection_share = 0.5;
   std::vector<std::string> probe_allow;
   std::vector<std::string> probe_deny;
+  // gRPC connections (durations such as 20s or 30m; see
+  // ParseGrpcConnectionOptions).
+  std::string grpc_handshake_timeout = "20s";
+  std::string grpc_max_connection_idle = "30m";
+  uint32_t grpc_fd_reserve = 2048;
 };
 
 // INVALID_ARGUMENT naming the flag and the rule.
 absl::Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// The gRPC connection flags as values.
+struct GrpcConnectionOptions {
+  absl::Duration handshake_timeout;
+  absl::Duration max_connection_idle;  // absl::InfiniteDuration(): never
+  uint32_t fd_reserve = 0;
+};
+
+// --grpc-handshake-timeout from 100ms to 1h; --grpc-max-connection-idle
+// at least 1s, or 0 for never; --grpc-fd-reserve from 64 to 1048576.
+// INVALID_ARGUMENT naming the flag.
+absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
+    const DaemonOptions& options);
 
 }  // namespace muster::registry

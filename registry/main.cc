@@ -24,6 +24,7 @@
 #include "registry/common/metrics.h"
 #include "registry/daemon_options.h"
 #include "registry/http_endpoint.h"
+#include "registry/readiness.h"
 #include "registry/registry.h"
 #include "registry/rocksdb_store.h"
 #include "registry/server.h"
@@ -111,9 +112,9 @@ int Run(const DaemonOptions& options) {
     return Fail("cannot start the registry", started);
   }
 
+  RaiseFileLimit();
   std::unique_ptr<healthchecker::HealthChecker> checker;
   if (options.checker) {
-    RaiseFileLimit();
     absl::StatusOr<std::unique_ptr<healthchecker::HealthChecker>> created =
         healthchecker::HealthChecker::Create(checker_options, **registry,
                                              **registry, clock, metrics);
@@ -136,12 +137,20 @@ int Run(const DaemonOptions& options) {
   server_options.facts.started_at = clock.Now();
   server_options.facts.health_checker_enabled = options.checker;
   server_options.facts.data_dir = options.data_dir;
+  // Validated with the flags.
+  const GrpcConnectionOptions grpc = *ParseGrpcConnectionOptions(options);
+  server_options.handshake_timeout = grpc.handshake_timeout;
+  server_options.max_connection_idle = grpc.max_connection_idle;
+  server_options.fd_reserve = grpc.fd_reserve;
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(server_options, **registry, metrics);
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
 
-  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::Create(
-      HttpEndpoint::Options{options.http_listen}, metrics, nullptr);
+  // Ready while a new client can connect and get a Ping answered.
+  GrpcReadiness readiness(GrpcReadiness::Options{(*server)->target()}, clock);
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
+      HttpEndpoint::Create(HttpEndpoint::Options{options.http_listen}, metrics,
+                           [&readiness] { return readiness.Check(); });
   if (!http.ok()) return Fail("cannot serve HTTP", http.status());
   if (absl::Status s = (*http)->Start(); !s.ok())
     return Fail("cannot serve HTTP", s);
@@ -232,6 +241,19 @@ int main(int argc, char** argv) {
          "--eviction-protection-share", options.eviction_protection_share,
          "Evictions pause in a realm when more than this share of its checked "
          "instances is critical (0 < x <= 1; 1 disables protection)")
+      ->capture_default_str();
+  app.add_option("--grpc-handshake-timeout", options.grpc_handshake_timeout,
+                 "A gRPC connection that has not sent the HTTP/2 preface and "
+                 "settings this long after it was accepted is closed")
+      ->capture_default_str();
+  app.add_option("--grpc-max-connection-idle", options.grpc_max_connection_idle,
+                 "A gRPC connection without calls this long is sent a GOAWAY "
+                 "(clients reconnect on their next call); 0 never")
+      ->capture_default_str();
+  app.add_option("--grpc-fd-reserve", options.grpc_fd_reserve,
+                 "File descriptors kept for the store, the checker and HTTP: a "
+                 "gRPC connection arriving when fewer remain is closed at once "
+                 "(at most half the open-file limit is kept)")
       ->capture_default_str();
   app.add_option(
          "--probe-allow", options.probe_allow,
