@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
@@ -13,6 +14,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -86,6 +89,32 @@ absl::Status DataLoss(const std::string& path, const absl::Status& s) {
       absl::StrFormat("data dir \"%s\": %s", path, s.message()));
 }
 
+// RocksDB's info log goes to musterd's log, warnings and errors only. By
+// default RocksDB writes it to a LOG file in the data dir through a
+// WritableFileWriter, and on a full disk that is what aborts the
+// process: a log line that fails leaves the writer's error set, and the
+// next line (RocksDB logs every background error) trips the assertion
+// in WritableFileWriter::AssertFalseAndGetStatusForPrevError(). Thread-safe.
+class InfoLogger final : public rocksdb::Logger {
+ public:
+  InfoLogger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format,
+            va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof(line), format, ap);
+    if (level >= rocksdb::InfoLogLevel::ERROR_LEVEL) {
+      MUSTER_LOG(kError, "rocksdb: %s", line);
+    } else {
+      MUSTER_LOG(kWarning, "rocksdb: %s", line);
+    }
+  }
+};
+
 rocksdb::DBOptions MakeDbOptions() {
   rocksdb::DBOptions options;
   // The data set is small; two background threads (one flush, one
@@ -94,9 +123,9 @@ rocksdb::DBOptions MakeDbOptions() {
   // A rarely written column family (realms) would otherwise pin old WAL
   // files forever; past this total RocksDB flushes it so they can go.
   options.max_total_wal_size = 64 << 20;
-  // Bound RocksDB's own info LOG files.
-  options.keep_log_file_num = 5;
-  options.max_log_file_size = 16 << 20;
+  // No info LOG file in the data dir (see InfoLogger).
+  options.info_log = std::make_shared<InfoLogger>();
+  options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Durability relies on defaults kept here: the WAL is on, checksums are
   // verified (paranoid_checks), and kPointInTimeRecovery drops only a torn
   // tail record after kill -9, never a synced one.
@@ -559,10 +588,11 @@ RocksDbStore::LoadInstances(rocksdb::Iterator& it) const {
 }
 
 // After a failed write, RocksDB 7.8 (which Debian builds with its
-// assertions on) must see no further write on the same instance. The
-// WAL's WritableFileWriter remembers the error (seen_error_); any later
-// Append, Flush, Sync or SyncWithoutFlush on it goes to
-// AssertFalseAndGetStatusForPrevError(), whose
+// assertions on) must see no further write on the same instance. (Its
+// info LOG file was the first victim on a full disk; it no longer goes
+// to the data dir, see InfoLogger.) The WAL's WritableFileWriter remembers the
+// error (seen_error_); any later Append, Flush, Sync or SyncWithoutFlush on it
+// goes to AssertFalseAndGetStatusForPrevError(), whose
 // assert(sync_without_flush_called_) aborts the process
 // (file/writable_file_writer.cc). DB::Write, FlushWAL, SyncWAL and
 // Flush reach that writer; so does Resume() (DBImpl::ResumeImpl flushes
