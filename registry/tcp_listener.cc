@@ -75,8 +75,7 @@ absl::StatusOr<HostPort> ParseListen(const std::string& listen) {
 absl::Status BindError(const std::string& listen, int error) {
   return absl::UnavailableError(absl::StrCat(
       "grpc listen ", listen,
-      ": cannot bind: ", absl::AsciiStrToLower(std::strerror(error)),
-      " (address in use, not local, or malformed host:port)"));
+      ": cannot bind: ", absl::AsciiStrToLower(std::strerror(error))));
 }
 
 // One listening socket on `addr`; -errno on failure.
