@@ -242,6 +242,9 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       }
       if (absl::IsUnavailable(written) || !store_.Writable()) {
         EnterRecovery(written, absl::ZeroDuration());
+        // The first attempt, before the group hears back: what a caller
+        // sees next does not depend on when this thread runs again.
+        MaybeReopen();
       } else {
         // The batch broke the store's contract (a bug); the store itself
         // is fine.
