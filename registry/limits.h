@@ -61,6 +61,18 @@ inline constexpr int kMaxGrpcMessageBytes = 4 * 1024 * 1024;
 // RESOURCE_EXHAUSTED; events per stream message.
 inline constexpr size_t kWatchBufferEvents = 10000;
 inline constexpr size_t kWatchMaxEventsPerMessage = 500;
+// Watch memory, in bytes of events as they are sent: what one watcher may
+// hold (queued events plus the message the transport has not sent yet)
+// before it is cut off, and what all watchers together may hold before
+// the ones holding more than their share are cut off.
+inline constexpr size_t kWatchBufferBytes = 16 * 1024 * 1024;
+inline constexpr size_t kWatchMemoryLimitBytes = 512 * 1024 * 1024;
+// A live message stops growing at this size (a margin under the message
+// limit); it always carries at least one event.
+inline constexpr size_t kWatchMaxMessageBytes = 1024 * 1024;
+// A watcher that is cut off while the transport still holds a message for
+// it (the client is not reading) is reset after this long.
+inline constexpr int kWatchCutOffGraceMs = 5000;
 
 // Change log retention default (revisions).
 inline constexpr uint64_t kDefaultChangelogRetention = 100000;

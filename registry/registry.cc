@@ -111,7 +111,11 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options,
           }
         }
         out.Gauge("muster_watchers_open", "Open watch streams.", {},
-                  static_cast<double>(self->hub_.WatcherCount()));
+                  static_cast<double>(self->hub_.OpenCount()));
+        out.Gauge("muster_watch_held_bytes",
+                  "Bytes of events held for watchers: queued, and unsent in "
+                  "their streams (the cut-off ones until their streams end).",
+                  {}, static_cast<double>(self->hub_.HeldBytes()));
         out.Gauge("muster_changelog_oldest_revision",
                   "Oldest revision still in the change log.", {},
                   static_cast<double>(self->hub_.OldestRetainedRevision()));

@@ -215,13 +215,13 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
 }
 
 grpc::ServerWriteReactor<muster::v1::WatchResponse>* RegistryService::Watch(
-    grpc::CallbackServerContext* /*context*/,
+    grpc::CallbackServerContext* context,
     const muster::v1::WatchRequest* request) {
   WatchSpec spec;
   spec.realm = request->realm().empty() ? kDefaultRealm : request->realm();
   spec.service = request->service();
   spec.from_revision = request->from_revision();
-  return new WatchReactor(registry_.watch_hub(), spec,
+  return new WatchReactor(registry_.watch_hub(), watch_pump_, context, spec,
                           [this](const absl::Status& status) {
                             rpc_metrics_.Count(kWatch, status);
                           });

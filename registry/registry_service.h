@@ -8,6 +8,7 @@
 #include "registry/common/metrics.h"
 #include "registry/registry.h"
 #include "registry/rpc_metrics.h"
+#include "registry/watch_pump.h"
 
 namespace muster::registry {
 
@@ -78,6 +79,9 @@ class RegistryService final : public muster::v1::Registry::CallbackService {
   using Allocator = ArenaMessageAllocator<Request, Response>;
 
   Registry& registry_;
+  // Builds and writes watch messages off gRPC's callback threads. Declared
+  // early: destroyed after everything else, once every stream is done.
+  WatchPump watch_pump_;
   const ServerFacts facts_;
   RpcMetrics rpc_metrics_;
   // Per unary method; they must outlive the server, like the service.

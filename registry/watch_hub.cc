@@ -8,13 +8,71 @@
 
 namespace muster::registry {
 
-Watcher::Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events,
-                 size_t max_per_message, std::function<void()> wake)
-    : hub_(hub),
-      spec_(std::move(spec)),
-      buffer_events_(buffer_events),
-      max_per_message_(max_per_message),
-      wake_(std::move(wake)) {}
+Watcher::Watcher(WatchHub& hub, WatchSpec spec, std::function<void()> wake)
+    : hub_(hub), spec_(std::move(spec)), wake_(std::move(wake)) {
+  hub_.open_watchers_.fetch_add(1);
+}
+
+Watcher::~Watcher() {
+  absl::MutexLock lock(&mu_);
+  AddHeldLocked(-static_cast<int64_t>(queued_bytes_ + in_flight_bytes_));
+  hub_.open_watchers_.fetch_sub(1);
+}
+
+void Watcher::AddHeldLocked(int64_t delta) {
+  if (delta == 0) return;
+  (ended_.ok() ? hub_.live_bytes_ : hub_.ended_bytes_).fetch_add(delta);
+}
+
+void Watcher::SetInFlightBytes(size_t bytes) {
+  absl::MutexLock lock(&mu_);
+  AddHeldLocked(static_cast<int64_t>(bytes) -
+                static_cast<int64_t>(in_flight_bytes_));
+  in_flight_bytes_ = bytes;
+}
+
+size_t Watcher::HeldBytes() const {
+  absl::MutexLock lock(&mu_);
+  return queued_bytes_ + in_flight_bytes_;
+}
+
+absl::Status Watcher::EndStatus() const {
+  absl::MutexLock lock(&mu_);
+  return ended_;
+}
+
+bool Watcher::ReleaseNow() const {
+  absl::MutexLock lock(&mu_);
+  return release_now_;
+}
+
+void Watcher::EndLocked(absl::Status status) {
+  live_.clear();
+  replay_buffer_.clear();
+  snapshot_.clear();
+  AddHeldLocked(-static_cast<int64_t>(queued_bytes_));
+  queued_bytes_ = 0;
+  // What the stream still holds is now an ended watcher's, until it closes.
+  hub_.live_bytes_.fetch_sub(static_cast<int64_t>(in_flight_bytes_));
+  hub_.ended_bytes_.fetch_add(static_cast<int64_t>(in_flight_bytes_));
+  ended_ = std::move(status);
+}
+
+void Watcher::CutOffLocked(absl::string_view why) {
+  EndLocked(absl::ResourceExhaustedError(
+      absl::StrCat("watcher fell behind: ", why,
+                   "; list again and watch from the list's revision")));
+}
+
+bool Watcher::CutOffForTotal() {
+  absl::MutexLock lock(&mu_);
+  if (!ended_.ok()) return false;
+  release_now_ = true;
+  CutOffLocked(absl::StrCat(
+      "the watchers together hold more than ", hub_.options_.memory_limit_bytes,
+      " bytes of events and this one more than its share"));
+  return true;
+}
 
 bool Watcher::Wanted(const Event& event) const {
   return event.instance->realm == spec_.realm &&
@@ -30,25 +88,39 @@ const std::shared_ptr<const muster::v1::Event>& PublishedBatch::wire(size_t i) {
   return wire_[i];
 }
 
+size_t PublishedBatch::bytes(size_t i) {
+  if (bytes_.empty()) bytes_.resize(events_.size(), 0);
+  if (bytes_[i] == 0) bytes_[i] = wire(i)->ByteSizeLong();
+  return bytes_[i];
+}
+
 bool Watcher::Deliver(PublishedBatch& events) {
   bool any = false;
   bool overflow = false;
   {
     absl::MutexLock lock(&mu_);
     if (!ended_.ok()) return false;
+    const WatchHub::Options& options = hub_.options_;
     for (size_t i = 0; i < events.size(); ++i) {
       const Event& event = events.event(i);
       if (event.revision <= start_after_ || !Wanted(event)) continue;
-      if (live_.size() >= buffer_events_) {
-        live_.clear();
-        ended_ = absl::ResourceExhaustedError(absl::StrCat(
-            "watcher fell more than ", buffer_events_,
-            " events behind; list again and watch from the list's revision"));
+      const size_t bytes = events.bytes(i);
+      if (live_.size() >= options.buffer_events) {
+        CutOffLocked(absl::StrCat("more than ", options.buffer_events,
+                                  " events queued"));
+      } else if (queued_bytes_ + in_flight_bytes_ + bytes >
+                 options.buffer_bytes) {
+        CutOffLocked(absl::StrCat("more than ", options.buffer_bytes,
+                                  " bytes of events held for it"));
+      }
+      if (!ended_.ok()) {
         any = true;
         overflow = true;
         break;
       }
-      live_.push_back(PublishedEvent{event, events.wire(i)});
+      live_.push_back(PublishedEvent{event, events.wire(i), bytes});
+      queued_bytes_ += bytes;
+      AddHeldLocked(static_cast<int64_t>(bytes));
       any = true;
     }
   }
@@ -60,8 +132,7 @@ void Watcher::End(absl::Status status) {
   {
     absl::MutexLock lock(&mu_);
     if (!ended_.ok()) return;
-    live_.clear();
-    ended_ = std::move(status);
+    EndLocked(std::move(status));
   }
   Wake();
 }
@@ -76,43 +147,72 @@ void Watcher::Detach() {
   wake_ = nullptr;
 }
 
+bool Watcher::AddConverted(WatchBatch* batch, Event event) {
+  auto wire = std::make_shared<muster::v1::Event>();
+  ToProto(event, wire.get());
+  const size_t bytes = wire->ByteSizeLong();
+  if (!batch->events.empty() &&
+      batch->bytes + bytes > hub_.options_.max_message_bytes) {
+    return false;
+  }
+  batch->bytes += bytes;
+  // This stream's own message, and the transport's encoding of it.
+  batch->held_bytes += 2 * bytes;
+  batch->events.push_back(std::move(event));
+  batch->wire.push_back(std::move(wire));
+  return true;
+}
+
 Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
+  Poll poll;
+  {
+    absl::MutexLock lock(&mu_);
+    poll = NextLocked(batch, end);
+    if (poll == Poll::kBatch) {
+      // The message now waits in the stream until Sent().
+      AddHeldLocked(static_cast<int64_t>(batch->held_bytes) -
+                    static_cast<int64_t>(in_flight_bytes_));
+      in_flight_bytes_ = batch->held_bytes;
+    }
+  }
+  if (poll == Poll::kBatch && hub_.OverTotal()) hub_.Reclaim();
+  return poll;
+}
+
+Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
   batch->events.clear();
   batch->wire.clear();
-  absl::MutexLock lock(&mu_);
+  batch->bytes = 0;
+  batch->held_bytes = 0;
   if (!ended_.ok()) {
     *end = ended_;
     return Poll::kEnded;
   }
-  switch (phase_) {
-    case Phase::kSnapshot: {
-      batch->kind = WatchBatch::Kind::kSnapshot;
-      size_t end_pos =
-          std::min(snapshot_.size(), snapshot_pos_ + max_per_message_);
-      for (; snapshot_pos_ < end_pos; ++snapshot_pos_) {
-        Event event;
-        event.revision = snapshot_[snapshot_pos_]->modify_revision;
-        event.type = EventType::kPut;
-        event.cause = EventCause::kSnapshot;
-        // A snapshot event has no commit of its own: its time is when the
-        // instance last changed health.
-        event.time = snapshot_[snapshot_pos_]->status_changed_at;
-        event.instance = std::move(snapshot_[snapshot_pos_]);
-        batch->events.push_back(std::move(event));
-      }
-      if (snapshot_pos_ == snapshot_.size()) {
-        snapshot_.clear();
-        phase_ = Phase::kSnapshotEnd;
-      }
-      batch->revision = sent_revision_;
-      if (batch->events.empty())
-        break;  // empty snapshot: go straight to its end
-      return Poll::kBatch;
+  const WatchHub::Options& options = hub_.options_;
+  if (phase_ == Phase::kSnapshot) {
+    batch->kind = WatchBatch::Kind::kSnapshot;
+    while (snapshot_pos_ < snapshot_.size() &&
+           batch->events.size() < options.max_events_per_message) {
+      const std::shared_ptr<const Instance>& instance =
+          snapshot_[snapshot_pos_];
+      Event event;
+      event.revision = instance->modify_revision;
+      event.type = EventType::kPut;
+      event.cause = EventCause::kSnapshot;
+      // A snapshot event has no commit of its own: its time is when the
+      // instance last changed health.
+      event.time = instance->status_changed_at;
+      event.instance = instance;
+      if (!AddConverted(batch, std::move(event))) break;
+      ++snapshot_pos_;
     }
-    case Phase::kSnapshotEnd:
-    case Phase::kReplay:
-    case Phase::kLive:
-      break;
+    if (snapshot_pos_ == snapshot_.size()) {
+      snapshot_.clear();
+      phase_ = Phase::kSnapshotEnd;
+    }
+    batch->revision = sent_revision_;
+    if (!batch->events.empty()) return Poll::kBatch;
+    // An empty snapshot goes straight to its end.
   }
   if (phase_ == Phase::kSnapshotEnd) {
     batch->kind = WatchBatch::Kind::kSnapshotEnd;
@@ -121,53 +221,65 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
     return Poll::kBatch;
   }
   while (phase_ == Phase::kReplay) {
-    const uint64_t from = replay_next_;
-    const uint64_t to = start_after_;
-    std::vector<Event> events;
-    absl::Status status;
-    {
-      // Only this consumer advances the replay, so the store read can run
+    if (replay_buffer_.empty()) {
+      if (replay_next_ > start_after_) {
+        phase_ = Phase::kLive;
+        break;
+      }
+      const uint64_t from = replay_next_;
+      const uint64_t to = start_after_;
+      // Only this consumer advances the replay, so the store read runs
       // without the lock (Deliver keeps queueing live events meanwhile).
       mu_.Unlock();
       absl::StatusOr<std::vector<Event>> read =
-          hub_.ReadRange(from, to, max_per_message_);
+          hub_.ReadRange(from, to, options.max_events_per_message);
       mu_.Lock();
-      if (read.ok()) {
-        events = std::move(read).value();
-      } else {
-        status = read.status();
+      if (!ended_.ok()) {
+        *end = ended_;
+        return Poll::kEnded;
       }
+      if (!read.ok()) {
+        EndLocked(read.status());
+        *end = ended_;
+        return Poll::kEnded;
+      }
+      replay_next_ = (read->empty() ? to : read->back().revision) + 1;
+      for (Event& event : *read) {
+        if (Wanted(event)) replay_buffer_.push_back(std::move(event));
+      }
+      continue;
     }
-    if (!ended_.ok()) {
-      *end = ended_;
-      return Poll::kEnded;
-    }
-    if (!status.ok()) {
-      ended_ = status;
-      live_.clear();
-      *end = ended_;
-      return Poll::kEnded;
-    }
-    uint64_t last = events.empty() ? to : events.back().revision;
-    replay_next_ = last + 1;
-    if (replay_next_ > to) phase_ = Phase::kLive;
     batch->kind = WatchBatch::Kind::kEvents;
-    for (Event& event : events) {
-      if (Wanted(event)) batch->events.push_back(std::move(event));
+    while (!replay_buffer_.empty() &&
+           batch->events.size() < options.max_events_per_message &&
+           AddConverted(batch, replay_buffer_.front())) {
+      replay_buffer_.pop_front();
     }
-    if (!batch->events.empty()) {
-      sent_revision_ = std::max(sent_revision_, last);
-      batch->revision = sent_revision_;
-      return Poll::kBatch;
-    }
+    // Drained: everything read so far is covered, wanted or not.
+    const uint64_t covered = replay_buffer_.empty()
+                                 ? replay_next_ - 1
+                                 : batch->events.back().revision;
+    sent_revision_ = std::max(sent_revision_, covered);
+    batch->revision = sent_revision_;
+    if (replay_buffer_.empty() && replay_next_ > start_after_)
+      phase_ = Phase::kLive;
+    return Poll::kBatch;
   }
   if (live_.empty()) return Poll::kIdle;
   batch->kind = WatchBatch::Kind::kEvents;
-  while (!live_.empty() && batch->events.size() < max_per_message_) {
+  while (!live_.empty() &&
+         batch->events.size() < options.max_events_per_message &&
+         (batch->events.empty() ||
+          batch->bytes + live_.front().bytes <= options.max_message_bytes)) {
+    batch->bytes += live_.front().bytes;
     batch->events.push_back(std::move(live_.front().event));
     batch->wire.push_back(std::move(live_.front().wire));
     live_.pop_front();
   }
+  // Shared messages: the stream adds only the transport's encoding.
+  batch->held_bytes = batch->bytes;
+  queued_bytes_ -= batch->bytes;
+  AddHeldLocked(-static_cast<int64_t>(batch->bytes));
   sent_revision_ = batch->events.back().revision;
   batch->revision = sent_revision_;
   return Poll::kBatch;
@@ -184,9 +296,7 @@ WatchHub::WatchHub(Store& store, const Index& index, Metrics& metrics,
 
 absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(
     const WatchSpec& spec, std::function<void()> wake) {
-  auto watcher = std::make_shared<Watcher>(*this, spec, options_.buffer_events,
-                                           options_.max_events_per_message,
-                                           std::move(wake));
+  auto watcher = std::make_shared<Watcher>(*this, spec, std::move(wake));
   absl::MutexLock lock(&mu_);
   if (shut_down_) return absl::UnavailableError("musterd is shutting down");
   uint64_t revision = 0;
@@ -224,14 +334,53 @@ absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(
     watcher->sent_revision_ = spec.from_revision - 1;
   }
   watchers_.push_back(watcher);
+  watcher_count_.store(watchers_.size());
   return watcher;
 }
 
+void WatchHub::Reclaim() {
+  if (reclaiming_.exchange(true)) return;  // another thread is at it
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  {
+    absl::MutexLock lock(&mu_);
+    watchers = watchers_;
+  }
+  std::vector<std::pair<size_t, std::shared_ptr<Watcher>>> held;
+  held.reserve(watchers.size());
+  for (auto& watcher : watchers)
+    held.emplace_back(watcher->HeldBytes(), std::move(watcher));
+  std::sort(held.begin(), held.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const size_t share =
+      options_.memory_limit_bytes / std::max<size_t>(1, held.size());
+  std::vector<std::shared_ptr<Watcher>> cut;
+  for (auto& [bytes, watcher] : held) {
+    if (!OverTotal() || bytes <= share) break;
+    if (watcher->CutOffForTotal()) cut.push_back(std::move(watcher));
+  }
+  if (!cut.empty()) {
+    absl::MutexLock lock(&mu_);
+    for (const auto& watcher : cut) {
+      cut_off_.Increment();
+      watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
+                      watchers_.end());
+    }
+    watcher_count_.store(watchers_.size());
+  }
+  for (const auto& watcher : cut) watcher->Wake();
+  reclaiming_.store(false);
+}
+
 void WatchHub::Close(const std::shared_ptr<Watcher>& watcher) {
+  if (options_.on_release &&
+      (!watcher->EndStatus().ok() || watcher->HeldBytes() >= (1u << 20))) {
+    options_.on_release();
+  }
   {
     absl::MutexLock lock(&mu_);
     watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
                     watchers_.end());
+    watcher_count_.store(watchers_.size());
   }
   watcher->Detach();
 }
@@ -252,6 +401,7 @@ void WatchHub::Publish(const std::vector<Event>& events) {
   for (const auto& watcher : watchers) {
     if (watcher->Deliver(published)) cut.push_back(watcher);
   }
+  if (OverTotal()) Reclaim();
   if (cut.empty()) return;
   // Forget watchers that were cut off; their streams end on their own.
   absl::MutexLock lock(&mu_);
@@ -260,6 +410,7 @@ void WatchHub::Publish(const std::vector<Event>& events) {
     watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
                     watchers_.end());
   }
+  watcher_count_.store(watchers_.size());
 }
 
 absl::StatusOr<std::vector<Event>> WatchHub::ReadRange(uint64_t from,
@@ -290,6 +441,7 @@ void WatchHub::Shutdown() {
     absl::MutexLock lock(&mu_);
     shut_down_ = true;
     watchers.swap(watchers_);
+    watcher_count_.store(0);
   }
   for (const auto& watcher : watchers) {
     watcher->End(absl::UnavailableError("musterd is shutting down"));

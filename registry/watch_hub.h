@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -11,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "muster/v1/types.pb.h"
 #include "registry/common/metrics.h"
 #include "registry/index.h"
@@ -34,18 +36,26 @@ struct WatchBatch {
   enum class Kind { kSnapshot, kSnapshotEnd, kEvents };
   Kind kind = Kind::kEvents;
   std::vector<Event> events;
-  // For live events: each event's message, converted once when it was
-  // published and shared by every watcher (parallel to `events`). Empty for
-  // snapshot and replay batches, which are converted per stream.
+  // Each event's message (parallel to `events`). Live events are converted
+  // once when published and shared by every watcher; snapshot and replay
+  // events are converted for this stream.
   std::vector<std::shared_ptr<const muster::v1::Event>> wire;
+  // The encoded size of the events' messages.
+  size_t bytes = 0;
+  // What the batch holds while its stream writes it: the transport's
+  // encoded copy, plus the messages themselves when they were converted
+  // for this stream alone (snapshot and replay).
+  size_t held_bytes = 0;
   // The highest revision covered by what has been sent so far.
   uint64_t revision = 0;
 };
 
-// A published event with its message, shared by every watcher.
+// A published event with its message, shared by every watcher, and the
+// message's encoded size.
 struct PublishedEvent {
   Event event;
   std::shared_ptr<const muster::v1::Event> wire;
+  size_t bytes = 0;
 };
 
 // The events of one Publish. An event becomes a message the first time a
@@ -58,50 +68,92 @@ class PublishedBatch {
   size_t size() const { return events_.size(); }
   const Event& event(size_t i) const { return events_[i]; }
   const std::shared_ptr<const muster::v1::Event>& wire(size_t i);
+  // The encoded size of wire(i).
+  size_t bytes(size_t i);
 
  private:
   const std::vector<Event>& events_;
   std::vector<std::shared_ptr<const muster::v1::Event>> wire_;
+  std::vector<size_t> bytes_;
 };
 
 class WatchHub;
 
 // One open watch stream's queue: the snapshot or replay first, then live
-// events, bounded. Next() is called by one consumer at a time; Deliver()
-// by the hub. Thread-safe.
+// events, bounded by count and by bytes. Next() is called by one consumer
+// at a time; Deliver() by the hub. Thread-safe.
+//
+// Every message is bounded by count and by bytes (max_message_bytes, at
+// least one event), whatever the phase.
+//
+// Memory: a watcher holds the live events queued for it and the message
+// its stream is writing (which the transport keeps until the client reads
+// it). Both count against its byte budget and the hub's total, in bytes of
+// encoded events, from the moment they are queued until the stream sends
+// them (Sent()) or closes. A watcher that is cut off keeps what its stream
+// still holds counted until the stream ends.
 class Watcher final {
  public:
   enum class Poll { kBatch, kIdle, kEnded };
 
-  Watcher(WatchHub& hub, WatchSpec spec, size_t buffer_events,
-          size_t max_per_message, std::function<void()> wake);
+  Watcher(WatchHub& hub, WatchSpec spec, std::function<void()> wake);
+  ~Watcher();
   Watcher(const Watcher&) = delete;
   Watcher& operator=(const Watcher&) = delete;
 
-  // kBatch: `batch` holds the next message. kIdle: nothing now; `wake`
-  // will be called when there may be. kEnded: the stream must end with
-  // `*end` (RESOURCE_EXHAUSTED after an overflow, OUT_OF_RANGE when the
-  // replay was compacted away, UNAVAILABLE at shutdown).
+  // kBatch: `batch` holds the next message, which now counts as in flight
+  // until Sent(). kIdle: nothing now; `wake` will be called when there may
+  // be. kEnded: the stream must end with `*end` (RESOURCE_EXHAUSTED after
+  // an overflow, OUT_OF_RANGE when the replay was compacted away,
+  // UNAVAILABLE at shutdown).
   Poll Next(WatchBatch* batch, absl::Status* end);
+
+  // The stream wrote the last batch: it no longer holds its bytes.
+  void Sent() { SetInFlightBytes(0); }
+
+  // OK while the watcher runs; else the status its stream ends with.
+  absl::Status EndStatus() const;
+  // Cut off to bring the watchers' total memory back under the limit: the
+  // stream should not wait for its write in flight before it ends.
+  bool ReleaseNow() const;
+
+  // The bytes of the message the stream is writing now (0 once written).
+  void SetInFlightBytes(size_t bytes);
+
+  // Bytes held for this watcher: queued events plus the message in flight.
+  size_t HeldBytes() const;
 
  private:
   friend class WatchHub;
   enum class Phase { kSnapshot, kSnapshotEnd, kReplay, kLive };
 
   bool Wanted(const Event& event) const;
+  Poll NextLocked(WatchBatch* batch, absl::Status* end)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `event` (converted here) to a snapshot or replay batch unless the
+  // batch is full by bytes; returns false when it did not fit.
+  bool AddConverted(WatchBatch* batch, Event event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the wanted events; returns true when this overflowed the
   // buffer and ended the watcher.
   bool Deliver(PublishedBatch& events);
   void End(absl::Status status);
+  // Ends the watcher for falling behind.
+  void CutOffLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cuts the watcher off to release memory (WatchHub::Reclaim); false when
+  // it had already ended.
+  bool CutOffForTotal();
+  // Ends the watcher with `status`; what it queued is let go.
+  void EndLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Adds `delta` to the bytes held for it, here and in the hub's totals.
+  void AddHeldLocked(int64_t delta) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
   void Detach();
 
   WatchHub& hub_;
   const WatchSpec spec_;
-  const size_t buffer_events_;
-  const size_t max_per_message_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kLive;
   std::vector<std::shared_ptr<const Instance>> snapshot_ ABSL_GUARDED_BY(mu_);
   size_t snapshot_pos_ ABSL_GUARDED_BY(mu_) = 0;
@@ -109,9 +161,17 @@ class Watcher final {
   // snapshot or the replay.
   uint64_t start_after_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t replay_next_ ABSL_GUARDED_BY(mu_) = 0;
+  // Replayed events read from the store but not sent yet (a message is
+  // bounded by bytes, a store read by count).
+  std::deque<Event> replay_buffer_ ABSL_GUARDED_BY(mu_);
   std::deque<PublishedEvent> live_ ABSL_GUARDED_BY(mu_);
   absl::Status ended_ ABSL_GUARDED_BY(mu_);
   uint64_t sent_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  // Encoded bytes of live_.
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Encoded bytes of the message the stream is writing.
+  size_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  bool release_now_ ABSL_GUARDED_BY(mu_) = false;
 
   // Held shared while `wake_` runs, exclusively by Detach, so that after
   // Detach returns `wake_` never runs again.
@@ -128,8 +188,20 @@ class WatchHub final {
   struct Options {
     size_t buffer_events = limits::kWatchBufferEvents;
     size_t max_events_per_message = limits::kWatchMaxEventsPerMessage;
+    // A live message stops growing at this many bytes (at least one event).
+    size_t max_message_bytes = limits::kWatchMaxMessageBytes;
+    // What one watcher may hold, and all of them together (see Watcher).
+    size_t buffer_bytes = limits::kWatchBufferBytes;
+    size_t memory_limit_bytes = limits::kWatchMemoryLimitBytes;
+    // How long a cut-off stream may keep an unsent message before it is
+    // reset (the stream adapter enforces it).
+    absl::Duration cut_off_grace =
+        absl::Milliseconds(limits::kWatchCutOffGraceMs);
     // Recent events kept in memory.
     size_t tail_events = 20000;
+    // Runs (on the closing thread) when a watcher that was cut off, or that
+    // held at least a MiB, closes: a lot of memory was just freed.
+    std::function<void()> on_release;
   };
 
   WatchHub(Store& store, const Index& index, Metrics& metrics, Options options);
@@ -157,16 +229,46 @@ class WatchHub final {
   // Ends every watcher with UNAVAILABLE and refuses new ones.
   void Shutdown();
 
+  // Watchers events are delivered to (cut-off ones are not).
   size_t WatcherCount() const;
+  // Watchers whose streams are still open, including cut-off ones that
+  // have not ended yet.
+  size_t OpenCount() const { return open_watchers_.load(); }
+  // Bytes held for every open watcher, cut off or not (see Watcher).
+  size_t HeldBytes() const {
+    return static_cast<size_t>(live_bytes_.load() + ended_bytes_.load());
+  }
+  const Options& options() const { return options_; }
   uint64_t OldestRetainedRevision() const {
     return store_.OldestRetainedRevision();
   }
 
  private:
+  friend class Watcher;
+
+  // When the watchers that still run hold more than memory_limit_bytes,
+  // cuts off the ones holding more than an even share, largest first,
+  // until they hold no more than the limit. What the cut-off ones still
+  // hold is released as their streams end, at once (ReleaseNow). Never
+  // called with a watcher's or the hub's lock held.
+  void Reclaim();
+  bool OverTotal() const {
+    return live_bytes_.load() >
+           static_cast<int64_t>(options_.memory_limit_bytes);
+  }
+
   Store& store_;
   const Index& index_;
   const Options options_;
   Counter& cut_off_;
+  // Bytes held by watchers that run, and by cut-off ones not yet closed.
+  std::atomic<int64_t> live_bytes_{0};
+  std::atomic<int64_t> ended_bytes_{0};
+  std::atomic<bool> reclaiming_{false};
+  // Watchers the hub delivers to (not yet cut off or closed).
+  std::atomic<size_t> watcher_count_{0};
+  // Watchers whose streams are still open, cut off or not.
+  std::atomic<size_t> open_watchers_{0};
 
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);

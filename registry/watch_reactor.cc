@@ -1,9 +1,9 @@
 #include "registry/watch_reactor.h"
 
+#include <chrono>
 #include <utility>
 
 #include "registry/grpc_status.h"
-#include "registry/model_proto.h"
 
 namespace muster::registry {
 namespace {
@@ -20,107 +20,179 @@ muster::v1::WatchResponse::Kind KindToProto(WatchBatch::Kind kind) {
   return muster::v1::WatchResponse::KIND_UNSPECIFIED;
 }
 
+// Takes the shared event messages out of `response` without deleting
+// them (the repeated field never owned them).
+void ReturnBorrowed(
+    muster::v1::WatchResponse& response,
+    std::vector<std::shared_ptr<const muster::v1::Event>>& borrowed) {
+  if (borrowed.empty()) return;
+  response.mutable_events()->UnsafeArenaExtractSubrange(
+      0, response.events_size(), nullptr);
+  borrowed.clear();
+}
+
 }  // namespace
 
-WatchReactor::WatchReactor(WatchHub& hub, const WatchSpec& spec,
+WatchReactor::WatchReactor(WatchHub& hub, WatchPump& pump,
+                           grpc::CallbackServerContext* context,
+                           const WatchSpec& spec,
                            std::function<void(const absl::Status&)> on_finish)
-    : hub_(hub), on_finish_(std::move(on_finish)) {
-  absl::StatusOr<std::shared_ptr<Watcher>> watcher =
-      hub_.Open(spec, [this] { Wake(); });
-  if (!watcher.ok()) {
-    busy_ = true;
-    FinishOnce(watcher.status());
-    return;
-  }
-  watcher_ = std::move(watcher).value();
-  Wake();
-}
-
-void WatchReactor::Wake() {
-  dirty_.store(true);
-  Pump();
-}
-
-void WatchReactor::Pump() {
-  for (;;) {
-    bool expected = false;
-    if (!busy_.compare_exchange_strong(expected, true))
-      return;  // the busy thread looks again
-    dirty_.store(false);
-    if (finished_.load()) return;  // stays busy: nothing more is written
-    if (cancelled_.load()) {
-      FinishOnce(absl::CancelledError("the client cancelled"));
+    : hub_(hub),
+      pump_(pump),
+      context_(context),
+      on_finish_(std::move(on_finish)) {
+  {
+    // A publish may wake the stream as soon as Open returns: it then only
+    // queues a pump task, which waits for mu_.
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<std::shared_ptr<Watcher>> watcher =
+        hub_.Open(spec, [this] { Schedule(); });
+    if (!watcher.ok()) {
+      FinishLocked(watcher.status());
       return;
     }
-    WatchBatch batch;
-    absl::Status end;
-    switch (watcher_->Next(&batch, &end)) {
-      case Watcher::Poll::kBatch: {
-        ReturnBorrowed();
-        response_.Clear();
-        response_.set_kind(KindToProto(batch.kind));
-        response_.set_revision(batch.revision);
-        if (!batch.wire.empty()) {
-          // Live events: point at the messages every watcher shares. The
-          // repeated field does not own them; ReturnBorrowed takes them
-          // back before the next Clear or the destructor.
-          borrowed_ = std::move(batch.wire);
-          for (const auto& wire : borrowed_) {
-            response_.mutable_events()->UnsafeArenaAddAllocated(
-                const_cast<muster::v1::Event*>(wire.get()));
-          }
-        } else {
-          for (const Event& event : batch.events)
-            ToProto(event, response_.add_events());
-        }
-        StartWrite(&response_);
-        return;  // OnWriteDone clears busy_
+    watcher_ = std::move(watcher).value();
+  }
+  // The snapshot is built on the pump, not on this gRPC thread.
+  Schedule();
+}
+
+WatchReactor::~WatchReactor() {
+  absl::MutexLock lock(&mu_);
+  ReturnBorrowed(response_, borrowed_);
+}
+
+void WatchReactor::Schedule() {
+  if (scheduled_.exchange(true)) return;  // the queued task will look
+  refs_.fetch_add(1);
+  pump_.Post([this] { RunScheduled(); });
+}
+
+void WatchReactor::RunScheduled() {
+  // Cleared first: a wake from here on queues another look.
+  scheduled_.store(false);
+  {
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+  Unref();
+}
+
+void WatchReactor::PumpLocked() {
+  if (done_ || finished_ || watcher_ == nullptr) return;
+  if (writing_) {
+    // The watcher may have been cut off behind the write: a client that
+    // does not read never lets the write complete. Reset the stream at
+    // once when its memory is wanted back, else after the grace.
+    if (!reset_ && !watcher_->EndStatus().ok()) {
+      if (watcher_->ReleaseNow()) {
+        reset_ = true;
+        context_->TryCancel();
+      } else if (!alarm_armed_) {
+        ArmCutOffAlarmLocked();
       }
-      case Watcher::Poll::kEnded:
-        FinishOnce(end);
-        return;
-      case Watcher::Poll::kIdle:
-        break;
     }
-    busy_.store(false);
-    if (!dirty_.load()) return;
+    return;
+  }
+  if (cancelled_) {
+    FinishLocked(absl::CancelledError("the client cancelled"));
+    return;
+  }
+  WatchBatch batch;
+  absl::Status end;
+  switch (watcher_->Next(&batch, &end)) {
+    case Watcher::Poll::kBatch:
+      ReturnBorrowed(response_, borrowed_);
+      response_.Clear();
+      response_.set_kind(KindToProto(batch.kind));
+      response_.set_revision(batch.revision);
+      // Point at the events' messages (shared by every watcher for live
+      // events). The repeated field does not own them; ReturnBorrowed
+      // takes them back before the next Clear or the destructor.
+      borrowed_ = std::move(batch.wire);
+      for (const auto& wire : borrowed_) {
+        response_.mutable_events()->UnsafeArenaAddAllocated(
+            const_cast<muster::v1::Event*>(wire.get()));
+      }
+      writing_ = true;
+      StartWrite(&response_);
+      return;
+    case Watcher::Poll::kEnded:
+      FinishLocked(end);
+      return;
+    case Watcher::Poll::kIdle:
+      return;
   }
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
-  if (!ok) {
-    FinishOnce(absl::CancelledError("the watch stream broke"));
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    watcher_->Sent();
+    if (!ok) {
+      // Broken, cancelled, or reset after a cut-off (then say why).
+      absl::Status end = watcher_->EndStatus();
+      FinishLocked(end.ok() ? absl::CancelledError("the watch stream broke")
+                            : end);
+      return;
+    }
   }
-  busy_.store(false);
-  Pump();
+  Schedule();
 }
 
 void WatchReactor::OnCancel() {
-  // Finish only from the thread that holds busy_, so it never overlaps a
-  // write; a write in flight completes (not ok) and finishes then.
-  cancelled_.store(true);
-  Wake();
+  {
+    absl::MutexLock lock(&mu_);
+    // With a write in flight, the write fails and OnWriteDone finishes.
+    cancelled_ = true;
+  }
+  Schedule();
 }
 
-void WatchReactor::FinishOnce(const absl::Status& status) {
-  if (finished_.exchange(true)) return;
+void WatchReactor::FinishLocked(const absl::Status& status) {
+  if (finished_) return;
+  finished_ = true;
   if (on_finish_) on_finish_(status);
   Finish(ToGrpcStatus(status));
 }
 
-void WatchReactor::ReturnBorrowed() {
-  if (borrowed_.empty()) return;
-  response_.mutable_events()->UnsafeArenaExtractSubrange(
-      0, response_.events_size(), nullptr);
-  borrowed_.clear();
+void WatchReactor::ArmCutOffAlarmLocked() {
+  alarm_armed_ = true;
+  refs_.fetch_add(1);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(
+                            hub_.options().cut_off_grace));
+  alarm_.Set(deadline, [this](bool fired) { OnCutOffAlarm(fired); });
 }
 
-WatchReactor::~WatchReactor() { ReturnBorrowed(); }
+void WatchReactor::OnCutOffAlarm(bool fired) {
+  {
+    absl::MutexLock lock(&mu_);
+    alarm_armed_ = false;
+    // The context lives until OnDone; done_ says it is gone.
+    if (fired && !done_ && writing_ && !reset_) {
+      reset_ = true;
+      context_->TryCancel();
+    }
+  }
+  Unref();
+}
 
 void WatchReactor::OnDone() {
+  // After Close no hub wake runs or starts; a running one finished.
   if (watcher_ != nullptr) hub_.Close(watcher_);
-  delete this;
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    ReturnBorrowed(response_, borrowed_);
+    if (alarm_armed_) alarm_.Cancel();  // its callback runs, not fired
+  }
+  Unref();
+}
+
+void WatchReactor::Unref() {
+  if (refs_.fetch_sub(1) == 1) delete this;
 }
 
 }  // namespace muster::registry

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <grpcpp/alarm.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -7,49 +8,88 @@
 #include <memory>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "muster/v1/registry.pb.h"
 #include "registry/watch_hub.h"
+#include "registry/watch_pump.h"
 
 namespace muster::registry {
 
 // One Watch stream: pulls batches from its Watcher and writes them with at
-// most one write in flight. Woken by the hub when events arrive; never
-// blocks. Deletes itself in OnDone. Thread-safe.
+// most one write in flight. Thread-safe; deletes itself once gRPC is done
+// with it and nothing of its own (a queued pump task, the alarm) is
+// pending.
+//
+// Who calls in: the hub (Wake, on the publishing thread: it only marks the
+// stream and queues it on the WatchPump), gRPC reactions (OnWriteDone,
+// OnCancel, OnDone: they record what happened and queue the stream), the
+// pump (which builds and starts the writes) and the cut-off alarm. Every
+// decision is taken under mu_, so connect, publish, cut-off, cancel and
+// write completion may interleave in any order. The object cannot go away
+// under a caller: OnDone waits for a running hub wake (WatchHub::Close),
+// gRPC runs OnDone only after the other reactions returned, and a queued
+// pump task or a pending alarm holds a reference. After OnDone nothing
+// touches the stream or its context.
+//
+// A cut-off stream ends with RESOURCE_EXHAUSTED once its write in flight
+// completes. A client that does not read never completes it, so after the
+// hub's cut_off_grace the stream is reset (the transport then frees the
+// message it held for it); at once when it was cut off to bring the
+// watchers' memory back under its limit.
 class WatchReactor final
     : public grpc::ServerWriteReactor<muster::v1::WatchResponse> {
  public:
   // Opens the watcher; on failure the stream finishes at once with the
   // error. `on_finish` runs once with the final status (for metrics).
-  WatchReactor(WatchHub& hub, const WatchSpec& spec,
+  WatchReactor(WatchHub& hub, WatchPump& pump,
+               grpc::CallbackServerContext* context, const WatchSpec& spec,
                std::function<void(const absl::Status&)> on_finish);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
   void OnDone() override;
-  ~WatchReactor() override;
 
  private:
-  void Wake();
-  void Pump();
-  void FinishOnce(const absl::Status& status);
-  // Takes the shared event messages out of response_ without deleting
-  // them. REQUIRES: no write in flight.
-  void ReturnBorrowed();
+  ~WatchReactor() override;
+
+  // Queues the stream on the pump unless it is queued already.
+  void Schedule();
+  // On the pump: one look at the stream.
+  void RunScheduled();
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resets a cut-off stream whose write is still in flight after the grace.
+  void ArmCutOffAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnCutOffAlarm(bool fired);
+  void Unref();
 
   WatchHub& hub_;
+  WatchPump& pump_;
+  grpc::CallbackServerContext* const context_;
   std::function<void(const absl::Status&)> on_finish_;
   std::shared_ptr<Watcher> watcher_;
-  muster::v1::WatchResponse response_;
-  // The shared messages response_.events() points at, kept alive until
-  // the write that sends them completes.
-  std::vector<std::shared_ptr<const muster::v1::Event>> borrowed_;
-  // True while a write is in flight or a thread is preparing one.
-  std::atomic<bool> busy_{false};
-  // Set by Wake; tells the busy thread to look again.
-  std::atomic<bool> dirty_{false};
-  std::atomic<bool> cancelled_{false};
-  // Finish was called. REQUIRES for FinishOnce: the caller holds busy_.
-  std::atomic<bool> finished_{false};
+  grpc::Alarm alarm_;
+  // One for gRPC (until OnDone), one per queued pump task, one while the
+  // alarm is pending.
+  std::atomic<int> refs_{1};
+  // A pump task is queued and has not started yet.
+  std::atomic<bool> scheduled_{false};
+
+  absl::Mutex mu_;
+  muster::v1::WatchResponse response_ ABSL_GUARDED_BY(mu_);
+  // The shared event messages response_.events() points at, kept alive
+  // until the write that sends them completes.
+  std::vector<std::shared_ptr<const muster::v1::Event>> borrowed_
+      ABSL_GUARDED_BY(mu_);
+  bool ready_ ABSL_GUARDED_BY(mu_) = false;  // the constructor finished
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran: no context
+  bool alarm_armed_ ABSL_GUARDED_BY(mu_) = false;
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;  // TryCancel was called
 };
 
 }  // namespace muster::registry

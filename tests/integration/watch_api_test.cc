@@ -3,6 +3,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -269,6 +270,132 @@ TEST_CASE("concurrent writers: every watcher sees every event once in order",
     }
     CHECK(ids.size() == kWriters * kPerWriter);
   }
+}
+
+}  // namespace muster::testing
+
+namespace muster::testing {
+
+TEST_CASE(
+    "a cut-off watcher that never reads is reset after the grace and "
+    "its memory is let go",
+    "[integration][watch]") {
+  TestServer::Options options;
+  options.registry.watch.buffer_bytes = 256 * 1024;
+  options.registry.watch.cut_off_grace = absl::Milliseconds(200);
+  TestServer server(options);
+  const uint64_t start = Register(server, "web", "first");
+  registry::WatchHub& hub = server.core().watch_hub();
+
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
+  muster::v1::WatchRequest request;
+  request.set_from_revision(start + 1);
+  auto never = server.registry().Watch(&context, request);
+  const auto attached_by =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (hub.WatcherCount() == 0 &&
+         std::chrono::steady_clock::now() < attached_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE(hub.WatcherCount() == 1);
+  // Bounded: about 32 KiB per event, the budget is 256 KiB plus what the
+  // transport's windows take before the stream stops.
+  int registered = 0;
+  for (; registered < 400 && hub.WatcherCount() > 0; ++registered)
+    Register(server, "web", "i" + std::to_string(registered), 64);
+  REQUIRE(hub.WatcherCount() == 0);  // cut off
+  CHECK(registered > 8);
+
+  // The stream held an unsent message; after the grace it is reset, and
+  // the server lets go of the stream and what it held.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(hub.OpenCount() == 0);
+  CHECK(hub.HeldBytes() == 0);
+  // The client learns at once (not at its deadline): its stream was
+  // reset, after what reached it before the reset.
+  const auto reset_seen_by =
+      std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  WatchResponse response;
+  while (never->Read(&response)) {
+  }
+  CHECK(!never->Finish().ok());
+  CHECK(std::chrono::steady_clock::now() < reset_seen_by);
+}
+
+TEST_CASE("watch connects, cancels, cut-offs and publishes interleave safely",
+          "[integration][watch]") {
+  TestServer::Options options;
+  options.registry.watch.buffer_events = 50;
+  options.registry.watch.cut_off_grace = absl::Milliseconds(50);
+  TestServer server(options);
+  Register(server, "web", "seed");
+  registry::WatchHub& hub = server.core().watch_hub();
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    for (int i = 0; !stop && i < 100000; ++i) {
+      if (TryRegister(server, "web", "w" + std::to_string(i), 2) != 0) ++writes;
+    }
+  });
+  // Each round opens streams on fresh channels: some read everything,
+  // some read a little and cancel, some never read (and are cut off).
+  std::atomic<int> streams{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 6; ++c) {
+    clients.emplace_back([&, c] {
+      std::mt19937 random(c);
+      for (int round = 0; round < 40; ++round) {
+        grpc::ChannelArguments args;
+        args.SetInt("muster.test.channel", c * 1000 + round);
+        auto channel = grpc::CreateCustomChannel(
+            "127.0.0.1:" + std::to_string(server.port()),
+            grpc::InsecureChannelCredentials(), args);
+        auto stub = muster::v1::Registry::NewStub(channel);
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() +
+                             std::chrono::seconds(20));
+        muster::v1::WatchRequest request;
+        request.set_from_revision(random() % 2 == 0 ? 0 : 1);
+        auto reader = stub->Watch(&context, request);
+        ++streams;
+        WatchResponse response;
+        const int reads = static_cast<int>(random() % 4) * 3;
+        for (int r = 0; r < reads && reader->Read(&response); ++r) {
+        }
+        context.TryCancel();
+        while (reader->Read(&response)) {
+        }
+        grpc::Status ignored = reader->Finish();
+        (void)ignored;  // cancelled or cut off: both are fine here
+      }
+    });
+  }
+  for (auto& client : clients) client.join();
+  stop = true;
+  writer.join();
+  CHECK(streams == 240);
+  CHECK(writes > 0);
+
+  // Every stream ended on the server too, and nothing is held for them.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(hub.OpenCount() == 0);
+  CHECK(hub.HeldBytes() == 0);
+  // And the server still serves watches.
+  Stream stream(server, 1);
+  CHECK(!stream.ReadEvents(1).empty());
 }
 
 }  // namespace muster::testing

@@ -279,3 +279,164 @@ TEST_CASE("a watcher that keeps up gets snapshot, end, then events in order",
 }
 
 }  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// An instance whose events encode to about a kilobyte.
+Instance LargeInstance(const std::string& id) {
+  Instance instance = MakeInstance(id);
+  instance.metadata.emplace_back("blob1", std::string(500, 'x'));
+  instance.metadata.emplace_back("blob2", std::string(500, 'x'));
+  return instance;
+}
+
+// Opens a watcher of realm "default" past its (empty-realm) snapshot.
+std::shared_ptr<Watcher> OpenLive(Fixture& f) {
+  auto watcher =
+      f.registry->watch_hub().Open(WatchSpec{"default", "", 0}, [] {});
+  REQUIRE(watcher.ok());
+  WatchBatch batch;
+  absl::Status end;
+  REQUIRE((*watcher)->Next(&batch, &end) == Watcher::Poll::kBatch);
+  REQUIRE(batch.kind == WatchBatch::Kind::kSnapshotEnd);
+  return *watcher;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a watcher holding more bytes than its budget is cut off before "
+    "its event count",
+    "[registry][watch]") {
+  Registry::Options options;
+  options.watch.buffer_bytes = 4096;
+  Fixture f(options);
+  WatchHub& hub = f.registry->watch_hub();
+  std::shared_ptr<Watcher> watcher = OpenLive(f);
+  f.Register(LargeInstance("a"));
+  f.Register(LargeInstance("b"));
+  const size_t two = watcher->HeldBytes();
+  CHECK(two > 2000);
+  CHECK(two <= 4096);
+  CHECK(hub.HeldBytes() == two);
+  for (int i = 0; i < 4; ++i)
+    f.Register(LargeInstance("c" + std::to_string(i)));
+  // Six events are far below the 10,000-event count, not below 4 KiB.
+  CHECK(hub.WatcherCount() == 0);
+  WatchBatch batch;
+  absl::Status end;
+  CHECK(watcher->Next(&batch, &end) == Watcher::Poll::kEnded);
+  CHECK(absl::IsResourceExhausted(end));
+  CHECK_THAT(std::string(end.message()), Catch::Contains("4096 bytes"));
+  // What it queued was let go at the cut-off.
+  CHECK(watcher->HeldBytes() == 0);
+  CHECK(hub.HeldBytes() == 0);
+  hub.Close(watcher);
+  watcher.reset();
+  CHECK(hub.OpenCount() == 0);
+}
+
+TEST_CASE(
+    "the message a stream is writing counts against the budget until "
+    "it is sent",
+    "[registry][watch]") {
+  Registry::Options options;
+  options.watch.buffer_bytes = 4096;
+  Fixture f(options);
+  WatchHub& hub = f.registry->watch_hub();
+  std::shared_ptr<Watcher> watcher = OpenLive(f);
+  f.Register(LargeInstance("a"));
+  const size_t one = watcher->HeldBytes();
+  WatchBatch batch;
+  absl::Status end;
+  REQUIRE(watcher->Next(&batch, &end) == Watcher::Poll::kBatch);
+  // Off the queue and into the stream: still held, until written.
+  CHECK(batch.bytes == one);
+  CHECK(watcher->HeldBytes() == one);
+  CHECK(hub.HeldBytes() == one);
+  watcher->Sent();
+  CHECK(watcher->HeldBytes() == 0);
+  CHECK(hub.HeldBytes() == 0);
+
+  // A stream stuck on an unsent message is cut off by the next events.
+  watcher->SetInFlightBytes(4000);
+  f.Register(LargeInstance("b"));
+  CHECK(watcher->Next(&batch, &end) == Watcher::Poll::kEnded);
+  CHECK(absl::IsResourceExhausted(end));
+  CHECK(!watcher->EndStatus().ok());
+  // The unsent message stays counted until the stream lets it go.
+  CHECK(hub.HeldBytes() == 4000);
+  hub.Close(watcher);
+  watcher.reset();
+  CHECK(hub.HeldBytes() == 0);
+}
+
+TEST_CASE("a live message is bounded by bytes and carries at least one event",
+          "[registry][watch]") {
+  Registry::Options options;
+  options.watch.max_message_bytes = 2500;
+  Fixture f(options);
+  std::shared_ptr<Watcher> watcher = OpenLive(f);
+  std::vector<uint64_t> revisions;
+  for (int i = 0; i < 10; ++i)
+    revisions.push_back(
+        f.Register(LargeInstance("i" + std::to_string(i))).revision);
+  std::vector<uint64_t> seen;
+  WatchBatch batch;
+  absl::Status end;
+  size_t messages = 0;
+  while (watcher->Next(&batch, &end) == Watcher::Poll::kBatch) {
+    ++messages;
+    CHECK(!batch.events.empty());
+    CHECK(batch.events.size() <= 2);  // about 1 KiB each, 2500 bytes a message
+    for (const Event& event : batch.events) seen.push_back(event.revision);
+  }
+  CHECK(messages >= 5);
+  CHECK(seen == revisions);
+
+  // An event larger than the bound still goes out, alone.
+  Instance huge = MakeInstance("huge");
+  for (int i = 0; i < 10; ++i)
+    huge.metadata.emplace_back("blob" + std::to_string(i),
+                               std::string(500, 'y'));
+  f.Register(huge);
+  REQUIRE(watcher->Next(&batch, &end) == Watcher::Poll::kBatch);
+  CHECK(batch.events.size() == 1);
+  f.registry->watch_hub().Close(watcher);
+}
+
+TEST_CASE(
+    "over the total limit only watchers holding more than their share "
+    "are cut off",
+    "[registry][watch]") {
+  Registry::Options options;
+  options.watch.buffer_bytes = 64 * 1024;
+  options.watch.memory_limit_bytes = 8 * 1024;
+  Fixture f(options);
+  WatchHub& hub = f.registry->watch_hub();
+  std::shared_ptr<Watcher> reader = OpenLive(f);
+  std::shared_ptr<Watcher> laggard = OpenLive(f);
+  WatchBatch batch;
+  absl::Status end;
+  size_t read = 0;
+  for (int i = 0; i < 20; ++i) {
+    f.Register(LargeInstance("i" + std::to_string(i)));
+    // The reader keeps up: takes each event and "sends" it.
+    while (reader->Next(&batch, &end) == Watcher::Poll::kBatch) {
+      read += batch.events.size();
+      reader->Sent();
+    }
+  }
+  CHECK(read == 20);
+  CHECK(reader->EndStatus().ok());
+  CHECK(laggard->Next(&batch, &end) == Watcher::Poll::kEnded);
+  CHECK(absl::IsResourceExhausted(end));
+  CHECK_THAT(std::string(end.message()), Catch::Contains("share"));
+  CHECK(hub.WatcherCount() == 1);
+  CHECK(hub.HeldBytes() <= 8 * 1024);
+  hub.Close(reader);
+  hub.Close(laggard);
+}
+
+}  // namespace muster::registry
