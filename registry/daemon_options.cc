@@ -38,6 +38,38 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& value,
 
 }  // namespace
 
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
+                                       const std::string& value) {
+  size_t digits = value.find_first_not_of("0123456789");
+  if (digits == std::string::npos) digits = value.size();
+  const std::string number = value.substr(0, digits);
+  const std::string unit = value.substr(digits);
+  uint64_t multiplier = 0;
+  if (unit.empty()) {
+    multiplier = 1;
+  } else if (unit == "KiB") {
+    multiplier = uint64_t{1} << 10;
+  } else if (unit == "MiB") {
+    multiplier = uint64_t{1} << 20;
+  } else if (unit == "GiB") {
+    multiplier = uint64_t{1} << 30;
+  }
+  constexpr uint64_t kMax = uint64_t{1} << 40;
+  uint64_t count = 0;
+  bool ok = multiplier != 0 && !number.empty() && number.size() <= 13;
+  if (ok) {
+    count = std::stoull(number);
+    ok = count > 0 && count <= kMax / multiplier;
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", value,
+        "\" is not a size from 1 byte to 1TiB (a whole number, optionally "
+        "followed by KiB, MiB or GiB)"));
+  }
+  return count * multiplier;
+}
+
 absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
     const DaemonOptions& options) {
   GrpcConnectionOptions out;
@@ -93,6 +125,16 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (options.checker_max_in_flight_per_host < 1) {
     return absl::InvalidArgumentError(
         "--checker-max-in-flight-per-host: must be at least 1");
+  }
+  absl::StatusOr<uint64_t> buffer =
+      ParseByteSize("--watch-buffer-bytes", options.watch_buffer_bytes);
+  if (!buffer.ok()) return buffer.status();
+  absl::StatusOr<uint64_t> total =
+      ParseByteSize("--watch-memory-limit", options.watch_memory_limit);
+  if (!total.ok()) return total.status();
+  if (*buffer > *total) {
+    return absl::InvalidArgumentError(
+        "--watch-buffer-bytes: must not be more than --watch-memory-limit");
   }
   if (std::isnan(options.eviction_protection_share) ||
       options.eviction_protection_share <= 0 ||

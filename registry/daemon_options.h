@@ -27,6 +27,10 @@ struct DaemonOptions {
   double eviction_protection_share = 0.5;
   std::vector<std::string> probe_allow;
   std::vector<std::string> probe_deny;
+  // Watch memory: what one watcher, and all of them, may hold (sizes
+  // such as 16MiB; see ParseByteSize).
+  std::string watch_buffer_bytes = "16MiB";
+  std::string watch_memory_limit = "512MiB";
   // gRPC connections (durations such as 20s or 30m; see
   // ParseGrpcConnectionOptions).
   std::string grpc_handshake_timeout = "20s";
@@ -36,6 +40,12 @@ struct DaemonOptions {
 
 // INVALID_ARGUMENT naming the flag and the rule.
 absl::Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// A size: a whole number of bytes, optionally followed by KiB, MiB or
+// GiB (powers of 1024). INVALID_ARGUMENT naming `flag` for anything else,
+// for 0 and for more than 1 TiB.
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
+                                       const std::string& value);
 
 // The gRPC connection flags as values.
 struct GrpcConnectionOptions {

@@ -23,6 +23,7 @@
 #include "registry/common/logging.h"
 #include "registry/common/metrics.h"
 #include "registry/daemon_options.h"
+#include "registry/heap_trimmer.h"
 #include "registry/http_endpoint.h"
 #include "registry/readiness.h"
 #include "registry/registry.h"
@@ -90,6 +91,8 @@ int Run(const DaemonOptions& options) {
 
   Metrics metrics;
   Clock& clock = Clock::Real();
+  // Gives back the heap that floods of connections or of watchers leave.
+  HeapTrimmer trimmer(clock, metrics, HeapTrimmer::Options{});
   Registry::Options registry_options;
   if (options.checker) {
     // Refuse IP literals the checker would never probe, at registration.
@@ -104,6 +107,12 @@ int Run(const DaemonOptions& options) {
   }
   registry_options.auto_create_realms = options.auto_create_realms;
   registry_options.changelog_retention = options.changelog_retention;
+  registry_options.watch.on_release = [&trimmer] { trimmer.Note(); };
+  // Validated with the flags.
+  registry_options.watch.buffer_bytes =
+      *ParseByteSize("--watch-buffer-bytes", options.watch_buffer_bytes);
+  registry_options.watch.memory_limit_bytes =
+      *ParseByteSize("--watch-memory-limit", options.watch_memory_limit);
   absl::StatusOr<std::unique_ptr<Registry>> registry =
       Registry::Create(std::move(registry_options), **store, clock, metrics);
   if (!registry.ok())
@@ -133,6 +142,7 @@ int Run(const DaemonOptions& options) {
 
   Server::Options server_options;
   server_options.listen = options.listen;
+  server_options.trimmer = &trimmer;
   server_options.facts.version = MUSTER_VERSION;
   server_options.facts.started_at = clock.Now();
   server_options.facts.health_checker_enabled = options.checker;
@@ -241,6 +251,14 @@ int main(int argc, char** argv) {
          "--eviction-protection-share", options.eviction_protection_share,
          "Evictions pause in a realm when more than this share of its checked "
          "instances is critical (0 < x <= 1; 1 disables protection)")
+      ->capture_default_str();
+  app.add_option("--watch-buffer-bytes", options.watch_buffer_bytes,
+                 "Bytes of events one watcher may hold (queued, and unsent "
+                 "in its stream) before it is cut off, e.g. 16MiB")
+      ->capture_default_str();
+  app.add_option("--watch-memory-limit", options.watch_memory_limit,
+                 "Bytes of events all watchers together may hold; beyond it "
+                 "those holding more than an even share are cut off")
       ->capture_default_str();
   app.add_option("--grpc-handshake-timeout", options.grpc_handshake_timeout,
                  "A gRPC connection that has not sent the HTTP/2 preface and "

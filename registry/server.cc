@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
   listener_options.fd_reserve = options.fd_reserve;
   // Connections stuck in the handshake hold their memory until it times
   // out; trim until they are gone.
-  listener_options.trim_window = options.handshake_timeout + absl::Minutes(1);
+  listener_options.trim_window = options.handshake_timeout;
+  listener_options.trimmer = options.trimmer;
   absl::StatusOr<std::unique_ptr<TcpListener>> listener =
       TcpListener::Create(listener_options, *options.clock, metrics);
   if (!listener.ok()) return listener.status();

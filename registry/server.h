@@ -7,6 +7,7 @@
 #include "absl/time/time.h"
 #include "registry/common/clock.h"
 #include "registry/common/metrics.h"
+#include "registry/heap_trimmer.h"
 #include "registry/registry.h"
 #include "registry/registry_service.h"
 
@@ -43,8 +44,10 @@ class Server final {
     // Descriptors kept free for everything but gRPC connections (see
     // TcpListener).
     uint32_t fd_reserve = 2048;
-    // Time for the listener's rate-limited logs and heap trimming.
+    // Time for the listener's rate-limited logs.
     Clock* clock = &Clock::Real();
+    // Returns freed heap after connection bursts; none: never.
+    HeapTrimmer* trimmer = nullptr;
   };
 
   // Binds and serves. UNAVAILABLE naming the address when it cannot bind

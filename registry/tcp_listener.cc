@@ -1,7 +1,6 @@
 #include "registry/tcp_listener.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,7 +31,6 @@ constexpr int kMaxAcceptsPerWake = 1024;
 constexpr int kBackOffMs = 50;
 // A burst: this many connections within one second, or any refusal.
 constexpr uint64_t kBurstConnections = 200;
-constexpr absl::Duration kTrimEvery = absl::Seconds(5);
 constexpr absl::Duration kRefusalLogEvery = absl::Seconds(10);
 
 struct HostPort {
@@ -208,6 +206,7 @@ TcpListener::TcpListener(std::vector<int> fds, int port, const Options& options,
     : fds_(std::move(fds)),
       port_(port),
       trim_window_(options.trim_window),
+      trimmer_(options.trimmer),
       clock_(clock),
       accepted_(metrics.GetCounter("muster_grpc_connections_accepted_total",
                                    "gRPC connections handed to the server")),
@@ -223,10 +222,7 @@ TcpListener::TcpListener(std::vector<int> fds, int port, const Options& options,
           {{"reason", "emfile"}})),
       accept_errors_(
           metrics.GetCounter("muster_grpc_accept_errors_total",
-                             "accept() failures other than EMFILE/ENFILE")),
-      trims_(metrics.GetCounter(
-          "muster_heap_trims_total",
-          "malloc_trim calls after a burst of gRPC connections")) {
+                             "accept() failures other than EMFILE/ENFILE")) {
   const int limit = OpenFileLimit();
   const int reserve =
       static_cast<int>(std::min<uint32_t>(options.fd_reserve, limit / 2));
@@ -266,7 +262,7 @@ void TcpListener::Run() {
   polled.push_back(pollfd{wake_fd_, POLLIN, 0});
   for (int fd : fds_) polled.push_back(pollfd{fd, POLLIN, 0});
   for (;;) {
-    // Wakes at least once a second so heap trimming runs after a burst.
+    // Stop() wakes it through wake_fd_; the timeout is only a backstop.
     int ready = ::poll(polled.data(), polled.size(), 1000);
     if (ready < 0 && errno != EINTR) {
       MUSTER_LOG(kError, "grpc listener: poll: %s", std::strerror(errno));
@@ -278,7 +274,6 @@ void TcpListener::Run() {
         back_off = true;
       }
     }
-    MaybeTrim();
     if (back_off) {
       pollfd wake{wake_fd_, POLLIN, 0};
       if (::poll(&wake, 1, kBackOffMs) > 0) return;
@@ -297,7 +292,7 @@ bool TcpListener::AcceptReady(int listen_fd) {
         accepted_in_window_ = 0;
       }
       if (++accepted_in_window_ >= kBurstConnections) {
-        trim_until_ = now + trim_window_;
+        NoteBurst();
       }
       if (fd >= fd_ceiling_) {
         refused_reserve_.Increment();
@@ -331,7 +326,7 @@ bool TcpListener::AcceptReady(int listen_fd) {
             Refuse(queued, "the process is out of file descriptors");
           }
         }
-        trim_until_ = clock_.Now() + trim_window_;
+        NoteBurst();
         return false;
       }
       default:  // ENOBUFS, ENOMEM: wait for memory rather than spin.
@@ -350,7 +345,7 @@ void TcpListener::Refuse(int fd, const char* reason) {
   ::close(fd);
   ++refused_since_log_;
   const absl::Time now = clock_.Now();
-  trim_until_ = now + trim_window_;
+  NoteBurst();
   if (now - last_refusal_log_ >= kRefusalLogEvery) {
     MUSTER_LOG(kWarning,
                "grpc listener: refused %d connection(s) since the last report: "
@@ -361,14 +356,8 @@ void TcpListener::Refuse(int fd, const char* reason) {
   }
 }
 
-void TcpListener::MaybeTrim() {
-  if (trim_window_ <= absl::ZeroDuration()) return;
-  const absl::Time now = clock_.Now();
-  if (now > trim_until_ || now - last_trim_ < kTrimEvery) return;
-  last_trim_ = now;
-  // glibc keeps the heap the closed connections used; give it back.
-  ::malloc_trim(0);
-  trims_.Increment();
+void TcpListener::NoteBurst() {
+  if (trimmer_ != nullptr) trimmer_->NoteFor(trim_window_);
 }
 
 }  // namespace muster::registry

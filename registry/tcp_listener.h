@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "registry/common/clock.h"
 #include "registry/common/metrics.h"
+#include "registry/heap_trimmer.h"
 
 namespace muster::registry {
 
@@ -27,9 +28,9 @@ namespace muster::registry {
 //   - EMFILE/ENFILE frees a spare descriptor to accept and close the
 //     waiting connection (the peer sees a reset instead of a hang), then
 //     backs off briefly and tries again;
-//   - after a burst of connections it returns freed heap to the system
-//     (malloc_trim) for `trim_window`, since glibc keeps what the closed
-//     connections used.
+//   - after a burst of connections it has freed heap returned to the
+//     system (HeapTrimmer) for `trim_window`, since glibc keeps what the
+//     closed connections used.
 // Thread-safety: port() from any thread; Start() and Stop() from the owner.
 class TcpListener final {
  public:
@@ -40,8 +41,10 @@ class TcpListener final {
     // Descriptors kept free for everything but gRPC connections; at most
     // half of the open-file limit is kept.
     uint32_t fd_reserve = 2048;
-    // How long after the last burst heap is trimmed; 0 never trims.
+    // How long after the last burst heap is trimmed (beyond the
+    // trimmer's own window); no trimmer never trims.
     absl::Duration trim_window = absl::Minutes(1);
+    HeapTrimmer* trimmer = nullptr;
   };
 
   // Binds and listens; connections queue in the kernel until Start().
@@ -72,18 +75,19 @@ class TcpListener final {
   // Accepts what is queued on `fd`; false when the thread should back off.
   bool AcceptReady(int fd);
   void Refuse(int fd, const char* reason);
-  void MaybeTrim();
+  // A burst: the memory of these connections comes back over trim_window.
+  void NoteBurst();
 
   // Constant after construction.
   const std::vector<int> fds_;
   const int port_;
   const absl::Duration trim_window_;
+  HeapTrimmer* const trimmer_;
   Clock& clock_;
   Counter& accepted_;
   Counter& refused_reserve_;
   Counter& refused_emfile_;
   Counter& accept_errors_;
-  Counter& trims_;
   int fd_ceiling_ = 0;
   int wake_fd_ = -1;  // eventfd: Stop() wakes the accept thread
 
@@ -94,8 +98,6 @@ class TcpListener final {
   absl::Time last_refusal_log_ = absl::InfinitePast();
   absl::Time window_start_ = absl::InfinitePast();
   uint64_t accepted_in_window_ = 0;
-  absl::Time trim_until_ = absl::InfinitePast();
-  absl::Time last_trim_ = absl::InfinitePast();
 
   // Owner-thread state.
   bool started_ = false;

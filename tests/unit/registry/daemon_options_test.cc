@@ -1,0 +1,44 @@
+// musterd's flag values: sizes.
+
+#include "registry/daemon_options.h"
+
+#include <catch2/catch.hpp>
+#include <string>
+
+namespace muster::registry {
+
+TEST_CASE("sizes take bytes, KiB, MiB and GiB", "[daemon]") {
+  CHECK(*ParseByteSize("--f", "1") == 1);
+  CHECK(*ParseByteSize("--f", "4096") == 4096);
+  CHECK(*ParseByteSize("--f", "16KiB") == 16 * 1024);
+  CHECK(*ParseByteSize("--f", "64MiB") == 64ull * 1024 * 1024);
+  CHECK(*ParseByteSize("--f", "2GiB") == 2ull * 1024 * 1024 * 1024);
+  CHECK(*ParseByteSize("--f", "1024GiB") == 1ull << 40);
+}
+
+TEST_CASE("a bad size names the flag and the rule", "[daemon]") {
+  for (const std::string bad :
+       {"", "0", "0MiB", "MiB", "-1", "1.5MiB", "10MB", "10 MiB", "1025GiB",
+        "99999999999999999999", "12kib"}) {
+    INFO(bad);
+    absl::StatusOr<uint64_t> size = ParseByteSize("--watch-memory-limit", bad);
+    REQUIRE(absl::IsInvalidArgument(size.status()));
+    CHECK_THAT(std::string(size.status().message()),
+               Catch::StartsWith("--watch-memory-limit: \"" + bad + "\"") &&
+                   Catch::Contains("1TiB"));
+  }
+}
+
+TEST_CASE("one watcher's budget may not exceed the total", "[daemon]") {
+  DaemonOptions options;
+  options.watch_buffer_bytes = "1GiB";
+  options.watch_memory_limit = "512MiB";
+  absl::Status status = ValidateDaemonOptions(options);
+  CHECK(absl::IsInvalidArgument(status));
+  CHECK_THAT(std::string(status.message()),
+             Catch::Contains("--watch-buffer-bytes"));
+  options.watch_buffer_bytes = "16MiB";
+  CHECK(ValidateDaemonOptions(options).ok());
+}
+
+}  // namespace muster::registry
