@@ -6,8 +6,9 @@
 set -euo pipefail
 
 PACKAGES=(
-  # toolchain
-  cmake ninja-build g++ pkg-config clang-format ca-certificates
+  # toolchain (ccache: the test command's second, sanitized build reuses
+  # the generated code the first one compiled)
+  cmake ninja-build g++ pkg-config clang-format ca-certificates ccache
   # gRPC and Protobuf: libraries, protoc, the C++/Python plugins, the
   # grpc.health.v1 proto
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

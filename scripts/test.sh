@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Installs the dependencies, builds everything in ./build, checks the
-# formatting of our sources and runs the whole test suite through ctest.
-# Exits non-zero when the build, the format check or any test fails.
+# formatting of our sources and runs the whole test suite through ctest;
+# then builds our code with ASan and UBSan in ./build-asan and runs the
+# integration, end-to-end and hostile-watcher tests again under them.
+# Exits non-zero when a build, the format check or any test fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 scripts/setup-deps.sh
+# ccache lets the sanitized build below reuse the generated code compiled
+# here (it is built without the sanitizers); paths relative to the checkout.
+export CCACHE_BASEDIR="${PWD}"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DMUSTER_BUILD_TESTS=ON
+  -DMUSTER_BUILD_TESTS=ON -DCMAKE_CXX_COMPILER_LAUNCHER=ccache
 ninja -C build -j"$(nproc)"
 
 # Our own .h/.cc files only: generated code lives in build directories.
@@ -28,8 +33,39 @@ if ((${#sources[@]} > 0)) &&
   format_ok=0
 fi
 
+# Second build: our code with AddressSanitizer and UndefinedBehaviorSanitizer
+# (the generated code stays uninstrumented), for the integration,
+# end-to-end and hostile-watcher tests against the sanitized musterd and
+# musterctl. It compiles at the lowest priority while the plain tests run
+# (they mostly wait on timers and processes), so it costs little time and
+# takes no CPU the tests want.
+sanitized_targets=(musterd musterctl integration_tests e2e_daemon_tests
+  e2e_checker_tests e2e_cli_tests fault_watchers_tests)
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMUSTER_BUILD_TESTS=ON -DMUSTER_SANITIZE=ON \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+nice -n 19 ninja -C build-asan -j"$(nproc)" "${sanitized_targets[@]}" \
+  >build-asan/build.log 2>&1 &
+sanitized_build=$!
+
 # The tests run even when the format check failed, so one CI run reports
 # both; the exit status still fails.
-ctest --test-dir build --output-on-failure -j2 --timeout 300
+tests_ok=1
+ctest --test-dir build --output-on-failure -j2 --timeout 300 || tests_ok=0
+
+if wait "${sanitized_build}"; then
+  # Only the targets above were built: ctest lists the others (and the
+  # bench) as not built; they ran above.
+  export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  ctest --test-dir build-asan --output-on-failure -j2 --timeout 300 \
+    -E '_NOT_BUILT|muster-bench' || tests_ok=0
+else
+  tail -n 50 build-asan/build.log >&2
+  echo "test.sh: the sanitized build failed (build-asan/build.log)" >&2
+  tests_ok=0
+fi
+
+((tests_ok)) || exit 1
 ((format_ok)) || exit 1
-echo "test.sh: build, format check and tests passed"
+echo "test.sh: build, format check, tests and sanitized tests passed"
