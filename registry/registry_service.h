@@ -28,6 +28,10 @@ class RegistryService final : public muster::v1::Registry::CallbackService {
  public:
   RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
 
+  // After the server is shut down: waits until the work the watch streams
+  // left queued has run (it still refers to the registry).
+  void DrainWatchStreams() { watch_pump_.Drain(); }
+
   grpc::ServerUnaryReactor* Register(
       grpc::CallbackServerContext* context,
       const muster::v1::RegisterRequest* request,

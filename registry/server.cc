@@ -115,6 +115,9 @@ void Server::Stop(absl::Duration grace) {
       std::chrono::system_clock::now() +
       std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
   server_->Wait();
+  // Every stream is done; let the pump finish what they left queued, so
+  // nothing of theirs outlives the registry.
+  registry_service_->DrainWatchStreams();
 }
 
 Server::~Server() { Stop(); }

@@ -19,11 +19,21 @@ void WatchPump::Post(std::function<void()> task) {
   tasks_.push_back(std::move(task));
 }
 
+void WatchPump::Drain() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](WatchPump* pump) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pump->mu_) {
+        return pump->tasks_.empty() && !pump->running_;
+      },
+      this));
+}
+
 void WatchPump::Run() {
+  std::deque<std::function<void()>> tasks;
   for (;;) {
-    std::deque<std::function<void()>> tasks;
     {
       absl::MutexLock lock(&mu_);
+      running_ = false;
       mu_.Await(absl::Condition(
           +[](WatchPump* pump) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pump->mu_) {
             return !pump->tasks_.empty() || pump->stop_;
@@ -31,8 +41,10 @@ void WatchPump::Run() {
           this));
       if (tasks_.empty()) return;  // stopping and drained
       tasks.swap(tasks_);
+      running_ = true;
     }
     for (auto& task : tasks) task();
+    tasks.clear();
   }
 }
 

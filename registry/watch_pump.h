@@ -25,12 +25,15 @@ class WatchPump final {
 
   // Queues `task`, which must not block; tasks run one at a time in order.
   void Post(std::function<void()> task);
+  // Waits until every task queued so far (and any they queue) has run.
+  void Drain();
 
  private:
   void Run();
 
   absl::Mutex mu_;
   std::deque<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
