@@ -3,8 +3,15 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "healthchecker/checker_options.h"
 #include "healthchecker/health_checker.h"
+#include "healthchecker/network_policy.h"
+#include "healthchecker/prober.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
@@ -13,38 +20,110 @@
 namespace muster::healthchecker {
 namespace {
 
+// Counts the probes started and finished by the probers it wraps, so a
+// test can wait for the probes' completions (on the probers' threads)
+// instead of polling. Thread-safe.
+class ProbeCounter final {
+ public:
+  void Started() {
+    absl::MutexLock lock(&mu_);
+    ++started_;
+  }
+  void Finished() {
+    absl::MutexLock lock(&mu_);
+    ++finished_;
+  }
+  size_t started() const {
+    absl::MutexLock lock(&mu_);
+    return started_;
+  }
+  // Waits until every probe started so far has finished, its completion
+  // included; `timeout` is only a safety net.
+  bool WaitIdle(absl::Duration timeout) const {
+    absl::MutexLock lock(&mu_);
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return finished_ == started_;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  size_t started_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t finished_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A real prober that tells a ProbeCounter about each probe; a probe
+// counts as finished once the checker's completion has returned.
+class CountedProber final : public Prober {
+ public:
+  CountedProber(std::unique_ptr<Prober> real, ProbeCounter& counter)
+      : real_(std::move(real)), counter_(counter) {}
+  absl::Status Start() override { return real_->Start(); }
+  void Stop() override { real_->Stop(); }
+  void Probe(const ProbeRequest& request, ProbeCallback done) override {
+    counter_.Started();
+    real_->Probe(request, [this, done = std::move(done)](ProbeOutcome outcome) {
+      done(std::move(outcome));
+      counter_.Finished();
+    });
+  }
+
+ private:
+  const std::unique_ptr<Prober> real_;
+  ProbeCounter& counter_;
+};
+
 struct RealFixture {
   RealFixture() {
     HealthChecker::Options options;
     options.scheduler_thread = HealthChecker::SchedulerThread::kManual;
+    REQUIRE(ValidateOptions(options).ok());
+    absl::StatusOr<NetworkPolicy> policy =
+        NetworkPolicy::Create(NetworkPolicyOptions(options));
+    INFO(policy.status());
+    REQUIRE(policy.ok());
+    absl::StatusOr<ProberSet> real = MakeProbers(*policy);
+    INFO(real.status());
+    REQUIRE(real.ok());
+    ProberSet probers;
+    probers.http =
+        std::make_unique<CountedProber>(std::move(real->http), counter);
+    probers.tcp =
+        std::make_unique<CountedProber>(std::move(real->tcp), counter);
+    probers.grpc =
+        std::make_unique<CountedProber>(std::move(real->grpc), counter);
     absl::StatusOr<std::unique_ptr<HealthChecker>> created =
-        HealthChecker::Create(options, source, sink, clock, metrics);
+        HealthChecker::CreateWithProbers(options, std::move(probers), source,
+                                         sink, clock, metrics);
     INFO(created.status());
     REQUIRE(created.ok());
     checker = *std::move(created);
     REQUIRE(checker->Start().ok());
   }
   // Runs the next round of checks and waits for the `count`th report.
-  // Probes and reports complete on the probers' threads, and a report
-  // that had to wait for the previous one's answer is sent by a scheduler
-  // task, due at once; the manual scheduler runs due tasks only when
-  // asked, so keep asking (the fake clock stands still: no probe repeats).
-  // The clock moves in the scheduler thread's steps: no stall.
+  // The clock moves in the scheduler thread's steps (no stall) until the
+  // check is due. Probes complete on the probers' threads: wait for them,
+  // then run what their completions left due at once (a report that had
+  // to wait for the previous one's answer is sent by a scheduler task);
+  // the fake clock stands still meanwhile, so no probe repeats. The
+  // fake sink answers inside the call, so the report is in by then.
   void RoundUntilReports(size_t count) {
+    const size_t before = counter.started();
     const absl::Duration step = Scheduler::Options().max_wait;
     for (absl::Duration moved; moved < absl::Seconds(11); moved += step) {
       clock.Advance(step);
       checker->TEST_RunDue();
     }
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    bool reported = false;
-    while (!reported && absl::Now() < deadline) {
-      checker->TEST_RunDue();
-      reported = sink.WaitForReports(count, absl::Milliseconds(20));
+    REQUIRE(counter.started() > before);
+    REQUIRE(counter.WaitIdle(absl::Seconds(30)));
+    for (int runs = 0; runs < 100 && checker->TEST_RunDue() > 0; ++runs) {
+      REQUIRE(counter.WaitIdle(absl::Seconds(30)));
     }
-    REQUIRE(reported);
+    REQUIRE(sink.WaitForReports(count, absl::Seconds(30)));
   }
 
+  ProbeCounter counter;
   muster::testing::FakeClock clock;
   Metrics metrics;
   testing::FakeTargetSource source;
