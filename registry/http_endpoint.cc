@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "registry/common/logging.h"
+#include "registry/listen_address.h"
 
 namespace muster::registry {
 
@@ -39,43 +40,6 @@ constexpr size_t kWorkerThreads = 2;
 constexpr time_t kIoTimeoutSeconds = 5;
 constexpr size_t kMaxRequestBodyBytes = 64 * 1024;
 constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4";
-
-struct HostPort {
-  std::string host;  // without IPv6 brackets
-  int port = 0;
-};
-
-absl::StatusOr<HostPort> ParseListen(const std::string& listen) {
-  auto invalid = [&listen](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("http listen \"", listen, "\": ", why,
-                     " (want host:port or [ipv6]:port)"));
-  };
-  HostPort out;
-  std::string port_text;
-  if (!listen.empty() && listen.front() == '[') {
-    size_t bracket = listen.find("]:");
-    if (bracket == std::string::npos) return invalid("missing \"]:port\"");
-    out.host = listen.substr(1, bracket - 1);
-    port_text = listen.substr(bracket + 2);
-  } else {
-    size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return invalid("missing \":port\"");
-    out.host = listen.substr(0, colon);
-    port_text = listen.substr(colon + 1);
-    if (out.host.find(':') != std::string::npos) {
-      return invalid("an IPv6 address needs brackets");
-    }
-  }
-  if (out.host.empty()) return invalid("empty host");
-  bool digits = !port_text.empty() && port_text.size() <= 5;
-  for (char c : port_text)
-    digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-  if (!digits || !absl::SimpleAtoi(port_text, &out.port) || out.port > 65535) {
-    return invalid("port must be 0..65535");
-  }
-  return out;
-}
 
 // httplib would fail on an unresolvable host too, but without saying why.
 absl::Status CheckResolvable(const std::string& listen,
@@ -106,7 +70,8 @@ void ListenerSocketOptions(socket_t sock) {
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
     const Options& options, Metrics& metrics, ReadyCheck ready) {
-  absl::StatusOr<HostPort> host_port = ParseListen(options.listen);
+  absl::StatusOr<HostPort> host_port =
+      ParseListenAddress("http listen", options.listen);
   if (!host_port.ok()) return host_port.status();
   absl::Status resolvable = CheckResolvable(options.listen, host_port->host);
   if (!resolvable.ok()) return resolvable;

@@ -69,7 +69,7 @@ inline constexpr size_t kWatchBufferBytes = 16 * 1024 * 1024;
 inline constexpr size_t kWatchMemoryLimitBytes = 512 * 1024 * 1024;
 // A live message stops growing at this size (a margin under the message
 // limit); it always carries at least one event.
-inline constexpr size_t kWatchMaxMessageBytes = 1024 * 1024;
+inline constexpr size_t kWatchMaxMessageBytes = 256 * 1024;
 // A watcher that is cut off while the transport still holds a message for
 // it (the client is not reading) is reset after this long.
 inline constexpr int kWatchCutOffGraceMs = 5000;

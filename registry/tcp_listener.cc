@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "registry/common/logging.h"
+#include "registry/listen_address.h"
 
 namespace muster::registry {
 namespace {
@@ -32,43 +33,6 @@ constexpr int kBackOffMs = 50;
 // A burst: this many connections within one second, or any refusal.
 constexpr uint64_t kBurstConnections = 200;
 constexpr absl::Duration kRefusalLogEvery = absl::Seconds(10);
-
-struct HostPort {
-  std::string host;  // without IPv6 brackets
-  int port = 0;
-};
-
-absl::StatusOr<HostPort> ParseListen(const std::string& listen) {
-  auto invalid = [&listen](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("grpc listen \"", listen, "\": ", why,
-                     " (want host:port or [ipv6]:port)"));
-  };
-  HostPort out;
-  std::string port_text;
-  if (!listen.empty() && listen.front() == '[') {
-    size_t bracket = listen.find("]:");
-    if (bracket == std::string::npos) return invalid("missing \"]:port\"");
-    out.host = listen.substr(1, bracket - 1);
-    port_text = listen.substr(bracket + 2);
-  } else {
-    size_t colon = listen.rfind(':');
-    if (colon == std::string::npos) return invalid("missing \":port\"");
-    out.host = listen.substr(0, colon);
-    port_text = listen.substr(colon + 1);
-    if (out.host.find(':') != std::string::npos) {
-      return invalid("an IPv6 address needs brackets");
-    }
-  }
-  if (out.host.empty()) return invalid("empty host");
-  bool digits = !port_text.empty() && port_text.size() <= 5;
-  for (char c : port_text)
-    digits = digits && absl::ascii_isdigit(static_cast<unsigned char>(c));
-  if (!digits || !absl::SimpleAtoi(port_text, &out.port) || out.port > 65535) {
-    return invalid("port must be 0..65535");
-  }
-  return out;
-}
 
 absl::Status BindError(const std::string& listen, int error) {
   return absl::UnavailableError(absl::StrCat(
@@ -191,7 +155,8 @@ int OpenFileLimit() {
 
 absl::StatusOr<std::unique_ptr<TcpListener>> TcpListener::Create(
     const Options& options, Clock& clock, Metrics& metrics) {
-  absl::StatusOr<HostPort> host_port = ParseListen(options.listen);
+  absl::StatusOr<HostPort> host_port =
+      ParseListenAddress("grpc listen", options.listen);
   if (!host_port.ok()) return host_port.status();
   int port = 0;
   absl::StatusOr<std::vector<int>> fds =

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "registry/model_proto.h"
 
@@ -358,17 +359,23 @@ void WatchHub::Reclaim() {
     if (!OverTotal() || bytes <= share) break;
     if (watcher->CutOffForTotal()) cut.push_back(std::move(watcher));
   }
-  if (!cut.empty()) {
-    absl::MutexLock lock(&mu_);
-    for (const auto& watcher : cut) {
-      cut_off_.Increment();
-      watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
-                      watchers_.end());
-    }
-    watcher_count_.store(watchers_.size());
-  }
+  ForgetCutOff(cut);
   for (const auto& watcher : cut) watcher->Wake();
   reclaiming_.store(false);
+}
+
+void WatchHub::ForgetCutOff(const std::vector<std::shared_ptr<Watcher>>& cut) {
+  if (cut.empty()) return;
+  absl::flat_hash_set<const Watcher*> gone;
+  for (const auto& watcher : cut) gone.insert(watcher.get());
+  absl::MutexLock lock(&mu_);
+  cut_off_.Increment(cut.size());
+  watchers_.erase(std::remove_if(watchers_.begin(), watchers_.end(),
+                                 [&gone](const std::shared_ptr<Watcher>& w) {
+                                   return gone.contains(w.get());
+                                 }),
+                  watchers_.end());
+  watcher_count_.store(watchers_.size());
 }
 
 void WatchHub::Close(const std::shared_ptr<Watcher>& watcher) {
@@ -401,16 +408,9 @@ void WatchHub::Publish(const std::vector<Event>& events) {
   for (const auto& watcher : watchers) {
     if (watcher->Deliver(published)) cut.push_back(watcher);
   }
-  if (OverTotal()) Reclaim();
-  if (cut.empty()) return;
   // Forget watchers that were cut off; their streams end on their own.
-  absl::MutexLock lock(&mu_);
-  for (const auto& watcher : cut) {
-    cut_off_.Increment();
-    watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), watcher),
-                    watchers_.end());
-  }
-  watcher_count_.store(watchers_.size());
+  ForgetCutOff(cut);
+  if (OverTotal()) Reclaim();
 }
 
 absl::StatusOr<std::vector<Event>> WatchHub::ReadRange(uint64_t from,

@@ -252,6 +252,8 @@ class WatchHub final {
   // hold is released as their streams end, at once (ReleaseNow). Never
   // called with a watcher's or the hub's lock held.
   void Reclaim();
+  // Stops delivering to watchers that were cut off, and counts them.
+  void ForgetCutOff(const std::vector<std::shared_ptr<Watcher>>& cut);
   bool OverTotal() const {
     return live_bytes_.load() >
            static_cast<int64_t>(options_.memory_limit_bytes);
