@@ -72,7 +72,6 @@ Health InitialHealth(const CheckSpec& check) {
 Registry::Registry(Options options, Store& store, Clock& clock,
                    Metrics& metrics)
     : options_(std::move(options)),
-      store_(store),
       clock_(clock),
       metrics_(metrics),
       hub_(store, index_, metrics, options_.watch),

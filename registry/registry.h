@@ -135,7 +135,6 @@ class Registry final : public healthchecker::TargetSource,
   std::vector<healthchecker::TargetListener*> Listeners() const;
 
   const Options options_;
-  Store& store_;
   Clock& clock_;
   Metrics& metrics_;
   Index index_;

@@ -83,7 +83,6 @@ class WatchReactor final
   // until the write that sends them completes.
   std::vector<std::shared_ptr<const muster::v1::Event>> borrowed_
       ABSL_GUARDED_BY(mu_);
-  bool ready_ ABSL_GUARDED_BY(mu_) = false;  // the constructor finished
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
