@@ -17,7 +17,7 @@ namespace {
 std::string RandomId() {
   // Ids only need to be unique within a service; 64 random bits are.
   static absl::Mutex mu(absl::kConstInit);
-  static absl::BitGen* gen = new absl::BitGen();
+  static absl::BitGen* gen ABSL_PT_GUARDED_BY(mu) = new absl::BitGen();
   absl::MutexLock lock(&mu);
   return absl::StrFormat("%016x", absl::Uniform<uint64_t>(*gen));
 }

@@ -98,7 +98,7 @@ class RecordingListener final : public healthchecker::TargetListener {
     return log;
   }
   absl::Mutex mu;
-  std::vector<std::string> log;
+  std::vector<std::string> log ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace
