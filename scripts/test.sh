@@ -2,8 +2,10 @@
 # Installs the dependencies, builds everything in ./build, checks the
 # formatting of our sources and runs the whole test suite through ctest;
 # then builds our code with ASan and UBSan in ./build-asan and runs the
-# integration, end-to-end and hostile-watcher tests again under them.
-# Exits non-zero when a build, the format check or any test fails.
+# integration, end-to-end and hostile-watcher tests again under them, and
+# checks our code's lock annotations with clang (scripts/thread-safety.sh).
+# Exits non-zero when a build, the format check, the thread-safety pass or
+# any test fails.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -48,10 +50,21 @@ nice -n 19 ninja -C build-asan -j"$(nproc)" "${sanitized_targets[@]}" \
   >build-asan/build.log 2>&1 &
 sanitized_build=$!
 
+# A clang pass over our code with -Wthread-safety -Werror checks the lock
+# annotations (syntax only, nothing is built); also at the lowest priority.
+nice -n 19 scripts/thread-safety.sh build >build/thread-safety.log 2>&1 &
+thread_safety=$!
+
 # The tests run even when the format check failed, so one CI run reports
 # both; the exit status still fails.
 tests_ok=1
 ctest --test-dir build --output-on-failure -j2 --timeout 300 || tests_ok=0
+
+if ! wait "${thread_safety}"; then
+  cat build/thread-safety.log >&2
+  echo "test.sh: the clang thread-safety pass failed (build/thread-safety.log)" >&2
+  tests_ok=0
+fi
 
 if wait "${sanitized_build}"; then
   # Only the targets above were built: ctest lists the others (and the
@@ -68,4 +81,4 @@ fi
 
 ((tests_ok)) || exit 1
 ((format_ok)) || exit 1
-echo "test.sh: build, format check, tests and sanitized tests passed"
+echo "test.sh: build, format check, thread-safety pass, tests and sanitized tests passed"
