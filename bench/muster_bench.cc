@@ -40,6 +40,7 @@
 
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "testkit/daemon_process.h"
 
 #ifndef MUSTERD_PATH
 #define MUSTERD_PATH "musterd"
@@ -63,23 +64,6 @@ void SleepSeconds(double s) {
   std::this_thread::sleep_for(std::chrono::duration<double>(s));
 }
 
-// A port the kernel just handed out for 127.0.0.1 (bound, then released).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof(addr);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    std::perror("muster-bench: cannot find a free port");
-    std::exit(2);
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 // ---------------------------------------------------------------------------
 // The daemon under test.
 
@@ -89,14 +73,16 @@ struct DaemonStats {
   double rss_mib = 0;       // VmRSS
 };
 
+// musterd under the bench, run by the test harness (testkit/) in a
+// temporary dir of its own; its CPU time and RSS come from /proc.
 class Daemon {
  public:
-  Daemon(std::string path) : path_(std::move(path)) {}
+  explicit Daemon(std::string path) : path_(std::move(path)) {}
   ~Daemon() { Stop(); }
 
-  // Forks musterd and waits until Ping answers. False (with a message) on
-  // failure. The first start makes a temporary dir; a start after
-  // Stop(/*keep_data=*/true) reopens the same data.
+  // Starts musterd on free ports and waits until Ping answers. False
+  // (with a message) on failure. The first start makes a temporary dir; a
+  // start after Stop(/*keep_data=*/true) reopens the same data.
   bool Start() {
     if (dir_.empty()) {
       char dir_template[] = "/tmp/muster-bench-XXXXXX";
@@ -105,48 +91,37 @@ class Daemon {
         return false;
       }
       dir_ = dir_template;
-    }
-    grpc_address_ = "127.0.0.1:" + std::to_string(FreePort());
-    http_address_ = "127.0.0.1:" + std::to_string(FreePort());
-    const std::string data_dir = dir_ + "/data";
-    const std::string log = dir_ + "/musterd.log";
-    pid_ = fork();
-    if (pid_ == 0) {
+      process_ = std::make_unique<testing::DaemonProcess>(
+          path_, dir_ + "/data", dir_ + "/musterd.log",
+          std::vector<std::string>{
+              "--auto-create-realms", "--log-level", "warning",
+              // Every bench target is on 127.0.0.1, one host to the
+              // checker: lift the per-host bound to the global one.
+              "--checker-max-in-flight-per-host", "1024"});
       // As deploy/musterd.service runs it, unless the caller says otherwise.
-      setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1", /*overwrite=*/0);
-      FILE* out = std::freopen(log.c_str(), "w", stdout);
-      if (out != nullptr) dup2(fileno(stdout), STDERR_FILENO);
-      execl(path_.c_str(), path_.c_str(), "--listen", grpc_address_.c_str(),
-            "--http-listen", http_address_.c_str(), "--data-dir",
-            data_dir.c_str(), "--auto-create-realms", "--log-level", "warning",
-            // Every bench target is on 127.0.0.1, one host to the checker:
-            // lift the per-host bound to the global one.
-            "--checker-max-in-flight-per-host", "1024",
-            static_cast<char*>(nullptr));
-      std::perror("muster-bench: exec musterd");
-      _exit(127);
+      if (std::getenv("GLIBC_TUNABLES") == nullptr) {
+        process_->SetEnv({"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
+      }
     }
-    return WaitUntilReady(log);
+    if (!process_->Start(/*timeout_s=*/60)) {
+      std::fprintf(stderr,
+                   "muster-bench: musterd did not start; its log:\n%s\n",
+                   process_->log().c_str());
+      return false;
+    }
+    grpc_address_ = process_->address();
+    http_address_ = process_->http_address();
+    return true;
   }
 
   // SIGTERM, wait (SIGKILL after 10 s) and, unless `keep_data`, remove
   // the temporary dir.
   void Stop(bool keep_data = false) {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      const auto deadline = Clock::now() + std::chrono::seconds(10);
-      int status = 0;
-      while (waitpid(pid_, &status, WNOHANG) == 0) {
-        if (Clock::now() > deadline) {
-          kill(pid_, SIGKILL);
-          waitpid(pid_, &status, 0);
-          break;
-        }
-        SleepSeconds(0.02);
-      }
-      pid_ = -1;
+    if (process_ != nullptr && process_->running()) {
+      process_->Terminate(/*timeout_s=*/10);
     }
     if (!dir_.empty() && !keep_data) {
+      process_.reset();
       std::error_code ignored;
       std::filesystem::remove_all(dir_, ignored);
       dir_.clear();
@@ -155,7 +130,8 @@ class Daemon {
 
   DaemonStats Stats() const {
     DaemonStats stats;
-    std::ifstream stat("/proc/" + std::to_string(pid_) + "/stat");
+    const pid_t pid = process_ != nullptr ? process_->pid() : -1;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     std::getline(stat, line);
     const size_t paren = line.rfind(')');
@@ -170,7 +146,7 @@ class Daemon {
             (std::stod(f[11]) + std::stod(f[12])) / std::max(ticks, 1.0);
       }
     }
-    std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     while (std::getline(status, line)) {
       if (line.rfind("VmHWM:", 0) == 0) {
         stats.peak_rss_mib = std::stod(line.substr(6)) / 1024.0;
@@ -198,42 +174,11 @@ class Daemon {
   const std::string& http_address() const { return http_address_; }
 
  private:
-  bool WaitUntilReady(const std::string& log) {
-    const auto deadline = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        std::fprintf(stderr, "muster-bench: musterd exited; its log:\n");
-        std::ifstream in(log);
-        std::fprintf(
-            stderr, "%s\n",
-            std::string(std::istreambuf_iterator<char>(in), {}).c_str());
-        return false;
-      }
-      // A new channel for every attempt: a channel that failed to connect
-      // waits out a reconnect backoff (a second and growing), which would
-      // dominate the measured restart time.
-      grpc::ChannelArguments args;
-      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-      auto stub = v1::Registry::NewStub(grpc::CreateCustomChannel(
-          grpc_address_, grpc::InsecureChannelCredentials(), args));
-      grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::milliseconds(200));
-      v1::PingResponse resp;
-      if (stub->Ping(&ctx, v1::PingRequest(), &resp).ok()) return true;
-      SleepSeconds(0.005);
-    }
-    std::fprintf(stderr, "muster-bench: musterd did not answer Ping\n");
-    return false;
-  }
-
-  std::string path_;
+  const std::string path_;
   std::string dir_;
+  std::unique_ptr<testing::DaemonProcess> process_;
   std::string grpc_address_;
   std::string http_address_;
-  pid_t pid_ = -1;
 };
 
 // ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@
 #include "registry/common/metrics.h"
 #include "registry/http_endpoint.h"
 #include "registry/readiness.h"
-#include "tests/e2e/daemon_process.h"
+#include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::testing {

@@ -11,7 +11,7 @@ target_compile_definitions(fault_kill9_tests PRIVATE
   MUSTERD_PATH="$<TARGET_FILE:musterd>")
 add_dependencies(fault_kill9_tests musterd)
 target_link_libraries(fault_kill9_tests PRIVATE
-  muster_fault_ack_log muster_e2e_support muster_test_support muster_proto
+  muster_fault_ack_log muster_testkit muster_test_support muster_proto
   Catch2::Catch2WithMain)
 catch_discover_tests(fault_kill9_tests EXTRA_ARGS --warn NoTests
   PROPERTIES TIMEOUT 240)

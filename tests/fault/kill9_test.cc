@@ -21,7 +21,7 @@
 
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
-#include "tests/e2e/daemon_process.h"
+#include "testkit/daemon_process.h"
 #include "tests/fault/ack_log.h"
 #include "tests/support/temp_dir.h"
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "muster/v1/registry.grpc.pb.h"
-#include "tests/e2e/daemon_process.h"
+#include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::testing {

@@ -105,7 +105,7 @@ TEST_CASE_METHOD(Fixture, "the daemon refusing a request is exit 1", "[e2e]") {
 }
 
 TEST_CASE("an unreachable daemon is exit 3 naming the address", "[e2e]") {
-  std::string address = "127.0.0.1:" + std::to_string(PickFreePort());
+  std::string address = "127.0.0.1:" + std::to_string(testing::FreePort());
   for (std::vector<std::string> args :
        {std::vector<std::string>{"status"},
         {"list", "-o", "json"},
@@ -126,7 +126,7 @@ TEST_CASE("an unreachable daemon is exit 3 naming the address", "[e2e]") {
 
 TEST_CASE_METHOD(Fixture, "a stopped daemon is exit 3", "[e2e]") {
   Ctl({"status"});
-  REQUIRE(daemon->Stop().ok());
+  REQUIRE(daemon->Terminate() == 0);
   RunResult r = CtlRaw({"status"});
   CHECK(r.exit_code == 3);
   CHECK(Contains(r.err, daemon->address()));

@@ -26,11 +26,11 @@ RunResult RunCtl(const std::string& address, std::vector<std::string> args,
 }
 
 DaemonFixture::DaemonFixture() {
-  absl::StatusOr<std::unique_ptr<Musterd>> started =
-      Musterd::Start(temp.File("data"));
-  INFO(started.status().ToString());
-  REQUIRE(started.ok());
-  daemon = *std::move(started);
+  daemon = std::make_unique<testing::DaemonProcess>(
+      MUSTERD_PATH, temp.File("data"), temp.File("data.log"));
+  const bool started = daemon->Start();
+  INFO(daemon->log());
+  REQUIRE(started);
 }
 
 DaemonFixture::~DaemonFixture() = default;

@@ -11,11 +11,18 @@
 
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
-#include "tests/e2e/cli/musterd.h"
-#include "tests/e2e/cli/process.h"
+#include "testkit/child_process.h"
+#include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::e2e {
+
+using testing::Child;
+using testing::ReadFile;
+using testing::Run;
+using testing::RunResult;
+using testing::Sink;
+using testing::SpawnOptions;
 
 // Runs musterctl with `args` against `address` (through MUSTER_ADDR, with
 // MUSTER_REALM and NO_COLOR cleared unless `env` sets them).
@@ -28,7 +35,8 @@ SpawnOptions CtlOptions(const std::string& address,
                         std::vector<std::string> args,
                         const std::vector<std::string>& env = {});
 
-// One real musterd per test.
+// One real musterd per test, on free 127.0.0.1 ports with its data dir
+// in `temp` (its log next to it).
 class DaemonFixture {
  public:
   DaemonFixture();
@@ -41,7 +49,7 @@ class DaemonFixture {
                    const std::vector<std::string>& env = {});
 
   testing::TempDir temp;
-  std::unique_ptr<Musterd> daemon;
+  std::unique_ptr<testing::DaemonProcess> daemon;
 };
 
 // Parses `json` strictly (unknown fields are an error) into T.

@@ -68,7 +68,7 @@ TEST_CASE_METHOD(Fixture,
   // The daemon goes away; what happens after it is back must still come
   // out, once each and in order, whether it was committed before or after
   // the watcher reconnects.
-  REQUIRE(daemon->Restart().ok());
+  REQUIRE(daemon->Restart());
   Ctl({"register", "web", "--address", "10.0.0.3", "--port", "80", "--id",
        "c"});
   Ctl({"deregister", "web", "a"});
@@ -123,19 +123,20 @@ TEST_CASE_METHOD(Fixture, "watch -o json prints one event object per line",
 TEST_CASE("watch says so and re-lists when its revision is compacted",
           "[e2e]") {
   testing::TempDir temp;
-  absl::StatusOr<std::unique_ptr<Musterd>> daemon =
-      Musterd::Start(temp.File("data"), {"--changelog-retention", "2"});
-  INFO(daemon.status().ToString());
-  REQUIRE(daemon.ok());
+  testing::DaemonProcess daemon(MUSTERD_PATH, temp.File("data"),
+                                temp.File("data.log"),
+                                {"--changelog-retention", "2"});
+  const bool started = daemon.Start();
+  INFO(daemon.log());
+  REQUIRE(started);
   for (const char* id : {"a", "b", "c", "d"}) {
     RunResult r =
-        RunCtl((*daemon)->address(), {"register", "web", "--address",
-                                      "10.0.0.1", "--port", "80", "--id", id});
+        RunCtl(daemon.address(), {"register", "web", "--address", "10.0.0.1",
+                                  "--port", "80", "--id", id});
     REQUIRE(r.exit_code == 0);
   }
-  RunResult r = RunCtl(
-      (*daemon)->address(),
-      {"watch", "--from-revision", "1", "--max-events", "4", "-o", "json"});
+  RunResult r = RunCtl(daemon.address(), {"watch", "--from-revision", "1",
+                                          "--max-events", "4", "-o", "json"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(Contains(r.err, "revision 1 is no longer retained"));
@@ -191,7 +192,7 @@ TEST_CASE_METHOD(Fixture, "explain a critical instance", "[e2e]") {
   // A TCP check against a port nobody listens on fails at once; one
   // failure makes it critical. Wait for the checker's verdict through
   // watch rather than by polling.
-  std::string closed = "127.0.0.1:" + std::to_string(PickFreePort());
+  std::string closed = "127.0.0.1:" + std::to_string(testing::FreePort());
   std::unique_ptr<Child> watch = StartWatch(
       daemon->address(), {"db", "-o", "json"}, temp.File("watch.err"));
   Ctl({"register", "db", "--address", "127.0.0.1", "--port",

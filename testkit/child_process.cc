@@ -1,13 +1,10 @@
-#include "tests/e2e/cli/process.h"
+#include "testkit/child_process.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +19,7 @@
 
 extern char** environ;
 
-namespace muster::e2e {
+namespace muster::testing {
 namespace {
 
 // The environment for a child: ours with `changes` applied.
@@ -168,6 +165,7 @@ bool Child::Exited() {
   int status = 0;
   if (waitpid(pid_, &status, WNOHANG) == pid_) {
     exit_code_ = DecodeWaitStatus(status);
+    if (WIFSIGNALED(status)) term_signal_ = WTERMSIG(status);
   }
   return exit_code_.has_value();
 }
@@ -215,20 +213,4 @@ std::string ReadFile(const std::string& path) {
   return text.str();
 }
 
-int PickFreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(addr);
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
-}  // namespace muster::e2e
+}  // namespace muster::testing

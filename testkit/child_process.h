@@ -1,7 +1,8 @@
 #pragma once
 
-// Child processes for the end-to-end tests: spawn a real binary, capture
-// its output, wait for it with a deadline. POSIX only. Not thread-safe.
+// Child processes for the tests and the bench: spawn a real binary,
+// capture its output or send it to a file, signal it, wait for it with a
+// deadline (on a pidfd, not by polling). POSIX only. Not thread-safe.
 
 #include <sys/types.h>
 
@@ -14,7 +15,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace muster::e2e {
+namespace muster::testing {
 
 // Where a child's stdout or stderr goes.
 struct Sink {
@@ -62,6 +63,9 @@ class Child final {
 
   // True once the child has exited (reaps it without waiting).
   bool Exited();
+  // The signal that ended the child, once it has exited; nullopt when it
+  // exited by itself.
+  std::optional<int> terminating_signal() const { return term_signal_; }
 
   // Output read from the pipes so far (all of it after Wait). Lines
   // returned by ReadLine are included.
@@ -80,6 +84,7 @@ class Child final {
   std::string err_;
   size_t line_start_ = 0;  // ReadLine's position in out_
   std::optional<int> exit_code_;
+  std::optional<int> term_signal_;
 };
 
 struct RunResult {
@@ -95,8 +100,4 @@ RunResult Run(const SpawnOptions& options, absl::Duration timeout);
 // The contents of a file; empty if it cannot be read.
 std::string ReadFile(const std::string& path);
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0,
-// then closed). Another process may take it; callers retry.
-int PickFreePort();
-
-}  // namespace muster::e2e
+}  // namespace muster::testing
