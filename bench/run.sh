@@ -3,10 +3,11 @@
 # Extra arguments go to muster-bench, e.g. `bench/run.sh --quick` or
 # `bench/run.sh --scenarios lookup,register --duration 10`.
 # Writes bench-results.json in the current directory and prints the table.
+# MUSTER_BUILD_DIR picks the build dir (default: build/).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${root}/build"
+build="${MUSTER_BUILD_DIR:-${root}/build}"
 
 if [[ ! -f "${build}/build.ninja" ]]; then
   cmake -S "${root}" -B "${build}" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
