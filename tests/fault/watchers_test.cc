@@ -386,12 +386,14 @@ TEST_CASE(
   CHECK(never_done == 0);
   CHECK(open_watchers == 0);
   // Memory: while attached, bounded (the budget counts the events' bytes;
-  // the streams, the transport and the allocator add to it: 270-300 MiB
-  // here; musterd without the budget reached 1.7-2.3 GB with 2,000
-  // instances in the snapshots); afterwards back near the baseline (it
-  // stayed at 2.1 GB, or 3-4 times the baseline with small snapshots).
+  // the streams, the transport and the allocator add to it: 270-340 MiB
+  // here on a quiet machine, up to about 600 MiB when other builds take
+  // the cores and the daemon resets streams later; musterd without the
+  // budget reached 1.7-2.3 GB with 2,000 instances in the snapshots);
+  // afterwards back near the baseline (it stayed at 2.1 GB, or 3-4 times
+  // the baseline with small snapshots).
   if (!kSanitized) {
-    CHECK(peak_rss < baseline_rss + 512);
+    CHECK(peak_rss < baseline_rss + 1024);
     CHECK(after_rss < settled_bound);
   }
 
