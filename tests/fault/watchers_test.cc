@@ -217,7 +217,9 @@ TEST_CASE(
   const int kWatchMemoryMiB = 64;
 
   TempDir dir;
-  // MUSTER_TEST_MUSTERD runs the test against another build of musterd.
+  // MUSTER_TEST_MUSTERD runs the test against another build of musterd;
+  // MUSTER_TEST_DEFAULT_LIMITS leaves its watch memory flags at their
+  // defaults (for a build that does not know them).
   const char* binary = std::getenv("MUSTER_TEST_MUSTERD");
   std::vector<std::string> args = {"--no-checker"};
   if (std::getenv("MUSTER_TEST_DEFAULT_LIMITS") == nullptr) {
