@@ -24,6 +24,7 @@
 
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
+#include "testkit/event_log.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::testing {
@@ -58,53 +59,6 @@ bool IsCritical(const Event& event) {
   return event.cause() == Event::HEALTH_CHANGED &&
          event.instance().health() == muster::v1::HEALTH_CRITICAL;
 }
-
-// Collects every event of one realm's Watch on a thread of its own.
-class EventLog final {
- public:
-  EventLog(const std::shared_ptr<grpc::Channel>& channel,
-           const std::string& realm)
-      : stub_(muster::v1::Registry::NewStub(channel)) {
-    muster::v1::WatchRequest request;
-    request.set_realm(realm);
-    reader_ = stub_->Watch(&context_, request);
-    thread_ = std::thread([this] {
-      muster::v1::WatchResponse response;
-      while (reader_->Read(&response)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        for (const Event& event : response.events()) events_.push_back(event);
-        changed_.notify_all();
-      }
-    });
-  }
-  ~EventLog() {
-    context_.TryCancel();
-    thread_.join();
-    grpc::Status ignored = reader_->Finish();
-    (void)ignored;  // cancelled on purpose
-  }
-
-  // Waits until `done` holds for the events so far; false after `seconds`.
-  bool WaitFor(const std::function<bool(const std::vector<Event>&)>& done,
-               int seconds) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return changed_.wait_for(lock, std::chrono::seconds(seconds),
-                             [&] { return done(events_); });
-  }
-  std::vector<Event> events() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return events_;
-  }
-
- private:
-  std::unique_ptr<muster::v1::Registry::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReader<muster::v1::WatchResponse>> reader_;
-  std::thread thread_;
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<Event> events_;
-};
 
 // Clients heartbeating every instance about once a second, spread over a
 // few threads; one instance can be silenced. A call blocked by a stopped
