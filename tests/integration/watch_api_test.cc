@@ -275,6 +275,20 @@ TEST_CASE("concurrent writers: every watcher sees every event once in order",
 }  // namespace muster::testing
 
 namespace muster::testing {
+namespace {
+
+// Waits (at most 20 s) until the server has let go of every watch stream
+// and of what they held; the caller checks that it did.
+void WaitForStreamsReleased(const registry::WatchHub& hub) {
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
 
 TEST_CASE(
     "a cut-off watcher that never reads is reset after the grace and "
@@ -310,12 +324,7 @@ TEST_CASE(
 
   // The stream held an unsent message; after the grace it is reset, and
   // the server lets go of the stream and what it held.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  WaitForStreamsReleased(hub);
   CHECK(hub.OpenCount() == 0);
   CHECK(hub.HeldBytes() == 0);
   // The client learns at once (not at its deadline): its stream was
@@ -385,12 +394,7 @@ TEST_CASE("watch connects, cancels, cut-offs and publishes interleave safely",
   CHECK(writes > 0);
 
   // Every stream ended on the server too, and nothing is held for them.
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  WaitForStreamsReleased(hub);
   CHECK(hub.OpenCount() == 0);
   CHECK(hub.HeldBytes() == 0);
   // And the server still serves watches.
