@@ -14,5 +14,5 @@ if [[ ! -f "${build}/build.ninja" ]]; then
 fi
 ninja -C "${build}" musterd muster-bench
 
-"${build}/bench/muster-bench" --musterd "${build}/registry/musterd" \
+"${build}/bench/muster-bench" --musterd "${build}/daemon/musterd" \
   --json bench-results.json "$@"

@@ -6,10 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "checkapi/target_source.h"
 #include "healthchecker/eviction_policy.h"
 #include "healthchecker/health_state.h"
 #include "healthchecker/prober.h"
-#include "healthchecker/target_source.h"
 
 namespace muster::healthchecker {
 

@@ -4,9 +4,9 @@
 #include <cstddef>
 
 #include "absl/time/time.h"
+#include "checkapi/check_spec.h"
+#include "common/metrics.h"
 #include "healthchecker/prober.h"
-#include "registry/common/check_spec.h"
-#include "registry/common/metrics.h"
 
 namespace muster::healthchecker {
 

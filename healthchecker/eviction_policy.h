@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "registry/common/check_spec.h"
+#include "checkapi/check_spec.h"
 
 namespace muster::healthchecker {
 

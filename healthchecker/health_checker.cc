@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "registry/common/logging.h"
+#include "common/logging.h"
 
 namespace muster::healthchecker {
 namespace {

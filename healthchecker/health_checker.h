@@ -11,6 +11,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "checkapi/target_source.h"
+#include "common/clock.h"
+#include "common/metrics.h"
 #include "healthchecker/checker_metrics.h"
 #include "healthchecker/checker_options.h"
 #include "healthchecker/health_state.h"
@@ -18,10 +21,7 @@
 #include "healthchecker/prober.h"
 #include "healthchecker/scheduler.h"
 #include "healthchecker/session_table.h"
-#include "healthchecker/target_source.h"
 #include "healthchecker/verdict_gate.h"
-#include "registry/common/clock.h"
-#include "registry/common/metrics.h"
 
 namespace muster::healthchecker {
 

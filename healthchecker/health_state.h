@@ -3,8 +3,8 @@
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "checkapi/check_spec.h"
 #include "healthchecker/prober.h"
-#include "registry/common/check_spec.h"
 
 namespace muster::healthchecker {
 

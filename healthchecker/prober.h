@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "registry/common/check_spec.h"
+#include "checkapi/check_spec.h"
 
 namespace muster::healthchecker {
 

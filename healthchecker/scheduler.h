@@ -15,7 +15,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "registry/common/clock.h"
+#include "common/clock.h"
 
 namespace muster::healthchecker {
 

@@ -7,9 +7,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "checkapi/target_source.h"
 #include "healthchecker/check_session.h"
 #include "healthchecker/eviction_policy.h"
-#include "healthchecker/target_source.h"
 #include "healthchecker/ttl_tracker.h"
 
 namespace muster::healthchecker {

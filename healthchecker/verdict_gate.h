@@ -8,7 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
-#include "healthchecker/target_source.h"
+#include "checkapi/target_source.h"
 
 namespace muster::healthchecker {
 

@@ -6,8 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_format.h"
-#include "registry/common/logging.h"
-#include "registry/common/status_macros.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
 
 namespace muster::registry {
 

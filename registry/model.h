@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "registry/common/check_spec.h"
+#include "checkapi/check_spec.h"
 
 namespace muster::registry {
 

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
-#include "registry/common/logging.h"
-#include "registry/common/status_macros.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
 #include "registry/validation.h"
 
 namespace muster::registry {

@@ -15,7 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
-#include "registry/common/status_macros.h"
+#include "common/status_macros.h"
 #include "registry/limits.h"
 
 namespace muster::registry {

@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "registry/common/check_spec.h"
+#include "checkapi/check_spec.h"
 #include "registry/model.h"
 
 // Request validation: every rule a request must satisfy before the

@@ -5,12 +5,14 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "registry/model_proto.h"
 
 namespace muster::registry {
 
 Watcher::Watcher(WatchHub& hub, WatchSpec spec, std::function<void()> wake)
-    : hub_(hub), spec_(std::move(spec)), wake_(std::move(wake)) {
+    : hub_(hub),
+      spec_(std::move(spec)),
+      encoder_(spec_.encoder != nullptr ? *spec_.encoder : ModelEventEncoder()),
+      wake_(std::move(wake)) {
   hub_.open_watchers_.fetch_add(1);
 }
 
@@ -80,19 +82,19 @@ bool Watcher::Wanted(const Event& event) const {
          (spec_.service.empty() || event.instance->service == spec_.service);
 }
 
-const std::shared_ptr<const muster::v1::Event>& PublishedBatch::wire(size_t i) {
-  if (wire_[i] == nullptr) {
-    auto message = std::make_shared<muster::v1::Event>();
-    ToProto(events_[i], message.get());
-    wire_[i] = std::move(message);
+const std::shared_ptr<const EventPayload>& PublishedBatch::payload(
+    size_t i, const EventEncoder& encoder) {
+  Encoded* encoded = nullptr;
+  for (Encoded& e : encoded_) {
+    if (e.encoder == &encoder) encoded = &e;
   }
-  return wire_[i];
-}
-
-size_t PublishedBatch::bytes(size_t i) {
-  if (bytes_.empty()) bytes_.resize(events_.size(), 0);
-  if (bytes_[i] == 0) bytes_[i] = wire(i)->ByteSizeLong();
-  return bytes_[i];
+  if (encoded == nullptr) {
+    encoded = &encoded_.emplace_back(Encoded{&encoder, {}});
+    encoded->payloads.resize(events_.size());
+  }
+  std::shared_ptr<const EventPayload>& payload = encoded->payloads[i];
+  if (payload == nullptr) payload = encoder.Encode(events_[i]);
+  return payload;
 }
 
 bool Watcher::Deliver(PublishedBatch& events) {
@@ -105,7 +107,9 @@ bool Watcher::Deliver(PublishedBatch& events) {
     for (size_t i = 0; i < events.size(); ++i) {
       const Event& event = events.event(i);
       if (event.revision <= start_after_ || !Wanted(event)) continue;
-      const size_t bytes = events.bytes(i);
+      const std::shared_ptr<const EventPayload>& payload =
+          events.payload(i, encoder_);
+      const size_t bytes = payload->bytes();
       if (live_.size() >= options.buffer_events) {
         CutOffLocked(absl::StrCat("more than ", options.buffer_events,
                                   " events queued"));
@@ -119,7 +123,7 @@ bool Watcher::Deliver(PublishedBatch& events) {
         overflow = true;
         break;
       }
-      live_.push_back(PublishedEvent{event, events.wire(i), bytes});
+      live_.push_back(PublishedEvent{event, payload, bytes});
       queued_bytes_ += bytes;
       AddHeldLocked(static_cast<int64_t>(bytes));
       any = true;
@@ -149,18 +153,17 @@ void Watcher::Detach() {
 }
 
 bool Watcher::AddConverted(WatchBatch* batch, Event event) {
-  auto wire = std::make_shared<muster::v1::Event>();
-  ToProto(event, wire.get());
-  const size_t bytes = wire->ByteSizeLong();
+  std::shared_ptr<const EventPayload> payload = encoder_.Encode(event);
+  const size_t bytes = payload->bytes();
   if (!batch->events.empty() &&
       batch->bytes + bytes > hub_.options_.max_message_bytes) {
     return false;
   }
   batch->bytes += bytes;
-  // This stream's own message, and the transport's encoding of it.
+  // This stream's own payload, and the transport's copy of it.
   batch->held_bytes += 2 * bytes;
   batch->events.push_back(std::move(event));
-  batch->wire.push_back(std::move(wire));
+  batch->payloads.push_back(std::move(payload));
   return true;
 }
 
@@ -182,7 +185,7 @@ Watcher::Poll Watcher::Next(WatchBatch* batch, absl::Status* end) {
 
 Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
   batch->events.clear();
-  batch->wire.clear();
+  batch->payloads.clear();
   batch->bytes = 0;
   batch->held_bytes = 0;
   if (!ended_.ok()) {
@@ -274,7 +277,7 @@ Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
           batch->bytes + live_.front().bytes <= options.max_message_bytes)) {
     batch->bytes += live_.front().bytes;
     batch->events.push_back(std::move(live_.front().event));
-    batch->wire.push_back(std::move(live_.front().wire));
+    batch->payloads.push_back(std::move(live_.front().payload));
     live_.pop_front();
   }
   // Shared messages: the stream adds only the transport's encoding.

@@ -13,8 +13,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "muster/v1/types.pb.h"
-#include "registry/common/metrics.h"
+#include "common/metrics.h"
+#include "registry/event_payload.h"
 #include "registry/index.h"
 #include "registry/limits.h"
 #include "registry/model.h"
@@ -29,6 +29,8 @@ struct WatchSpec {
   std::string service;
   // 0: snapshot, then live events. N: every retained event >= N, then live.
   uint64_t from_revision = 0;
+  // What the watcher's events are encoded with; null: ModelEventEncoder().
+  const EventEncoder* encoder = nullptr;
 };
 
 // One message of a watch stream.
@@ -36,45 +38,49 @@ struct WatchBatch {
   enum class Kind { kSnapshot, kSnapshotEnd, kEvents };
   Kind kind = Kind::kEvents;
   std::vector<Event> events;
-  // Each event's message (parallel to `events`). Live events are converted
-  // once when published and shared by every watcher; snapshot and replay
-  // events are converted for this stream.
-  std::vector<std::shared_ptr<const muster::v1::Event>> wire;
-  // The encoded size of the events' messages.
+  // Each event's payload from the watch's encoder (parallel to `events`).
+  // Live events are encoded once when published and shared by every
+  // watcher with the same encoder; snapshot and replay events are encoded
+  // for this stream.
+  std::vector<std::shared_ptr<const EventPayload>> payloads;
+  // The payloads' bytes.
   size_t bytes = 0;
   // What the batch holds while its stream writes it: the transport's
-  // encoded copy, plus the messages themselves when they were converted
-  // for this stream alone (snapshot and replay).
+  // copy, plus the payloads themselves when they were encoded for this
+  // stream alone (snapshot and replay).
   size_t held_bytes = 0;
   // The highest revision covered by what has been sent so far.
   uint64_t revision = 0;
 };
 
-// A published event with its message, shared by every watcher, and the
-// message's encoded size.
+// A published event with its payload, shared by every watcher with the
+// same encoder.
 struct PublishedEvent {
   Event event;
-  std::shared_ptr<const muster::v1::Event> wire;
+  std::shared_ptr<const EventPayload> payload;
   size_t bytes = 0;
 };
 
-// The events of one Publish. An event becomes a message the first time a
-// watcher wants it, once, and later watchers share it; an event nobody
-// watches is never converted. Used on the publishing thread only.
+// The events of one Publish. An event is encoded the first time a watcher
+// wants it, once per encoder, and later watchers share the payload; an
+// event nobody watches is never encoded. Used on the publishing thread
+// only.
 class PublishedBatch {
  public:
-  explicit PublishedBatch(const std::vector<Event>& events)
-      : events_(events), wire_(events.size()) {}
+  explicit PublishedBatch(const std::vector<Event>& events) : events_(events) {}
   size_t size() const { return events_.size(); }
   const Event& event(size_t i) const { return events_[i]; }
-  const std::shared_ptr<const muster::v1::Event>& wire(size_t i);
-  // The encoded size of wire(i).
-  size_t bytes(size_t i);
+  const std::shared_ptr<const EventPayload>& payload(
+      size_t i, const EventEncoder& encoder);
 
  private:
+  struct Encoded {
+    const EventEncoder* encoder;
+    std::vector<std::shared_ptr<const EventPayload>> payloads;
+  };
   const std::vector<Event>& events_;
-  std::vector<std::shared_ptr<const muster::v1::Event>> wire_;
-  std::vector<size_t> bytes_;
+  // One entry per encoder in use (in practice one per front end).
+  std::vector<Encoded> encoded_;
 };
 
 class WatchHub;
@@ -130,7 +136,7 @@ class Watcher final {
   bool Wanted(const Event& event) const;
   Poll NextLocked(WatchBatch* batch, absl::Status* end)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Adds `event` (converted here) to a snapshot or replay batch unless the
+  // Adds `event` (encoded here) to a snapshot or replay batch unless the
   // batch is full by bytes; returns false when it did not fit.
   bool AddConverted(WatchBatch* batch, Event event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -152,6 +158,7 @@ class Watcher final {
 
   WatchHub& hub_;
   const WatchSpec spec_;
+  const EventEncoder& encoder_;
 
   mutable absl::Mutex mu_;
   Phase phase_ ABSL_GUARDED_BY(mu_) = Phase::kLive;

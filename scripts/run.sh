@@ -19,4 +19,4 @@ for arg in "$@"; do
 done
 # As the systemd unit and the container image run it (deploy/musterd.service).
 export GLIBC_TUNABLES="${GLIBC_TUNABLES:-glibc.malloc.hugetlb=1}"
-exec ./build/registry/musterd "${data_dir[@]}" "$@"
+exec ./build/daemon/musterd "${data_dir[@]}" "$@"

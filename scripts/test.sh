@@ -20,7 +20,8 @@ ninja -C build -j"$(nproc)"
 # Our own .h/.cc files only: generated code lives in build directories.
 format_ok=1
 sources=()
-for dir in registry healthchecker cli tests bench; do
+for dir in common checkapi registry codec store rpc daemon healthchecker cli \
+  testkit tests bench; do
   [[ -d "${dir}" ]] || continue
   while IFS= read -r -d '' file; do
     sources+=("${file}")

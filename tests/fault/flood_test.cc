@@ -28,11 +28,11 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "daemon/http_endpoint.h"
+#include "daemon/readiness.h"
 #include "muster/v1/registry.grpc.pb.h"
-#include "registry/common/clock.h"
-#include "registry/common/metrics.h"
-#include "registry/http_endpoint.h"
-#include "registry/readiness.h"
 #include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdlib>
 
-#include "registry/rocksdb_store.h"
+#include "store/rocksdb/rocksdb_store.h"
 
 namespace muster::testing {
 

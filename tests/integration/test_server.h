@@ -5,13 +5,13 @@
 #include <memory>
 #include <string>
 
+#include "common/clock.h"
+#include "common/metrics.h"
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
-#include "registry/common/clock.h"
-#include "registry/common/metrics.h"
 #include "registry/registry.h"
-#include "registry/server.h"
 #include "registry/store.h"
+#include "rpc/server.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::testing {

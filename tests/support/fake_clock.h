@@ -3,7 +3,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "registry/common/clock.h"
+#include "common/clock.h"
 
 namespace muster::testing {
 

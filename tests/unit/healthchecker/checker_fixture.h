@@ -5,8 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "common/metrics.h"
 #include "healthchecker/health_checker.h"
-#include "registry/common/metrics.h"
 #include "tests/support/fake_clock.h"
 #include "tests/unit/healthchecker/fakes.h"
 

@@ -12,8 +12,8 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "checkapi/target_source.h"
 #include "healthchecker/prober.h"
-#include "healthchecker/target_source.h"
 
 // Fakes for the health checker's seams, recording every call. All are
 // thread-safe.

@@ -15,8 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "registry/index.h"
-#include "registry/memory_store.h"
 #include "registry/watch_hub.h"
+#include "store/memory/memory_store.h"
 #include "tests/support/fake_clock.h"
 
 namespace muster::registry {

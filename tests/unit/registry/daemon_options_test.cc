@@ -1,6 +1,6 @@
 // musterd's flag values: sizes.
 
-#include "registry/daemon_options.h"
+#include "daemon/daemon_options.h"
 
 #include <catch2/catch.hpp>
 #include <string>

@@ -1,4 +1,4 @@
-#include "registry/http_endpoint.h"
+#include "daemon/http_endpoint.h"
 
 #include <curl/curl.h>
 
@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "registry/common/metrics.h"
+#include "common/metrics.h"
 
 namespace muster::registry {
 namespace {

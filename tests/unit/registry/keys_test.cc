@@ -1,4 +1,4 @@
-#include "registry/keys.h"
+#include "store/layout/keys.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -10,8 +10,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "codec/model_proto.h"
 #include "muster/v1/types.pb.h"
-#include "registry/model_proto.h"
 
 namespace muster::registry::keys {
 namespace {

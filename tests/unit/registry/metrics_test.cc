@@ -1,4 +1,4 @@
-#include "registry/common/metrics.h"
+#include "common/metrics.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

@@ -1,4 +1,4 @@
-#include "registry/model_proto.h"
+#include "codec/model_proto.h"
 
 #include <catch2/catch.hpp>
 #include <memory>

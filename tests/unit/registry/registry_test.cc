@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
-#include "registry/memory_store.h"
+#include "store/memory/memory_store.h"
 #include "tests/support/fake_clock.h"
 
 namespace muster::registry {

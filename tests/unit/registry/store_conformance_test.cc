@@ -23,12 +23,12 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
+#include "codec/model_proto.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "registry/keys.h"
-#include "registry/memory_store.h"
-#include "registry/model_proto.h"
-#include "registry/rocksdb_store.h"
 #include "registry/store.h"
+#include "store/layout/keys.h"
+#include "store/memory/memory_store.h"
+#include "store/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::registry {

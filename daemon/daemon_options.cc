@@ -1,0 +1,151 @@
+#include "daemon/daemon_options.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace muster::registry {
+namespace {
+
+absl::Status ValidateListen(const std::string& value, const char* flag) {
+  size_t colon = value.rfind(':');
+  if (value.empty() || colon == std::string::npos || colon == 0 ||
+      colon + 1 == value.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", value, "\" is not host:port (e.g. 127.0.0.1:7400)"));
+  }
+  const std::string port = value.substr(colon + 1);
+  if (port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": port \"", port, "\" is not a number from 0 to 65535"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& value,
+                                                 const char* flag) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(value, &duration)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", value,
+                     "\" is not a duration (e.g. 500ms, 20s, 30m, 1h)"));
+  }
+  return duration;
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
+                                       const std::string& value) {
+  size_t digits = value.find_first_not_of("0123456789");
+  if (digits == std::string::npos) digits = value.size();
+  const std::string number = value.substr(0, digits);
+  const std::string unit = value.substr(digits);
+  uint64_t multiplier = 0;
+  if (unit.empty()) {
+    multiplier = 1;
+  } else if (unit == "KiB") {
+    multiplier = uint64_t{1} << 10;
+  } else if (unit == "MiB") {
+    multiplier = uint64_t{1} << 20;
+  } else if (unit == "GiB") {
+    multiplier = uint64_t{1} << 30;
+  }
+  constexpr uint64_t kMax = uint64_t{1} << 40;
+  uint64_t count = 0;
+  bool ok = multiplier != 0 && !number.empty() && number.size() <= 13;
+  if (ok) {
+    count = std::stoull(number);
+    ok = count > 0 && count <= kMax / multiplier;
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", value,
+        "\" is not a size from 1 byte to 1TiB (a whole number, optionally "
+        "followed by KiB, MiB or GiB)"));
+  }
+  return count * multiplier;
+}
+
+absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
+    const DaemonOptions& options) {
+  GrpcConnectionOptions out;
+  absl::StatusOr<absl::Duration> handshake = ParseDurationFlag(
+      options.grpc_handshake_timeout, "--grpc-handshake-timeout");
+  if (!handshake.ok()) return handshake.status();
+  if (*handshake < absl::Milliseconds(100) || *handshake > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "--grpc-handshake-timeout: must be from 100ms to 1h");
+  }
+  out.handshake_timeout = *handshake;
+  absl::StatusOr<absl::Duration> idle = ParseDurationFlag(
+      options.grpc_max_connection_idle, "--grpc-max-connection-idle");
+  if (!idle.ok()) return idle.status();
+  if (*idle == absl::ZeroDuration()) idle = absl::InfiniteDuration();
+  if (*idle < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        "--grpc-max-connection-idle: must be at least 1s, or 0 for never");
+  }
+  out.max_connection_idle = *idle;
+  if (options.grpc_fd_reserve < 64 || options.grpc_fd_reserve > 1048576) {
+    return absl::InvalidArgumentError(
+        "--grpc-fd-reserve: must be from 64 to 1048576");
+  }
+  out.fd_reserve = options.grpc_fd_reserve;
+  return out;
+}
+
+absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
+  if (absl::Status s = ValidateListen(options.listen, "--listen"); !s.ok())
+    return s;
+  if (absl::Status s = ValidateListen(options.http_listen, "--http-listen");
+      !s.ok())
+    return s;
+  if (options.data_dir.empty()) {
+    return absl::InvalidArgumentError("--data-dir: must not be empty");
+  }
+  if (options.changelog_retention < 1) {
+    return absl::InvalidArgumentError(
+        "--changelog-retention: must be at least 1 revision");
+  }
+  LogLevel level;
+  if (!ParseLogLevel(options.log_level, &level)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level: \"", options.log_level,
+                     "\" is not one of debug, info, warning, error"));
+  }
+  if (options.checker_max_in_flight < 1 ||
+      options.checker_max_in_flight > 100000) {
+    return absl::InvalidArgumentError(
+        "--checker-max-in-flight: must be from 1 to 100000");
+  }
+  if (options.checker_max_in_flight_per_host < 1) {
+    return absl::InvalidArgumentError(
+        "--checker-max-in-flight-per-host: must be at least 1");
+  }
+  absl::StatusOr<uint64_t> buffer =
+      ParseByteSize("--watch-buffer-bytes", options.watch_buffer_bytes);
+  if (!buffer.ok()) return buffer.status();
+  absl::StatusOr<uint64_t> total =
+      ParseByteSize("--watch-memory-limit", options.watch_memory_limit);
+  if (!total.ok()) return total.status();
+  if (*buffer > *total) {
+    return absl::InvalidArgumentError(
+        "--watch-buffer-bytes: must not be more than --watch-memory-limit");
+  }
+  if (std::isnan(options.eviction_protection_share) ||
+      options.eviction_protection_share <= 0 ||
+      options.eviction_protection_share > 1) {
+    return absl::InvalidArgumentError(
+        "--eviction-protection-share: must be in (0, 1]; 1 disables "
+        "protection");
+  }
+  if (absl::Status s = ParseGrpcConnectionOptions(options).status(); !s.ok())
+    return s;
+  return absl::OkStatus();
+}
+
+}  // namespace muster::registry

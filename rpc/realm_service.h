@@ -1,0 +1,49 @@
+#pragma once
+
+#include "common/metrics.h"
+#include "muster/v1/realm.grpc.pb.h"
+#include "registry/registry.h"
+#include "rpc/rpc_metrics.h"
+
+namespace muster::registry {
+
+// RealmService adapts muster.v1.Realms (callback API) to Registry.
+// Thread-safe.
+class RealmService final : public muster::v1::Realms::CallbackService {
+ public:
+  RealmService(Registry& registry, Metrics& metrics);
+
+  grpc::ServerUnaryReactor* CreateRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::CreateRealmRequest* request,
+      muster::v1::Realm* response) override;
+  grpc::ServerUnaryReactor* GetRealm(grpc::CallbackServerContext* context,
+                                     const muster::v1::GetRealmRequest* request,
+                                     muster::v1::Realm* response) override;
+  grpc::ServerUnaryReactor* ListRealms(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListRealmsRequest* request,
+      muster::v1::ListRealmsResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::UpdateRealmRequest* request,
+      muster::v1::Realm* response) override;
+  grpc::ServerUnaryReactor* DeleteRealm(
+      grpc::CallbackServerContext* context,
+      const muster::v1::DeleteRealmRequest* request,
+      muster::v1::DeleteRealmResponse* response) override;
+
+ private:
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   size_t method, const absl::Status& status);
+  // Runs a realm mutation and finishes the RPC from its completion.
+  grpc::ServerUnaryReactor* Mutate(grpc::CallbackServerContext* context,
+                                   size_t method, const std::string& name,
+                                   const muster::v1::RealmSettings& settings,
+                                   muster::v1::Realm* response);
+
+  Registry& registry_;
+  RpcMetrics rpc_metrics_;
+};
+
+}  // namespace muster::registry

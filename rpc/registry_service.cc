@@ -1,0 +1,289 @@
+#include "rpc/registry_service.h"
+
+#include <utility>
+
+#include "codec/model_proto.h"
+#include "rpc/grpc_status.h"
+#include "rpc/watch_reactor.h"
+
+namespace muster::registry {
+namespace {
+
+enum Method : size_t {
+  kRegister,
+  kDeregister,
+  kHeartbeat,
+  kSetAdminState,
+  kGetInstance,
+  kListInstances,
+  kListServices,
+  kWatch,
+  kListEvents,
+  kGetServerInfo,
+  kPing,
+};
+
+std::vector<std::string> MethodNames() {
+  return {"Register",    "Deregister",    "Heartbeat",    "SetAdminState",
+          "GetInstance", "ListInstances", "ListServices", "Watch",
+          "ListEvents",  "GetServerInfo", "Ping"};
+}
+
+// The WatchRequest in a raw Watch call.
+absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
+  grpc::ByteBuffer copy(*raw);  // shares the slices
+  muster::v1::WatchRequest request;
+  const grpc::Status parsed =
+      grpc::SerializationTraits<muster::v1::WatchRequest>::Deserialize(
+          &copy, &request);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        "the WatchRequest message could not be parsed");
+  }
+  WatchSpec spec;
+  spec.realm = request.realm().empty() ? kDefaultRealm : request.realm();
+  spec.service = request.service();
+  spec.from_revision = request.from_revision();
+  return spec;
+}
+
+void FillDetail(const healthchecker::HealthDetail& detail,
+                muster::v1::Instance* proto) {
+  muster::v1::HealthDetail* out = proto->mutable_health_detail();
+  out->set_output(detail.output);
+  if (detail.last_checked_at.has_value()) {
+    TimeToProto(*detail.last_checked_at, out->mutable_last_checked_at());
+  }
+  out->set_consecutive_successes(detail.consecutive_successes);
+  out->set_consecutive_failures(detail.consecutive_failures);
+  if (detail.evict_at.has_value())
+    TimeToProto(*detail.evict_at, out->mutable_evict_at());
+  out->set_eviction_paused(detail.eviction_paused);
+  if (detail.last_heartbeat_at.has_value()) {
+    TimeToProto(*detail.last_heartbeat_at, proto->mutable_last_heartbeat_at());
+  }
+}
+
+}  // namespace
+
+RegistryService::RegistryService(Registry& registry, Metrics& metrics,
+                                 ServerFacts facts)
+    : registry_(registry),
+      facts_(std::move(facts)),
+      rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {
+  SetMessageAllocatorFor_Register(&register_allocator_);
+  SetMessageAllocatorFor_Deregister(&deregister_allocator_);
+  SetMessageAllocatorFor_Heartbeat(&heartbeat_allocator_);
+  SetMessageAllocatorFor_SetAdminState(&set_admin_state_allocator_);
+  SetMessageAllocatorFor_GetInstance(&get_instance_allocator_);
+  SetMessageAllocatorFor_ListInstances(&list_instances_allocator_);
+  SetMessageAllocatorFor_ListServices(&list_services_allocator_);
+  SetMessageAllocatorFor_ListEvents(&list_events_allocator_);
+  SetMessageAllocatorFor_GetServerInfo(&get_server_info_allocator_);
+  SetMessageAllocatorFor_Ping(&ping_allocator_);
+}
+
+grpc::ServerUnaryReactor* RegistryService::Finish(
+    grpc::CallbackServerContext* context, size_t method,
+    const absl::Status& status) {
+  rpc_metrics_.Count(method, status);
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RegistryService::Register(
+    grpc::CallbackServerContext* context,
+    const muster::v1::RegisterRequest* request,
+    muster::v1::RegisterResponse* response) {
+  absl::StatusOr<Instance> instance =
+      InstanceFromProto(request->instance(), "instance");
+  if (!instance.ok()) return Finish(context, kRegister, instance.status());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  registry_.Register(
+      request->realm(), std::move(instance).value(),
+      [this, reactor,
+       response](absl::StatusOr<Registry::RegisterResult> result) {
+        if (result.ok()) {
+          ToProto(*result->instance, response->mutable_instance());
+          response->set_created(result->created);
+          response->set_revision(result->revision);
+        }
+        rpc_metrics_.Count(kRegister, result.status());
+        reactor->Finish(ToGrpcStatus(result.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RegistryService::Deregister(
+    grpc::CallbackServerContext* context,
+    const muster::v1::DeregisterRequest* request,
+    muster::v1::DeregisterResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  registry_.Deregister(
+      InstanceKey{request->realm(), request->service(), request->id()},
+      request->incarnation(),
+      [this, reactor, response](absl::StatusOr<uint64_t> revision) {
+        if (revision.ok()) response->set_revision(*revision);
+        rpc_metrics_.Count(kDeregister, revision.status());
+        reactor->Finish(ToGrpcStatus(revision.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RegistryService::Heartbeat(
+    grpc::CallbackServerContext* context,
+    const muster::v1::HeartbeatRequest* request,
+    muster::v1::HeartbeatResponse* response) {
+  absl::StatusOr<std::shared_ptr<const Instance>> instance =
+      registry_.Heartbeat(
+          InstanceKey{request->realm(), request->service(), request->id()},
+          request->incarnation());
+  if (instance.ok()) {
+    response->set_health(HealthToProto((*instance)->health));
+    response->set_admin_state(AdminStateToProto((*instance)->admin_state));
+  }
+  return Finish(context, kHeartbeat, instance.status());
+}
+
+grpc::ServerUnaryReactor* RegistryService::SetAdminState(
+    grpc::CallbackServerContext* context,
+    const muster::v1::SetAdminStateRequest* request,
+    muster::v1::Instance* response) {
+  if (request->admin_state() != muster::v1::ADMIN_STATE_ENABLED &&
+      request->admin_state() != muster::v1::ADMIN_STATE_DRAINING) {
+    return Finish(
+        context, kSetAdminState,
+        absl::InvalidArgumentError("admin_state: must be ENABLED or DRAINING"));
+  }
+  AdminState state = request->admin_state() == muster::v1::ADMIN_STATE_DRAINING
+                         ? AdminState::kDraining
+                         : AdminState::kEnabled;
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  registry_.SetAdminState(
+      InstanceKey{request->realm(), request->service(), request->id()}, state,
+      request->reason(),
+      [this, reactor,
+       response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
+        if (instance.ok()) ToProto(**instance, response);
+        rpc_metrics_.Count(kSetAdminState, instance.status());
+        reactor->Finish(ToGrpcStatus(instance.status()));
+      });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* RegistryService::GetInstance(
+    grpc::CallbackServerContext* context,
+    const muster::v1::GetInstanceRequest* request,
+    muster::v1::Instance* response) {
+  absl::StatusOr<std::shared_ptr<const Instance>> instance =
+      registry_.GetInstance(
+          InstanceKey{request->realm(), request->service(), request->id()});
+  if (instance.ok()) {
+    ToProto(**instance, response);
+    FillDetail(registry_.HealthDetailOf(**instance), response);
+  }
+  return Finish(context, kGetInstance, instance.status());
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListInstances(
+    grpc::CallbackServerContext* context,
+    const muster::v1::ListInstancesRequest* request,
+    muster::v1::ListInstancesResponse* response) {
+  ListQuery query;
+  query.realm = request->realm();
+  query.service = request->service();
+  query.routable_only = request->routable_only();
+  query.tags.assign(request->tags().begin(), request->tags().end());
+  for (const auto& [key, value] : request->metadata())
+    query.metadata.emplace_back(key, value);
+  std::sort(query.metadata.begin(), query.metadata.end());
+  query.zone = request->zone();
+  query.page_size = request->page_size();
+  query.page_token = request->page_token();
+  absl::StatusOr<InstancePage> page = registry_.ListInstances(query);
+  if (page.ok()) {
+    response->mutable_instances()->Reserve(
+        static_cast<int>(page->instances.size()));
+    for (const auto& instance : page->instances)
+      ToProto(*instance, response->add_instances());
+    response->set_next_page_token(page->next_page_token);
+    response->set_revision(page->revision);
+  }
+  return Finish(context, kListInstances, page.status());
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListServices(
+    grpc::CallbackServerContext* context,
+    const muster::v1::ListServicesRequest* request,
+    muster::v1::ListServicesResponse* response) {
+  uint64_t revision = 0;
+  absl::StatusOr<std::vector<ServiceCounts>> services =
+      registry_.ListServices(request->realm(), &revision);
+  if (services.ok()) {
+    for (const ServiceCounts& counts : *services) {
+      muster::v1::ServiceSummary* summary = response->add_services();
+      summary->set_name(counts.name);
+      summary->set_instance_count(counts.instances);
+      summary->set_routable_count(counts.routable);
+    }
+    response->set_revision(revision);
+  }
+  return Finish(context, kListServices, services.status());
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
+  absl::StatusOr<WatchSpec> spec = WatchSpecFrom(raw);
+  return new WatchReactor(registry_.watch_hub(), watch_pump_, context,
+                          std::move(spec), [this](const absl::Status& status) {
+                            rpc_metrics_.Count(kWatch, status);
+                          });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListEvents(
+    grpc::CallbackServerContext* context,
+    const muster::v1::ListEventsRequest* request,
+    muster::v1::ListEventsResponse* response) {
+  absl::StatusOr<Registry::EventsPage> page = registry_.ListEvents(
+      InstanceKey{request->realm(), request->service(), request->id()},
+      request->from_revision(), request->limit());
+  if (page.ok()) {
+    for (const Event& event : page->events)
+      ToProto(event, response->add_events());
+    response->set_next_revision(page->next_revision);
+    response->set_oldest_retained_revision(page->oldest_retained_revision);
+    response->set_revision(page->revision);
+  }
+  return Finish(context, kListEvents, page.status());
+}
+
+grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
+    grpc::CallbackServerContext* context,
+    const muster::v1::GetServerInfoRequest* /*request*/,
+    muster::v1::ServerInfo* response) {
+  response->set_version(facts_.version);
+  TimeToProto(facts_.started_at, response->mutable_started_at());
+  uint64_t revision = 0;
+  std::vector<RealmCounts> realms = registry_.index().Realms(&revision);
+  uint64_t instances = 0;
+  for (const RealmCounts& counts : realms) instances += counts.instances;
+  response->set_revision(revision);
+  response->set_oldest_retained_revision(
+      registry_.watch_hub().OldestRetainedRevision());
+  response->set_instance_count(instances);
+  response->set_realm_count(realms.size());
+  response->set_open_watchers(registry_.watch_hub().WatcherCount());
+  response->set_health_checker_enabled(facts_.health_checker_enabled);
+  response->set_data_dir(facts_.data_dir);
+  return Finish(context, kGetServerInfo, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* RegistryService::Ping(
+    grpc::CallbackServerContext* context,
+    const muster::v1::PingRequest* /*request*/,
+    muster::v1::PingResponse* /*response*/) {
+  return Finish(context, kPing, absl::OkStatus());
+}
+
+}  // namespace muster::registry

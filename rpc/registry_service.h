@@ -1,0 +1,116 @@
+#pragma once
+
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/metrics.h"
+#include "muster/v1/registry.grpc.pb.h"
+#include "registry/registry.h"
+#include "rpc/arena_allocator.h"
+#include "rpc/rpc_metrics.h"
+#include "rpc/watch_pump.h"
+
+namespace muster::registry {
+
+// Facts about the daemon reported by GetServerInfo.
+struct ServerFacts {
+  std::string version;
+  absl::Time started_at = absl::UnixEpoch();
+  bool health_checker_enabled = false;
+  std::string data_dir;
+};
+
+// RegistryService adapts muster.v1.Registry (callback API) to Registry:
+// proto <-> model and absl::Status -> grpc::Status, nothing else. Reads
+// finish inline; mutations finish from the commit thread after the synced
+// write. Thread-safe.
+class RegistryService final
+    : public muster::v1::Registry::WithRawCallbackMethod_Watch<
+          muster::v1::Registry::CallbackService> {
+ public:
+  RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
+
+  // After the server is shut down: waits until the work the watch streams
+  // left queued has run (it still refers to the registry).
+  void DrainWatchStreams() { watch_pump_.Drain(); }
+
+  grpc::ServerUnaryReactor* Register(
+      grpc::CallbackServerContext* context,
+      const muster::v1::RegisterRequest* request,
+      muster::v1::RegisterResponse* response) override;
+  grpc::ServerUnaryReactor* Deregister(
+      grpc::CallbackServerContext* context,
+      const muster::v1::DeregisterRequest* request,
+      muster::v1::DeregisterResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(
+      grpc::CallbackServerContext* context,
+      const muster::v1::HeartbeatRequest* request,
+      muster::v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* SetAdminState(
+      grpc::CallbackServerContext* context,
+      const muster::v1::SetAdminStateRequest* request,
+      muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* GetInstance(
+      grpc::CallbackServerContext* context,
+      const muster::v1::GetInstanceRequest* request,
+      muster::v1::Instance* response) override;
+  grpc::ServerUnaryReactor* ListInstances(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListInstancesRequest* request,
+      muster::v1::ListInstancesResponse* response) override;
+  grpc::ServerUnaryReactor* ListServices(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListServicesRequest* request,
+      muster::v1::ListServicesResponse* response) override;
+  // Raw: the responses are assembled from shared event payloads.
+  grpc::ServerWriteReactor<grpc::ByteBuffer>* Watch(
+      grpc::CallbackServerContext* context,
+      const grpc::ByteBuffer* request) override;
+  grpc::ServerUnaryReactor* ListEvents(
+      grpc::CallbackServerContext* context,
+      const muster::v1::ListEventsRequest* request,
+      muster::v1::ListEventsResponse* response) override;
+  grpc::ServerUnaryReactor* GetServerInfo(
+      grpc::CallbackServerContext* context,
+      const muster::v1::GetServerInfoRequest* request,
+      muster::v1::ServerInfo* response) override;
+  grpc::ServerUnaryReactor* Ping(grpc::CallbackServerContext* context,
+                                 const muster::v1::PingRequest* request,
+                                 muster::v1::PingResponse* response) override;
+
+ private:
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   size_t method, const absl::Status& status);
+
+  template <typename Request, typename Response>
+  using Allocator = ArenaMessageAllocator<Request, Response>;
+
+  Registry& registry_;
+  // Builds and writes watch messages off gRPC's callback threads. Declared
+  // early: destroyed after everything else, once every stream is done.
+  WatchPump watch_pump_;
+  const ServerFacts facts_;
+  RpcMetrics rpc_metrics_;
+  // Per unary method; they must outlive the server, like the service.
+  Allocator<muster::v1::RegisterRequest, muster::v1::RegisterResponse>
+      register_allocator_;
+  Allocator<muster::v1::DeregisterRequest, muster::v1::DeregisterResponse>
+      deregister_allocator_;
+  Allocator<muster::v1::HeartbeatRequest, muster::v1::HeartbeatResponse>
+      heartbeat_allocator_;
+  Allocator<muster::v1::SetAdminStateRequest, muster::v1::Instance>
+      set_admin_state_allocator_;
+  Allocator<muster::v1::GetInstanceRequest, muster::v1::Instance>
+      get_instance_allocator_;
+  Allocator<muster::v1::ListInstancesRequest, muster::v1::ListInstancesResponse>
+      list_instances_allocator_;
+  Allocator<muster::v1::ListServicesRequest, muster::v1::ListServicesResponse>
+      list_services_allocator_;
+  Allocator<muster::v1::ListEventsRequest, muster::v1::ListEventsResponse>
+      list_events_allocator_;
+  Allocator<muster::v1::GetServerInfoRequest, muster::v1::ServerInfo>
+      get_server_info_allocator_;
+  Allocator<muster::v1::PingRequest, muster::v1::PingResponse> ping_allocator_;
+};
+
+}  // namespace muster::registry

@@ -1,0 +1,125 @@
+#include "rpc/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
+#include <climits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "registry/limits.h"
+#include "rpc/realm_service.h"
+#include "rpc/tcp_listener.h"
+
+namespace muster::registry {
+namespace {
+
+// Server keepalive: a peer that vanished without a FIN (a crashed host, a
+// dropped NAT entry) while it holds a call is found within minutes instead
+// of the kernel's two hours.
+constexpr int kKeepaliveTimeMs = 5 * 60 * 1000;
+constexpr int kKeepaliveTimeoutMs = 20 * 1000;
+
+int ClampMs(absl::Duration d) {
+  if (d >= absl::Milliseconds(INT_MAX)) return INT_MAX;
+  return static_cast<int>(absl::ToInt64Milliseconds(d));
+}
+
+std::string DialTarget(const std::string& listen, int port) {
+  std::string host = listen.substr(0, listen.rfind(':'));
+  if (host == "0.0.0.0" || host == "[::]") host = "127.0.0.1";
+  return absl::StrCat(host, ":", port);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
+                                                      Registry& registry,
+                                                      Metrics& metrics) {
+  std::unique_ptr<Server> server(new Server());
+  server->registry_ = &registry;
+  server->registry_service_ =
+      std::make_unique<RegistryService>(registry, metrics, options.facts);
+  server->realm_service_ = std::make_unique<RealmService>(registry, metrics);
+
+  TcpListener::Options listener_options;
+  listener_options.listen = options.listen;
+  listener_options.fd_reserve = options.fd_reserve;
+  // Connections stuck in the handshake hold their memory until it times
+  // out; trim until they are gone.
+  listener_options.trim_window = options.handshake_timeout;
+  listener_options.trimmer = options.trimmer;
+  absl::StatusOr<std::unique_ptr<TcpListener>> listener =
+      TcpListener::Create(listener_options, *options.clock, metrics);
+  if (!listener.ok()) return listener.status();
+  server->listener_ = std::move(*listener);
+  server->port_ = server->listener_->port();
+  server->target_ = DialTarget(options.listen, server->port_);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(limits::kMaxGrpcMessageBytes);
+  builder.SetMaxSendMessageSize(limits::kMaxGrpcMessageBytes);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             ClampMs(options.handshake_timeout));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             ClampMs(options.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             kKeepaliveTimeoutMs);
+  // Keepalive pings on a quiet watch stream carry no data; without this
+  // gRPC stops sending them after two.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // gRPC's own listener stops for good after one failed accept (EMFILE);
+  // the TcpListener accepts instead and hands connections over here.
+  server->acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
+      grpc::InsecureServerCredentials());
+  builder.RegisterService(server->registry_service_.get());
+  builder.RegisterService(server->realm_service_.get());
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr) {
+    return absl::UnavailableError(
+        absl::StrCat("grpc listen ", options.listen, ": cannot start serving"));
+  }
+  grpc::experimental::ExternalConnectionAcceptor* acceptor =
+      server->acceptor_.get();
+  server->listener_->Start([acceptor](int fd) {
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters
+        connection;
+    connection.fd = fd;
+    acceptor->HandleNewConnection(&connection);
+  });
+  grpc::HealthCheckServiceInterface* health =
+      server->server_->GetHealthCheckService();
+  health->SetServingStatus(true);
+  health->SetServingStatus("muster.v1.Registry", true);
+  health->SetServingStatus("muster.v1.Realms", true);
+  return server;
+}
+
+void Server::Stop(absl::Duration grace) {
+  if (stopped_ || server_ == nullptr) return;
+  stopped_ = true;
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  // Watch streams never end by themselves; end them so Shutdown only waits
+  // for unary calls.
+  registry_->watch_hub().Shutdown();
+  // Before Shutdown: gRPC neither serves nor closes a connection handed to
+  // it after that.
+  listener_->Stop();
+  server_->Shutdown(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(absl::ToInt64Milliseconds(grace)));
+  server_->Wait();
+  // Every stream is done; let the pump finish what they left queued, so
+  // nothing of theirs outlives the registry.
+  registry_service_->DrainWatchStreams();
+}
+
+Server::~Server() { Stop(); }
+
+}  // namespace muster::registry

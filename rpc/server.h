@@ -1,0 +1,84 @@
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/clock.h"
+#include "common/heap_trimmer.h"
+#include "common/metrics.h"
+#include "registry/registry.h"
+#include "rpc/registry_service.h"
+
+namespace grpc {
+class Server;
+namespace experimental {
+class ExternalConnectionAcceptor;
+}  // namespace experimental
+}  // namespace grpc
+
+namespace muster::registry {
+
+class RealmService;
+class TcpListener;
+
+// Server is musterd's gRPC endpoint: muster.v1.Registry, muster.v1.Realms,
+// grpc.health.v1.Health and server reflection on one listening port.
+// Connections are accepted by a TcpListener (which survives descriptor
+// exhaustion, unlike gRPC 1.51's own) and closed when they never finish
+// the HTTP/2 handshake or stay without calls for too long.
+// Start/Stop from one owner thread; port() and target() from any.
+class Server final {
+ public:
+  struct Options {
+    // "host:port"; port 0 picks a free one (see port()).
+    std::string listen = "127.0.0.1:7400";
+    ServerFacts facts;
+    // A connection that has not sent the HTTP/2 preface and SETTINGS this
+    // long after it was accepted is closed.
+    absl::Duration handshake_timeout = absl::Seconds(20);
+    // A connection without calls this long gets a GOAWAY (clients reconnect
+    // on their next call); absl::InfiniteDuration() never.
+    absl::Duration max_connection_idle = absl::Minutes(30);
+    // Descriptors kept free for everything but gRPC connections (see
+    // TcpListener).
+    uint32_t fd_reserve = 2048;
+    // Time for the listener's rate-limited logs.
+    Clock* clock = &Clock::Real();
+    // Returns freed heap after connection bursts; none: never.
+    HeapTrimmer* trimmer = nullptr;
+  };
+
+  // Binds and serves. UNAVAILABLE naming the address when it cannot bind
+  // (taken, or not a local address).
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options,
+                                                       Registry& registry,
+                                                       Metrics& metrics);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  int port() const { return port_; }
+  // "host:port" a local client dials to reach this server (the loopback
+  // address when listening on every address).
+  const std::string& target() const { return target_; }
+  // Reports NOT_SERVING, ends watch streams, stops accepting and waits up
+  // to `grace` for in-flight calls (then cancels them). Idempotent.
+  void Stop(absl::Duration grace = absl::Seconds(5));
+
+ private:
+  Server() = default;
+
+  Registry* registry_ = nullptr;
+  std::unique_ptr<RegistryService> registry_service_;
+  std::unique_ptr<RealmService> realm_service_;
+  std::unique_ptr<TcpListener> listener_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::string target_;
+  bool stopped_ = false;
+};
+
+}  // namespace muster::registry

@@ -1,0 +1,164 @@
+#include "rpc/watch_reactor.h"
+
+#include <chrono>
+#include <utility>
+
+#include "rpc/grpc_status.h"
+#include "rpc/watch_encoding.h"
+
+namespace muster::registry {
+
+WatchReactor::WatchReactor(WatchHub& hub, WatchPump& pump,
+                           grpc::CallbackServerContext* context,
+                           absl::StatusOr<WatchSpec> spec,
+                           std::function<void(const absl::Status&)> on_finish)
+    : hub_(hub),
+      pump_(pump),
+      context_(context),
+      on_finish_(std::move(on_finish)) {
+  {
+    // A publish may wake the stream as soon as Open returns: it then only
+    // queues a pump task, which waits for mu_.
+    absl::MutexLock lock(&mu_);
+    if (!spec.ok()) {
+      FinishLocked(spec.status());
+      return;
+    }
+    spec->encoder = &WireEventEncoder();
+    absl::StatusOr<std::shared_ptr<Watcher>> watcher =
+        hub_.Open(*spec, [this] { Schedule(); });
+    if (!watcher.ok()) {
+      FinishLocked(watcher.status());
+      return;
+    }
+    watcher_ = std::move(watcher).value();
+  }
+  // The snapshot is built on the pump, not on this gRPC thread.
+  Schedule();
+}
+
+WatchReactor::~WatchReactor() = default;
+
+void WatchReactor::Schedule() {
+  if (scheduled_.exchange(true)) return;  // the queued task will look
+  refs_.fetch_add(1);
+  pump_.Post([this] { RunScheduled(); });
+}
+
+void WatchReactor::RunScheduled() {
+  // Cleared first: a wake from here on queues another look.
+  scheduled_.store(false);
+  {
+    absl::MutexLock lock(&mu_);
+    PumpLocked();
+  }
+  Unref();
+}
+
+void WatchReactor::PumpLocked() {
+  if (done_ || finished_ || watcher_ == nullptr) return;
+  if (writing_) {
+    // The watcher may have been cut off behind the write: a client that
+    // does not read never lets the write complete. Reset the stream at
+    // once when its memory is wanted back, else after the grace.
+    if (!reset_ && !watcher_->EndStatus().ok()) {
+      if (watcher_->ReleaseNow()) {
+        reset_ = true;
+        context_->TryCancel();
+      } else if (!alarm_armed_) {
+        ArmCutOffAlarmLocked();
+      }
+    }
+    return;
+  }
+  if (cancelled_) {
+    FinishLocked(absl::CancelledError("the client cancelled"));
+    return;
+  }
+  WatchBatch batch;
+  absl::Status end;
+  switch (watcher_->Next(&batch, &end)) {
+    case Watcher::Poll::kBatch:
+      response_ = EncodeWatchResponse(batch);
+      writing_ = true;
+      StartWrite(&response_);
+      return;
+    case Watcher::Poll::kEnded:
+      FinishLocked(end);
+      return;
+    case Watcher::Poll::kIdle:
+      return;
+  }
+}
+
+void WatchReactor::OnWriteDone(bool ok) {
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    watcher_->Sent();
+    if (!ok) {
+      // Broken, cancelled, or reset after a cut-off (then say why).
+      absl::Status end = watcher_->EndStatus();
+      FinishLocked(end.ok() ? absl::CancelledError("the watch stream broke")
+                            : end);
+      return;
+    }
+  }
+  Schedule();
+}
+
+void WatchReactor::OnCancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    // With a write in flight, the write fails and OnWriteDone finishes.
+    cancelled_ = true;
+  }
+  Schedule();
+}
+
+void WatchReactor::FinishLocked(const absl::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  if (on_finish_) on_finish_(status);
+  Finish(ToGrpcStatus(status));
+}
+
+void WatchReactor::ArmCutOffAlarmLocked() {
+  alarm_armed_ = true;
+  refs_.fetch_add(1);
+  const auto deadline = std::chrono::system_clock::now() +
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(
+                            hub_.options().cut_off_grace));
+  alarm_.Set(deadline, [this](bool fired) { OnCutOffAlarm(fired); });
+}
+
+void WatchReactor::OnCutOffAlarm(bool fired) {
+  {
+    absl::MutexLock lock(&mu_);
+    alarm_armed_ = false;
+    // The context lives until OnDone; done_ says it is gone.
+    if (fired && !done_ && writing_ && !reset_) {
+      reset_ = true;
+      context_->TryCancel();
+    }
+  }
+  Unref();
+}
+
+void WatchReactor::OnDone() {
+  // After Close no hub wake runs or starts; a running one finished.
+  if (watcher_ != nullptr) hub_.Close(watcher_);
+  {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+    response_.Clear();
+    if (alarm_armed_) alarm_.Cancel();  // its callback runs, not fired
+  }
+  Unref();
+}
+
+void WatchReactor::Unref() {
+  if (refs_.fetch_sub(1) == 1) delete this;
+}
+
+}  // namespace muster::registry

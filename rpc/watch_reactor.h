@@ -1,0 +1,95 @@
+#pragma once
+
+#include <grpcpp/alarm.h>
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "registry/watch_hub.h"
+#include "rpc/watch_pump.h"
+
+namespace muster::registry {
+
+// One Watch stream: pulls batches from its Watcher and writes them with at
+// most one write in flight. Thread-safe; deletes itself once gRPC is done
+// with it and nothing of its own (a queued pump task, the alarm) is
+// pending.
+//
+// Who calls in: the hub (Wake, on the publishing thread: it only marks the
+// stream and queues it on the WatchPump), gRPC reactions (OnWriteDone,
+// OnCancel, OnDone: they record what happened and queue the stream), the
+// pump (which builds and starts the writes) and the cut-off alarm. Every
+// decision is taken under mu_, so connect, publish, cut-off, cancel and
+// write completion may interleave in any order. The object cannot go away
+// under a caller: OnDone waits for a running hub wake (WatchHub::Close),
+// gRPC runs OnDone only after the other reactions returned, and a queued
+// pump task or a pending alarm holds a reference. After OnDone nothing
+// touches the stream or its context.
+//
+// A cut-off stream ends with RESOURCE_EXHAUSTED once its write in flight
+// completes. A client that does not read never completes it, so after the
+// hub's cut_off_grace the stream is reset (the transport then frees the
+// message it held for it); at once when it was cut off to bring the
+// watchers' memory back under its limit.
+//
+// The stream is raw (grpc::ByteBuffer): each muster.v1.WatchResponse is
+// assembled from the events' shared wire payloads (rpc/watch_encoding.h),
+// so a live event is serialized once for every stream.
+class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  // Opens the watcher (with the wire encoder, whatever `spec` says); when
+  // `spec` is an error, or on failure, the stream finishes at once with
+  // the error. `on_finish` runs once with the final status (for metrics).
+  WatchReactor(WatchHub& hub, WatchPump& pump,
+               grpc::CallbackServerContext* context,
+               absl::StatusOr<WatchSpec> spec,
+               std::function<void(const absl::Status&)> on_finish);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  ~WatchReactor() override;
+
+  // Queues the stream on the pump unless it is queued already.
+  void Schedule();
+  // On the pump: one look at the stream.
+  void RunScheduled();
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishLocked(const absl::Status& status)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Resets a cut-off stream whose write is still in flight after the grace.
+  void ArmCutOffAlarmLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnCutOffAlarm(bool fired);
+  void Unref();
+
+  WatchHub& hub_;
+  WatchPump& pump_;
+  grpc::CallbackServerContext* const context_;
+  std::function<void(const absl::Status&)> on_finish_;
+  std::shared_ptr<Watcher> watcher_;
+  grpc::Alarm alarm_;
+  // One for gRPC (until OnDone), one per queued pump task, one while the
+  // alarm is pending.
+  std::atomic<int> refs_{1};
+  // A pump task is queued and has not started yet.
+  std::atomic<bool> scheduled_{false};
+
+  absl::Mutex mu_;
+  // The message being written; its slices hold the events' payloads.
+  grpc::ByteBuffer response_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran: no context
+  bool alarm_armed_ ABSL_GUARDED_BY(mu_) = false;
+  bool reset_ ABSL_GUARDED_BY(mu_) = false;  // TryCancel was called
+};
+
+}  // namespace muster::registry
