@@ -401,7 +401,15 @@ void WatchHub::Publish(const std::vector<Event>& events) {
   {
     absl::MutexLock lock(&mu_);
     for (const Event& event : events) tail_.push_back(event);
-    while (tail_.size() > options_.tail_events) tail_.pop_front();
+    // Whole revisions only: ReadRange serves a replay from the tail when
+    // the tail starts at or below it, so it must hold all of its oldest
+    // revision (a forced realm delete puts many events in one).
+    while (tail_.size() > options_.tail_events) {
+      const uint64_t oldest = tail_.front().revision;
+      while (!tail_.empty() && tail_.front().revision == oldest) {
+        tail_.pop_front();
+      }
+    }
     watchers = watchers_;
   }
   // Each event becomes a message once, not once per watcher: with a

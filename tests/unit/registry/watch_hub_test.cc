@@ -441,15 +441,12 @@ TEST_CASE(
   f.hub.Close(watcher);
 }
 
-// KNOWN BUG, tagged [!shouldfail] until it is fixed (then drop the tag):
-// WatchHub::Publish trims the tail by event count, which can cut a
-// revision in two, and WatchHub::ReadRange serves a replay from the tail
-// whenever the tail's oldest event is at or below `from`, so a watch
-// resumed at the cut revision silently misses its trimmed events.
+// The tail is trimmed by whole revisions: a replay served from it never
+// misses events of its oldest revision (a revision may hold many events).
 TEST_CASE(
     "watch hub: a replay gets every event of a revision the tail holds "
     "only in part",
-    "[watch_hub][!shouldfail]") {
+    "[watch_hub]") {
   // Three events fit the tail: of revision `first` only "b" stays there.
   WatchHub::Options options;
   options.tail_events = 3;
