@@ -229,7 +229,7 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       committed_revision_ = batch.revision;
       revision_gauge_.Set(static_cast<double>(committed_revision_));
       index_.Apply(batch);
-      hub_.Publish(batch.events);
+      hub_.Publish(batch.events, batch.delete_realms, batch.revision);
       if (hook_) hook_(batch);
       MaybeCompact();
     } else {
@@ -383,7 +383,7 @@ absl::Status Committer::CatchUp(uint64_t revision) {
   committed_revision_ = revision;
   revision_gauge_.Set(static_cast<double>(committed_revision_));
   index_.Apply(batch);
-  hub_.Publish(batch.events);
+  hub_.Publish(batch.events, batch.delete_realms, batch.revision);
   if (hook_) hook_(batch);
   return absl::OkStatus();
 }

@@ -97,12 +97,36 @@ const std::shared_ptr<const EventPayload>& PublishedBatch::payload(
   return payload;
 }
 
+bool PublishedBatch::Deletes(const std::string& realm) const {
+  for (const std::string& deleted : deleted_realms_) {
+    if (deleted == realm) return true;
+  }
+  return false;
+}
+
+namespace {
+
+absl::Status RealmDeletedStatus(const std::string& realm, uint64_t revision) {
+  return absl::NotFoundError(absl::StrCat(
+      "realm \"", realm, "\" was deleted at revision ", revision,
+      "; the watch ends with it (a realm created again under the same name "
+      "is a new realm: watch it anew)"));
+}
+
+}  // namespace
+
+void Watcher::RealmDeletedLocked(uint64_t revision) {
+  if (realm_deleted_at_ == 0 || revision < realm_deleted_at_) {
+    realm_deleted_at_ = revision;
+  }
+}
+
 bool Watcher::Deliver(PublishedBatch& events) {
   bool any = false;
   bool overflow = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!ended_.ok()) return false;
+    if (!ended_.ok() || realm_deleted_at_ != 0) return false;
     const WatchHub::Options& options = hub_.options_;
     for (size_t i = 0; i < events.size(); ++i) {
       const Event& event = events.event(i);
@@ -126,6 +150,10 @@ bool Watcher::Deliver(PublishedBatch& events) {
       live_.push_back(PublishedEvent{event, payload, bytes});
       queued_bytes_ += bytes;
       AddHeldLocked(static_cast<int64_t>(bytes));
+      any = true;
+    }
+    if (ended_.ok() && events.Deletes(spec_.realm)) {
+      RealmDeletedLocked(events.revision());
       any = true;
     }
   }
@@ -231,7 +259,14 @@ Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
         break;
       }
       const uint64_t from = replay_next_;
-      const uint64_t to = start_after_;
+      const uint64_t to = realm_deleted_at_ != 0
+                              ? std::min(start_after_, realm_deleted_at_)
+                              : start_after_;
+      if (from > to) {
+        // The realm's deletion cut the replay short.
+        replay_next_ = start_after_ + 1;
+        continue;
+      }
       // Only this consumer advances the replay, so the store read runs
       // without the lock (Deliver keeps queueing live events meanwhile).
       mu_.Unlock();
@@ -249,7 +284,18 @@ Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
       }
       replay_next_ = (read->empty() ? to : read->back().revision) + 1;
       for (Event& event : *read) {
+        if (event.cause == EventCause::kRealmDeleted &&
+            event.instance->realm == spec_.realm) {
+          RealmDeletedLocked(event.revision);
+        }
+        if (realm_deleted_at_ != 0 && event.revision > realm_deleted_at_) {
+          break;
+        }
         if (Wanted(event)) replay_buffer_.push_back(std::move(event));
+      }
+      if (realm_deleted_at_ != 0 && realm_deleted_at_ < replay_next_) {
+        // Nothing after the deletion is replayed.
+        replay_next_ = std::max(replay_next_, start_after_ + 1);
       }
       continue;
     }
@@ -268,6 +314,20 @@ Watcher::Poll Watcher::NextLocked(WatchBatch* batch, absl::Status* end) {
     if (replay_buffer_.empty() && replay_next_ > start_after_)
       phase_ = Phase::kLive;
     return Poll::kBatch;
+  }
+  if (realm_deleted_at_ != 0) {
+    // Live events after the deletion (queued before a replay found it)
+    // belong to a realm created again: they are not sent.
+    while (!live_.empty() && live_.back().event.revision > realm_deleted_at_) {
+      queued_bytes_ -= live_.back().bytes;
+      AddHeldLocked(-static_cast<int64_t>(live_.back().bytes));
+      live_.pop_back();
+    }
+    if (live_.empty()) {
+      EndLocked(RealmDeletedStatus(spec_.realm, realm_deleted_at_));
+      *end = ended_;
+      return Poll::kEnded;
+    }
   }
   if (live_.empty()) return Poll::kIdle;
   batch->kind = WatchBatch::Kind::kEvents;
@@ -395,8 +455,10 @@ void WatchHub::Close(const std::shared_ptr<Watcher>& watcher) {
   watcher->Detach();
 }
 
-void WatchHub::Publish(const std::vector<Event>& events) {
-  if (events.empty()) return;
+void WatchHub::Publish(const std::vector<Event>& events,
+                       const std::vector<std::string>& deleted_realms,
+                       uint64_t revision) {
+  if (events.empty() && deleted_realms.empty()) return;
   std::vector<std::shared_ptr<Watcher>> watchers;
   {
     absl::MutexLock lock(&mu_);
@@ -414,7 +476,7 @@ void WatchHub::Publish(const std::vector<Event>& events) {
   }
   // Each event becomes a message once, not once per watcher: with a
   // thousand watchers the per-stream conversion dominated the fan-out.
-  PublishedBatch published(events);
+  PublishedBatch published(events, deleted_realms, revision);
   std::vector<std::shared_ptr<Watcher>> cut;
   for (const auto& watcher : watchers) {
     if (watcher->Deliver(published)) cut.push_back(watcher);

@@ -67,11 +67,17 @@ struct PublishedEvent {
 // only.
 class PublishedBatch {
  public:
-  explicit PublishedBatch(const std::vector<Event>& events) : events_(events) {}
+  PublishedBatch(const std::vector<Event>& events,
+                 const std::vector<std::string>& deleted_realms,
+                 uint64_t revision)
+      : events_(events), deleted_realms_(deleted_realms), revision_(revision) {}
   size_t size() const { return events_.size(); }
   const Event& event(size_t i) const { return events_[i]; }
   const std::shared_ptr<const EventPayload>& payload(
       size_t i, const EventEncoder& encoder);
+  // Whether the batch deleted `realm`.
+  bool Deletes(const std::string& realm) const;
+  uint64_t revision() const { return revision_; }
 
  private:
   struct Encoded {
@@ -79,6 +85,8 @@ class PublishedBatch {
     std::vector<std::shared_ptr<const EventPayload>> payloads;
   };
   const std::vector<Event>& events_;
+  const std::vector<std::string>& deleted_realms_;
+  const uint64_t revision_;
   // One entry per encoder in use (in practice one per front end).
   std::vector<Encoded> encoded_;
 };
@@ -111,7 +119,8 @@ class Watcher final {
   // until Sent(). kIdle: nothing now; `wake` will be called when there may
   // be. kEnded: the stream must end with `*end` (RESOURCE_EXHAUSTED after
   // an overflow, OUT_OF_RANGE when the replay was compacted away,
-  // UNAVAILABLE at shutdown).
+  // NOT_FOUND once the watched realm was deleted and its deletes were
+  // sent, UNAVAILABLE at shutdown).
   Poll Next(WatchBatch* batch, absl::Status* end);
 
   // The stream wrote the last batch: it no longer holds its bytes.
@@ -143,6 +152,9 @@ class Watcher final {
   // Queues the wanted events; returns true when this overflowed the
   // buffer and ended the watcher.
   bool Deliver(PublishedBatch& events);
+  // The watched realm was deleted at `revision`: nothing after it is
+  // delivered, and the watcher ends once everything up to it was sent.
+  void RealmDeletedLocked(uint64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void End(absl::Status status);
   // Ends the watcher for falling behind.
   void CutOffLocked(absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -179,6 +191,9 @@ class Watcher final {
   // Encoded bytes of the message the stream is writing.
   size_t in_flight_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool release_now_ ABSL_GUARDED_BY(mu_) = false;
+  // The revision that deleted the watched realm (0: not deleted). A watch
+  // never goes on into a realm re-created under the same name.
+  uint64_t realm_deleted_at_ ABSL_GUARDED_BY(mu_) = 0;
 
   // Held shared while `wake_` runs, exclusively by Detach, so that after
   // Detach returns `wake_` never runs again.
@@ -226,8 +241,12 @@ class WatchHub final {
   void Close(const std::shared_ptr<Watcher>& watcher);
 
   // Called by the committer, in revision order, after the index applied
-  // the events' batch.
-  void Publish(const std::vector<Event>& events);
+  // the batch: its events, the realms it deleted and its revision.
+  // Watchers of a deleted realm receive the realm's deletes and then end
+  // with NOT_FOUND.
+  void Publish(const std::vector<Event>& events,
+               const std::vector<std::string>& deleted_realms = {},
+               uint64_t revision = 0);
 
   // Retained events with from <= revision <= to, at most about `limit`.
   absl::StatusOr<std::vector<Event>> ReadRange(uint64_t from, uint64_t to,

@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/metrics.h"
 #include "registry/event_payload.h"
@@ -213,8 +214,28 @@ struct Fixture {
     INFO(written.ToString());
     REQUIRE(written.ok());
     index.Apply(batch);
-    hub.Publish(batch.events);
+    hub.Publish(batch.events, batch.delete_realms, batch.revision);
     return batch.revision;
+  }
+
+  // Deletes realm `name` and `instances` (the ones it holds) in one
+  // revision, as a forced DeleteRealm does. Returns the revision.
+  uint64_t DeleteRealm(const std::string& name,
+                       const std::vector<Instance>& instances) {
+    CommitBatch batch;
+    batch.revision = index.revision() + 1;
+    for (const Instance& instance : instances) {
+      Event event;
+      event.revision = batch.revision;
+      event.type = EventType::kDelete;
+      event.cause = EventCause::kRealmDeleted;
+      event.instance = std::make_shared<const Instance>(instance);
+      event.reason = "realm deleted";
+      batch.events.push_back(std::move(event));
+      batch.delete_instances.push_back(instance.Key());
+    }
+    batch.delete_realms.push_back(name);
+    return Write(std::move(batch));
   }
 
   std::shared_ptr<Watcher> Open(
@@ -788,4 +809,115 @@ TEST_CASE(
     f.hub.Close(w);
 }
 
+}  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// A watch of a realm that is deleted gets the realm's deletes, then ends
+// with NOT_FOUND naming the realm and the revision; it never goes on into
+// a realm created again under the same name, live or replayed.
+TEST_CASE("watch hub: a watch ends after its realm's deletes",
+          "[watch_hub][realm_deleted]") {
+  Fixture f;
+  f.CreateRealm("gone");
+  Instance a = MakeInstance("gone", "web", "a");
+  Instance b = MakeInstance("gone", "api", "b");
+  const uint64_t put_a = f.Put(a);
+  a.create_revision = a.modify_revision = put_a;
+  const uint64_t put_b = f.Put(b);
+  b.create_revision = b.modify_revision = put_b;
+
+  SECTION("live, every service") {
+    std::shared_ptr<Watcher> watcher =
+        f.Open(WatchSpec{"gone", "", f.index.revision() + 1});
+    const uint64_t deleted = f.DeleteRealm("gone", {a, b});
+    f.CreateRealm("gone");
+    f.Put(MakeInstance("gone", "web", "reborn"));
+    const Received got = Drain(*watcher);
+    CHECK(got.ids() == std::vector<std::string>{"a", "b"});
+    CHECK(got.revisions() == std::vector<uint64_t>{deleted, deleted});
+    REQUIRE(got.last == Watcher::Poll::kEnded);
+    CHECK(absl::IsNotFound(got.end));
+    CHECK(absl::StrContains(got.end.message(), "realm \"gone\" was deleted"));
+    CHECK(absl::StrContains(got.end.message(),
+                            absl::StrCat("revision ", deleted)));
+    f.hub.Close(watcher);
+  }
+  SECTION("live, one service: it ends too, after its own deletes") {
+    std::shared_ptr<Watcher> watcher =
+        f.Open(WatchSpec{"gone", "api", f.index.revision() + 1});
+    f.DeleteRealm("gone", {a, b});
+    f.CreateRealm("gone");
+    f.Put(MakeInstance("gone", "api", "reborn"));
+    const Received got = Drain(*watcher);
+    CHECK(got.ids() == std::vector<std::string>{"b"});
+    REQUIRE(got.last == Watcher::Poll::kEnded);
+    CHECK(absl::IsNotFound(got.end));
+    f.hub.Close(watcher);
+  }
+  SECTION("live, an empty realm: it just ends") {
+    f.CreateRealm("empty");
+    std::shared_ptr<Watcher> watcher =
+        f.Open(WatchSpec{"empty", "", f.index.revision() + 1});
+    CHECK(Drain(*watcher).last == Watcher::Poll::kIdle);
+    f.DeleteRealm("empty", {});
+    f.CreateRealm("empty");
+    f.Put(MakeInstance("empty", "web", "reborn"));
+    const Received got = Drain(*watcher);
+    CHECK(got.ids().empty());
+    REQUIRE(got.last == Watcher::Poll::kEnded);
+    CHECK(absl::IsNotFound(got.end));
+    f.hub.Close(watcher);
+  }
+  SECTION("replayed: a resume from before the deletion stops at it") {
+    const uint64_t from = put_a;
+    const uint64_t deleted = f.DeleteRealm("gone", {a, b});
+    f.CreateRealm("gone");
+    f.Put(MakeInstance("gone", "web", "reborn"));
+    std::shared_ptr<Watcher> watcher = f.Open(WatchSpec{"gone", "", from});
+    // A live event of the new realm while the replay is pending.
+    f.Put(MakeInstance("gone", "web", "later"));
+    const Received got = Drain(*watcher);
+    CHECK(got.ids() == std::vector<std::string>{"a", "b", "a", "b"});
+    CHECK(got.revisions() ==
+          std::vector<uint64_t>{put_a, put_b, deleted, deleted});
+    REQUIRE(got.last == Watcher::Poll::kEnded);
+    CHECK(absl::IsNotFound(got.end));
+    CHECK(absl::StrContains(got.end.message(),
+                            absl::StrCat("revision ", deleted)));
+    f.hub.Close(watcher);
+  }
+  SECTION("replayed from the store's change log") {
+    WatchHub::Options options;
+    options.tail_events = 1;
+    Fixture g(options);
+    g.CreateRealm("gone");
+    Instance c = MakeInstance("gone", "web", "c");
+    const uint64_t put_c = g.Put(c);
+    c.create_revision = c.modify_revision = put_c;
+    const uint64_t deleted = g.DeleteRealm("gone", {c});
+    g.CreateRealm("gone");
+    g.Put(MakeInstance("gone", "web", "reborn"));
+    g.Put(MakeInstance("gone", "web", "reborn2"));
+    std::shared_ptr<Watcher> watcher = g.Open(WatchSpec{"gone", "", put_c});
+    const Received got = Drain(*watcher);
+    CHECK(got.revisions() == std::vector<uint64_t>{put_c, deleted});
+    REQUIRE(got.last == Watcher::Poll::kEnded);
+    CHECK(absl::IsNotFound(got.end));
+    CHECK(g.store.reads() > 0);
+    g.hub.Close(watcher);
+  }
+  SECTION("other realms' watchers go on") {
+    std::shared_ptr<Watcher> watcher = f.OpenLive("", nullptr);
+    f.DeleteRealm("gone", {a, b});
+    const uint64_t put = f.Put(Web("w1"));
+    const Received got = Drain(*watcher);
+    CHECK(got.revisions() == std::vector<uint64_t>{put});
+    CHECK(got.last == Watcher::Poll::kIdle);
+    f.hub.Close(watcher);
+  }
+}
+
+}  // namespace
 }  // namespace muster::registry
