@@ -64,7 +64,7 @@ void Watcher::EndLocked(absl::Status status) {
 void Watcher::CutOffLocked(absl::string_view why) {
   EndLocked(absl::ResourceExhaustedError(
       absl::StrCat("watcher fell behind: ", why,
-                   "; list again and watch from the list's revision")));
+                   "; list again and watch from the list's revision + 1")));
 }
 
 bool Watcher::CutOffForTotal() {
@@ -192,6 +192,24 @@ bool Watcher::AddConverted(WatchBatch* batch, Event event) {
   batch->held_bytes += 2 * bytes;
   batch->events.push_back(std::move(event));
   batch->payloads.push_back(std::move(payload));
+  return true;
+}
+
+bool Watcher::Progress(WatchBatch* batch) {
+  // Read before the lock: every delivery up to it happened before.
+  const uint64_t published = hub_.PublishedRevision();
+  absl::MutexLock lock(&mu_);
+  if (!ended_.ok() || realm_deleted_at_ != 0 || phase_ != Phase::kLive ||
+      !live_.empty() || in_flight_bytes_ != 0) {
+    return false;
+  }
+  batch->kind = WatchBatch::Kind::kProgress;
+  batch->events.clear();
+  batch->payloads.clear();
+  batch->bytes = 0;
+  batch->held_bytes = 0;
+  sent_revision_ = std::max(sent_revision_, published);
+  batch->revision = sent_revision_;
   return true;
 }
 
@@ -384,7 +402,7 @@ absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(
       return absl::OutOfRangeError(absl::StrCat(
           "revision ", spec.from_revision,
           " has been compacted; the oldest retained revision is ", oldest,
-          "; list again and watch from the list's revision"));
+          "; list again and watch from the list's revision + 1"));
     }
     absl::MutexLock watcher_lock(&watcher->mu_);
     if (spec.from_revision <= revision) {
@@ -480,6 +498,11 @@ void WatchHub::Publish(const std::vector<Event>& events,
   std::vector<std::shared_ptr<Watcher>> cut;
   for (const auto& watcher : watchers) {
     if (watcher->Deliver(published)) cut.push_back(watcher);
+  }
+  // Every watcher has had this revision (Progress relies on the order).
+  uint64_t expected = published_revision_.load();
+  while (revision > expected &&
+         !published_revision_.compare_exchange_weak(expected, revision)) {
   }
   // Forget watchers that were cut off; their streams end on their own.
   ForgetCutOff(cut);

@@ -31,11 +31,13 @@ struct WatchSpec {
   uint64_t from_revision = 0;
   // What the watcher's events are encoded with; null: ModelEventEncoder().
   const EventEncoder* encoder = nullptr;
+  // The stream sends PROGRESS messages while idle (Watcher::Progress).
+  bool progress_notify = false;
 };
 
 // One message of a watch stream.
 struct WatchBatch {
-  enum class Kind { kSnapshot, kSnapshotEnd, kEvents };
+  enum class Kind { kSnapshot, kSnapshotEnd, kEvents, kProgress };
   Kind kind = Kind::kEvents;
   std::vector<Event> events;
   // Each event's payload from the watch's encoder (parallel to `events`).
@@ -125,6 +127,14 @@ class Watcher final {
 
   // The stream wrote the last batch: it no longer holds its bytes.
   void Sent() { SetInFlightBytes(0); }
+
+  // A PROGRESS message, when the watcher is live and has nothing queued
+  // or in flight: `batch->revision` is then the highest revision the hub
+  // has delivered to every watcher, so every change this watch covers up
+  // to it has been sent. False otherwise (call Next instead, or later).
+  // The front end decides when (WatchSpec::progress_notify).
+  bool Progress(WatchBatch* batch);
+  const WatchSpec& spec() const { return spec_; }
 
   // OK while the watcher runs; else the status its stream ends with.
   absl::Status EndStatus() const;
@@ -257,6 +267,8 @@ class WatchHub final {
 
   // Watchers events are delivered to (cut-off ones are not).
   size_t WatcherCount() const;
+  // The revision of the last Publish, once every watcher had it.
+  uint64_t PublishedRevision() const { return published_revision_.load(); }
   // Watchers whose streams are still open, including cut-off ones that
   // have not ended yet.
   size_t OpenCount() const { return open_watchers_.load(); }
@@ -293,6 +305,7 @@ class WatchHub final {
   std::atomic<int64_t> live_bytes_{0};
   std::atomic<int64_t> ended_bytes_{0};
   std::atomic<bool> reclaiming_{false};
+  std::atomic<uint64_t> published_revision_{0};
   // Watchers the hub delivers to (not yet cut off or closed).
   std::atomic<size_t> watcher_count_{0};
   // Watchers whose streams are still open, cut off or not.

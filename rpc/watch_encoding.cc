@@ -50,6 +50,8 @@ muster::v1::WatchResponse::Kind KindToProto(WatchBatch::Kind kind) {
       return muster::v1::WatchResponse::SNAPSHOT_END;
     case WatchBatch::Kind::kEvents:
       return muster::v1::WatchResponse::EVENTS;
+    case WatchBatch::Kind::kProgress:
+      return muster::v1::WatchResponse::PROGRESS;
   }
   return muster::v1::WatchResponse::KIND_UNSPECIFIED;
 }

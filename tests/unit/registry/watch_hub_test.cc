@@ -921,3 +921,57 @@ TEST_CASE("watch hub: a watch ends after its realm's deletes",
 
 }  // namespace
 }  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// Progress: only a live watcher with nothing queued or in flight gets
+// one; its revision is the last one published, and resuming from it + 1
+// replays nothing it already had.
+TEST_CASE("watch hub: progress carries the published revision when idle",
+          "[watch_hub][progress]") {
+  Fixture f;
+  const uint64_t before = f.Put(Api("a1"));
+  std::shared_ptr<Watcher> watcher =
+      f.Open(WatchSpec{"default", "web", 0, nullptr, true});
+  WatchBatch progress;
+  // Still in its snapshot.
+  CHECK_FALSE(watcher->Progress(&progress));
+  Received got = Drain(*watcher);
+  REQUIRE(got.last == Watcher::Poll::kIdle);
+
+  REQUIRE(watcher->Progress(&progress));
+  CHECK(progress.kind == WatchBatch::Kind::kProgress);
+  CHECK(progress.events.empty());
+  CHECK(progress.revision == before);
+
+  // Changes it does not watch move the revision on.
+  f.Put(Api("a2"));
+  const uint64_t other = f.Put(Api("a3"));
+  REQUIRE(watcher->Progress(&progress));
+  CHECK(progress.revision == other);
+
+  // A queued event comes first: no progress until it is sent.
+  const uint64_t put = f.Put(Web("w1"));
+  CHECK_FALSE(watcher->Progress(&progress));
+  WatchBatch batch = NextInFlight(*watcher);
+  CHECK(batch.revision == put);
+  CHECK_FALSE(watcher->Progress(&progress));  // in flight
+  watcher->Sent();
+  REQUIRE(watcher->Progress(&progress));
+  CHECK(progress.revision == put);
+
+  // The resume rule: from the progress revision + 1, nothing is replayed
+  // twice, and a later change arrives.
+  const uint64_t resume_from = progress.revision + 1;
+  f.hub.Close(watcher);
+  const uint64_t later = f.Put(Web("w2"));
+  std::shared_ptr<Watcher> resumed =
+      f.Open(WatchSpec{"default", "web", resume_from});
+  got = Drain(*resumed);
+  CHECK(got.revisions() == std::vector<uint64_t>{later});
+  f.hub.Close(resumed);
+}
+
+}  // namespace
+}  // namespace muster::registry
