@@ -110,7 +110,11 @@ absl::Status CheckDuration(absl::Duration value, absl::Duration min,
                  "]");
 }
 
-// Refuses C0 controls, DEL and UTF-8 encoded C1 controls (U+0080..U+009F).
+// The one rule for control characters, applied to every string field a
+// client sets: C0 controls (U+0000..U+001F, tab and newline included),
+// DEL and UTF-8 encoded C1 controls (U+0080..U+009F) are refused. Fields
+// with a narrower character set (names, ids, addresses) refuse them
+// through that set.
 absl::Status CheckNoControl(string_view value, string_view field,
                             string_view subject) {
   for (size_t i = 0; i < value.size(); ++i) {
@@ -261,10 +265,7 @@ absl::Status ValidateHttpFields(const CheckSpec& check, string_view field) {
     }
     RETURN_IF_ERROR(
         CheckBytes(value, 0, limits::kMaxHttpHeaderValueBytes, path, "value"));
-    if (string_view(value).find_first_of(string_view("\r\n\0", 3)) !=
-        string_view::npos) {
-      return Invalid(path, "value must not contain CR, LF or NUL");
-    }
+    RETURN_IF_ERROR(CheckNoControl(value, path, "value"));
   }
   return absl::OkStatus();
 }
@@ -288,6 +289,7 @@ absl::Status ValidateTagsAndMetadata(const Instance& instance) {
     RETURN_IF_ERROR(CheckNoControl(key, path, "key"));
     RETURN_IF_ERROR(
         CheckBytes(value, 0, limits::kMaxMetadataValueBytes, path, "value"));
+    RETURN_IF_ERROR(CheckNoControl(value, path, "value"));
   }
   return absl::OkStatus();
 }
@@ -365,6 +367,8 @@ absl::Status ValidateRegistration(const Instance& instance) {
   }
   RETURN_IF_ERROR(CheckBytes(instance.version, 0, limits::kMaxVersionBytes,
                              "instance.version"));
+  RETURN_IF_ERROR(
+      CheckNoControl(instance.version, "instance.version", "version"));
   RETURN_IF_ERROR(ValidateCheckSpec(instance.check, "instance.check"));
   const size_t total = RegistrationBytes(instance);
   if (total > limits::kMaxInstanceBytes) {
@@ -392,8 +396,9 @@ absl::Status ValidateCheckSpec(const CheckSpec& check, string_view field) {
   if (check.kind != CheckKind::kGrpc && !check.grpc_service.empty()) {
     return MustBeUnset(grpc_path, check.kind);
   }
-  return CheckBytes(check.grpc_service, 0, limits::kMaxGrpcServiceBytes,
-                    grpc_path);
+  RETURN_IF_ERROR(CheckBytes(check.grpc_service, 0,
+                             limits::kMaxGrpcServiceBytes, grpc_path));
+  return CheckNoControl(check.grpc_service, grpc_path, "service name");
 }
 
 absl::StatusOr<CheckSpec> ResolveCheckSpec(
@@ -442,6 +447,8 @@ absl::Status ValidateRealmSettings(const Realm& realm) {
   RETURN_IF_ERROR(ValidateName(realm.name, "name"));
   RETURN_IF_ERROR(CheckBytes(realm.description, 0, limits::kMaxDescriptionBytes,
                              "settings.description", "description"));
+  RETURN_IF_ERROR(
+      CheckNoControl(realm.description, "settings.description", "description"));
   const double share = realm.eviction_protection_share;
   if (std::isnan(share) || share < 0 || share > 1) {
     return Invalid("settings.eviction_protection_share", share,
@@ -460,16 +467,17 @@ absl::Status ValidateListQuery(const ListQuery& query) {
   RETURN_IF_ERROR(
       CheckCount(query.tags.size(), limits::kMaxFilterTags, "tags", "tags"));
   for (size_t i = 0; i < query.tags.size(); ++i) {
-    if (query.tags[i].empty()) {
-      return Invalid(absl::StrCat("tags[", i, "]"), "tag must not be empty");
-    }
+    const std::string path = absl::StrCat("tags[", i, "]");
+    if (query.tags[i].empty()) return Invalid(path, "tag must not be empty");
+    RETURN_IF_ERROR(CheckNoControl(query.tags[i], path, "tag"));
   }
   RETURN_IF_ERROR(CheckCount(query.metadata.size(), limits::kMaxFilterMetadata,
                              "metadata", "pairs"));
-  for (const auto& pair : query.metadata) {
-    if (pair.first.empty()) {
-      return Invalid(KeyPath("metadata", ""), "key must not be empty");
-    }
+  for (const auto& [key, value] : query.metadata) {
+    const std::string path = KeyPath("metadata", key);
+    if (key.empty()) return Invalid(path, "key must not be empty");
+    RETURN_IF_ERROR(CheckNoControl(key, path, "key"));
+    RETURN_IF_ERROR(CheckNoControl(value, path, "value"));
   }
   if (!query.zone.empty()) RETURN_IF_ERROR(ValidateName(query.zone, "zone"));
   return CheckRange(query.page_size, 0, limits::kMaxPageSize, "page_size");

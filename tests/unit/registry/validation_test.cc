@@ -496,11 +496,12 @@ TEST_CASE("ValidateCheckSpec checks the http headers", "[validation]") {
     check.http_headers = {{"", "v"}};
     RequireInvalid(ValidateCheckSpec(check, "c"), "c.http_headers[\"\"]");
   }
-  SECTION("values are at most 1024 bytes without CR LF or NUL") {
+  SECTION("values are at most 1024 bytes without control characters") {
     check.http_headers = {{"X-V", std::string(1024, 'v')}, {"X-E", ""}};
     RequireOk(ValidateCheckSpec(check, "c"));
     for (const std::string& value : std::vector<std::string>{
-             std::string(1025, 'v'), "a\rb", "a\nb", std::string("a\0b", 3)}) {
+             std::string(1025, 'v'), "a\rb", "a\nb", std::string("a\0b", 3),
+             "a\tb", "a\x7f", "a\xc2\x85"}) {
       check.http_headers = {{"X-V", value}};
       RequireInvalid(ValidateCheckSpec(check, "c"), "c.http_headers[\"X-V\"]");
     }
@@ -791,6 +792,67 @@ TEST_CASE("TruncateUtf8 cuts at a character boundary", "[validation]") {
     REQUIRE(!cut.empty());
     REQUIRE(cut.size() <= 6);
   }
+}
+
+}  // namespace
+}  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// One rule for control characters: every string field a client sets
+// refuses C0 (tab and newline included), DEL and C1, naming the field.
+TEST_CASE("every free-text field refuses control characters",
+          "[validation][control]") {
+  const std::vector<std::string> bad = {
+      "a\tb", "a\nb", "a\x01", std::string("a\0b", 3), "a\x7f", "a\xc2\x9f"};
+  for (const std::string& value : bad) {
+    CAPTURE(value);
+    Instance instance = ValidInstance();
+    instance.tags = {value};
+    RequireInvalid(ValidateRegistration(instance), "instance.tags[0]",
+                   "control character");
+    instance = ValidInstance();
+    instance.metadata = {{"k", value}};
+    RequireInvalid(ValidateRegistration(instance), "instance.metadata[\"k\"]",
+                   "control character");
+    instance = ValidInstance();
+    instance.version = value;
+    RequireInvalid(ValidateRegistration(instance), "instance.version",
+                   "control character");
+    instance = ValidInstance();
+    instance.check = Check(CheckKind::kGrpc);
+    instance.check.grpc_service = value;
+    RequireInvalid(ValidateRegistration(instance),
+                   "instance.check.grpc_service", "control character");
+    instance = ValidInstance();
+    instance.check.http_headers = {{"X-V", value}};
+    RequireInvalid(ValidateRegistration(instance),
+                   "instance.check.http_headers[\"X-V\"]", "control character");
+
+    Realm realm;
+    realm.name = "prod";
+    realm.description = value;
+    RequireInvalid(ValidateRealmSettings(realm), "settings.description",
+                   "control character");
+
+    ListQuery query;
+    query.realm = "prod";
+    query.tags = {value};
+    RequireInvalid(ValidateListQuery(query), "tags[0]", "control character");
+    query.tags.clear();
+    query.metadata = {{"k", value}};
+    RequireInvalid(ValidateListQuery(query), "metadata[\"k\"]",
+                   "control character");
+
+    RequireInvalid(ValidateReason(value, "reason"), "reason",
+                   "control character");
+  }
+  // Printable text, UTF-8 included, is fine everywhere.
+  Instance instance = ValidInstance();
+  instance.version = "1.2.3 (build \xc3\xa9t\xc3\xa9)";
+  instance.metadata = {{"note", "caf\xc3\xa9 \xe2\x9c\x93"}};
+  RequireOk(ValidateRegistration(instance));
 }
 
 }  // namespace
