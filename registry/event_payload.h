@@ -30,7 +30,7 @@ class EventEncoder {
 };
 
 // The payload of the default encoder: the event itself, for in-process
-// consumers, weighed by its fields' sizes.
+// consumers, weighed by EncodedSizeBound.
 class ModelEventPayload final : public EventPayload {
  public:
   explicit ModelEventPayload(Event event);

@@ -1,37 +1,62 @@
 #include "registry/index.h"
 
 #include <algorithm>
+#include <random>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/siphash.h"
+#include "registry/limits.h"
 
 namespace muster::registry {
 namespace {
 
-// Page tokens are the web-safe base64 of "service\0id" of the last
-// instance returned; listing resumes strictly after it.
-std::string EncodePageToken(const std::string& service, const std::string& id) {
-  return absl::WebSafeBase64Escape(
-      absl::StrCat(service, std::string(1, '\0'), id));
+// What a page token is bound to: the kind of listing and every field of
+// the query but the page size.
+std::string QueryScope(absl::string_view kind, const ListQuery& query) {
+  std::string scope =
+      absl::StrCat(kind, "\n", query.realm, "\n", query.service, "\n",
+                   query.routable_only ? 1 : 0, "\n", query.zone, "\n");
+  for (const std::string& tag : query.tags) {
+    absl::StrAppend(&scope, tag.size(), ":", tag, ",");
+  }
+  absl::StrAppend(&scope, "\n");
+  for (const auto& [key, value] : query.metadata) {
+    absl::StrAppend(&scope, key.size(), ":", key, "=", value.size(), ":", value,
+                    ",");
+  }
+  return scope;
 }
 
-absl::Status DecodePageToken(const std::string& token, std::string* service,
-                             std::string* id) {
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw)) {
-    return absl::InvalidArgumentError(
-        "page_token: not a token returned by ListInstances");
+constexpr size_t kMacBytes = 8;
+
+std::string Mac(const SipKey& key, absl::string_view scope,
+                absl::string_view position) {
+  const uint64_t mac =
+      SipHash24(key, absl::StrCat(scope.size(), ":", scope, position));
+  std::string out(kMacBytes, '\0');
+  for (size_t i = 0; i < kMacBytes; ++i) {
+    out[i] = static_cast<char>((mac >> (8 * i)) & 0xff);
   }
-  size_t sep = raw.find('\0');
-  if (sep == std::string::npos) {
-    return absl::InvalidArgumentError(
-        "page_token: not a token returned by ListInstances");
-  }
-  *service = raw.substr(0, sep);
-  *id = raw.substr(sep + 1);
-  return absl::OkStatus();
+  return out;
+}
+
+absl::Status NotOurToken() {
+  return absl::InvalidArgumentError(
+      "page_token: not a token this daemon returned for this query (forged, "
+      "altered, from another query, or from before a restart); list again "
+      "from the first page");
+}
+
+// The key every page token is authenticated with; new at each start.
+SipKey RandomKey() {
+  std::random_device random;
+  auto word = [&random] {
+    return (static_cast<uint64_t>(random()) << 32) | random();
+  };
+  return SipKey{word(), word()};
 }
 
 bool HasAllTags(const Instance& instance,
@@ -222,22 +247,47 @@ std::vector<std::shared_ptr<const Instance>> Index::AllInstances(
   return out;
 }
 
+Index::Index() : token_key_(RandomKey()) {}
+
+std::string Index::EncodeToken(absl::string_view scope,
+                               absl::string_view position) const {
+  return absl::WebSafeBase64Escape(
+      absl::StrCat(position, Mac(token_key_, scope, position)));
+}
+
+absl::StatusOr<std::string> Index::DecodeToken(absl::string_view scope,
+                                               absl::string_view token) const {
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() < kMacBytes) {
+    return NotOurToken();
+  }
+  const absl::string_view position(raw.data(), raw.size() - kMacBytes);
+  if (Mac(token_key_, scope, position) !=
+      absl::string_view(raw).substr(raw.size() - kMacBytes)) {
+    return NotOurToken();
+  }
+  return std::string(position);
+}
+
 absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
+  const std::string scope = QueryScope("instances", query);
   std::string after_service;
   std::string after_id;
   const bool resume = !query.page_token.empty();
   if (resume) {
-    absl::Status status =
-        DecodePageToken(query.page_token, &after_service, &after_id);
-    if (!status.ok()) return status;
-    if (!query.service.empty() && after_service != query.service) {
-      return absl::InvalidArgumentError(
-          "page_token: belongs to a different service");
-    }
+    // The position: the last instance returned, "service\0id".
+    absl::StatusOr<std::string> position = DecodeToken(scope, query.page_token);
+    if (!position.ok()) return position.status();
+    const size_t sep = position->find('\0');
+    if (sep == std::string::npos) return NotOurToken();
+    after_service = position->substr(0, sep);
+    after_id = position->substr(sep + 1);
   }
-  const size_t page_size = query.page_size == 0 ? 100 : query.page_size;
+  const size_t page_size =
+      query.page_size == 0 ? limits::kDefaultPageSize : query.page_size;
 
   InstancePage page;
+  size_t bytes = 0;
   absl::ReaderMutexLock lock(&mu_);
   auto realm_it = realms_.find(query.realm);
   if (realm_it == realms_.end()) {
@@ -260,11 +310,15 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
     for (; it != instances.end(); ++it) {
       const Instance& instance = *it->second.instance;
       if (!Matches(instance, query)) continue;
-      if (page.instances.size() == page_size) {
+      const size_t size = EncodedSizeBound(instance);
+      if (page.instances.size() == page_size ||
+          (!page.instances.empty() && bytes + size > limits::kMaxReplyBytes)) {
         const Instance& last = *page.instances.back();
-        page.next_page_token = EncodePageToken(last.service, last.id);
+        page.next_page_token = EncodeToken(
+            scope, absl::StrCat(last.service, std::string(1, '\0'), last.id));
         return page;
       }
+      bytes += size;
       page.instances.push_back(it->second.instance);
     }
     if (!query.service.empty()) break;

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/siphash.h"
 #include "registry/model.h"
 #include "registry/store.h"
 
@@ -47,7 +48,7 @@ struct InstancePage {
 // Thread-safe.
 class Index final {
  public:
-  Index() = default;
+  Index();
   Index(const Index&) = delete;
   Index& operator=(const Index&) = delete;
 
@@ -72,7 +73,10 @@ class Index final {
       uint64_t* revision) const;
 
   // REQUIRES: the query is valid. NOT_FOUND for a missing realm;
-  // INVALID_ARGUMENT for a malformed page token.
+  // INVALID_ARGUMENT for a page token this index did not return for this
+  // query (tokens carry a SipHash of the query and the position, keyed
+  // anew at each start). A page ends at page_size instances or at
+  // limits::kMaxReplyBytes (EncodedSizeBound), with at least one.
   absl::StatusOr<InstancePage> List(const ListQuery& query) const;
   // NOT_FOUND for a missing realm.
   absl::StatusOr<std::vector<ServiceCounts>> Services(const std::string& realm,
@@ -106,11 +110,19 @@ class Index final {
     uint64_t by_health[5] = {0, 0, 0, 0, 0};
   };
 
+  std::string EncodeToken(absl::string_view scope,
+                          absl::string_view position) const;
+  absl::StatusOr<std::string> DecodeToken(absl::string_view scope,
+                                          absl::string_view token) const;
+
   void PutLocked(std::shared_ptr<const Instance> instance)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteLocked(const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Entry* FindLocked(const InstanceKey& key) const
       ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
+  // Constant after construction.
+  const SipKey token_key_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, RealmState> realms_ ABSL_GUARDED_BY(mu_);

@@ -56,6 +56,13 @@ inline constexpr size_t kMaxFilterMetadata = 64;
 
 // Transport: the largest gRPC message the daemon accepts or sends.
 inline constexpr int kMaxGrpcMessageBytes = 4 * 1024 * 1024;
+// A reply that carries many records (a page of instances, of events, of
+// services) ends early, with its continuation, once it holds this many
+// bytes by EncodedSizeBound; it always holds at least one record. Half
+// the message limit: the largest record (an instance of 64 KiB plus its
+// check output) fits many times over, and no valid content can make a
+// reply too big to send.
+inline constexpr size_t kMaxReplyBytes = 2 * 1024 * 1024;
 
 // Watch: events buffered for one watcher before it is cut off with
 // RESOURCE_EXHAUSTED; events per stream message.

@@ -104,6 +104,14 @@ struct Event {
 
 absl::string_view EventCauseName(EventCause cause);
 
+// An upper bound of the bytes the instance (the event) takes once
+// encoded for a client, in any front end's wire format we have: every
+// string with a field header, every map entry, plus a fixed allowance for
+// the numbers, enums and timestamps. Replies that carry many records
+// stop at limits::kMaxReplyBytes by this measure.
+size_t EncodedSizeBound(const Instance& instance);
+size_t EncodedSizeBound(const Event& event);
+
 // A ListInstances request, as the registry sees it.
 struct ListQuery {
   std::string realm;

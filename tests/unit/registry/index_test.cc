@@ -2,6 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "registry/limits.h"
+
 namespace muster::registry {
 namespace {
 
@@ -130,4 +135,117 @@ TEST_CASE("index heartbeats check the incarnation", "[index]") {
   CHECK_FALSE(index.LastHeartbeat(key).has_value());
 }
 
+}  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// A page token is good only for the query it came from and the index that
+// made it: anything forged, altered or carried over is INVALID_ARGUMENT.
+TEST_CASE("index page tokens are verified", "[index][page_token]") {
+  std::vector<Instance> instances;
+  for (int i = 0; i < 6; ++i) {
+    instances.push_back(MakeInstance("default", "web", std::to_string(i)));
+  }
+  Index index;
+  LoadInto(index, instances);
+  ListQuery query;
+  query.realm = "default";
+  query.page_size = 2;
+  auto first = index.List(query);
+  REQUIRE(first.ok());
+  REQUIRE_FALSE(first->next_page_token.empty());
+  const std::string token = first->next_page_token;
+
+  auto refused = [&index](ListQuery q) {
+    absl::StatusOr<InstancePage> page = index.List(q);
+    INFO(page.status().ToString());
+    REQUIRE(absl::IsInvalidArgument(page.status()));
+    CHECK(absl::StartsWith(page.status().message(), "page_token: "));
+  };
+  SECTION("the token works for its own query") {
+    query.page_token = token;
+    auto next = index.List(query);
+    REQUIRE(next.ok());
+    REQUIRE(next->instances.size() == 2);
+    CHECK(next->instances[0]->id == "2");
+  }
+  SECTION("a forged position (the old, unauthenticated format)") {
+    query.page_token =
+        absl::WebSafeBase64Escape(std::string("web\0"
+                                              "3",
+                                              5));
+    refused(query);
+  }
+  SECTION("an altered token") {
+    std::string raw;
+    REQUIRE(absl::WebSafeBase64Unescape(token, &raw));
+    raw[0] ^= 0x01;
+    query.page_token = absl::WebSafeBase64Escape(raw);
+    refused(query);
+  }
+  SECTION("a token of another query") {
+    query.page_token = token;
+    query.tags = {"canary"};
+    refused(query);
+    query.tags.clear();
+    query.routable_only = true;
+    refused(query);
+  }
+  SECTION("a token of another index (a restarted daemon)") {
+    Index other;
+    LoadInto(other, instances);
+    query.page_token = token;
+    absl::StatusOr<InstancePage> page = other.List(query);
+    CHECK(absl::IsInvalidArgument(page.status()));
+  }
+  SECTION("the page size may change between pages") {
+    query.page_token = token;
+    query.page_size = 10;
+    auto rest = index.List(query);
+    REQUIRE(rest.ok());
+    CHECK(rest->instances.size() == 4);
+    CHECK(rest->next_page_token.empty());
+  }
+}
+
+// Pages stop by bytes as well as by count, always with one instance, and
+// paging still returns every instance once.
+TEST_CASE("index pages are bounded by bytes", "[index][page_bytes]") {
+  std::vector<Instance> instances;
+  for (int i = 0; i < 100; ++i) {
+    Instance instance =
+        MakeInstance("default", "web", std::to_string(1000 + i));
+    // About 60 KiB each: near the 64 KiB limit.
+    for (int k = 0; k < 120; ++k) {
+      instance.metadata.emplace_back(absl::StrCat("key-", 1000 + k),
+                                     std::string(490, 'v'));
+    }
+    instances.push_back(std::move(instance));
+  }
+  Index index;
+  LoadInto(index, instances);
+  ListQuery query;
+  query.realm = "default";
+  query.page_size = limits::kMaxPageSize;
+  size_t seen = 0;
+  int pages = 0;
+  for (; pages < 100; ++pages) {
+    auto page = index.List(query);
+    REQUIRE(page.ok());
+    REQUIRE_FALSE(page->instances.empty());
+    size_t bytes = 0;
+    for (const auto& instance : page->instances) {
+      bytes += EncodedSizeBound(*instance);
+    }
+    CHECK(bytes <= limits::kMaxReplyBytes);
+    seen += page->instances.size();
+    if (page->next_page_token.empty()) break;
+    query.page_token = page->next_page_token;
+  }
+  CHECK(seen == 100);
+  CHECK(pages >= 2);
+}
+
+}  // namespace
 }  // namespace muster::registry

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 
 namespace muster::registry {
@@ -349,6 +350,70 @@ TEST_CASE("model_proto: enum helpers map every model value", "[model_proto]") {
   CHECK(EventCauseToProto(EventCause::kSnapshot) ==
         muster::v1::Event::SNAPSHOT);
   CHECK(CheckKindFromProto(6, "k").status().message() == "k: unknown value 6");
+}
+
+}  // namespace
+}  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// EncodedSizeBound (what replies are bounded by) is never below the size
+// of the message a client gets, from tiny instances to the largest ones.
+TEST_CASE("model_proto: EncodedSizeBound bounds the encoded size",
+          "[model_proto][size_bound]") {
+  std::vector<Instance> cases;
+  Instance small;
+  small.realm = "r";
+  small.service = "s";
+  small.id = "i";
+  small.address = "a";
+  small.port = 1;
+  cases.push_back(small);
+  cases.push_back(FullInstance());
+  Instance big = FullInstance();
+  big.check_output = std::string(4096, 'o');
+  big.admin_reason = std::string(256, 'r');
+  big.version = std::string(128, 'v');
+  big.tags.clear();
+  for (int i = 0; i < 64; ++i) {
+    big.tags.push_back(absl::StrCat(std::string(120, 't'), 1000 + i));
+  }
+  big.metadata.clear();
+  for (int i = 0; i < 64; ++i) {
+    big.metadata.emplace_back(absl::StrCat(std::string(120, 'k'), 1000 + i),
+                              std::string(512, 'v'));
+  }
+  big.check.http_headers.clear();
+  for (int i = 0; i < 16; ++i) {
+    big.check.http_headers.emplace_back(absl::StrCat("X-H", 10 + i),
+                                        std::string(1024, 'h'));
+  }
+  big.check.http_url = "http://example.com/" + std::string(2000, 'p');
+  cases.push_back(big);
+
+  for (const Instance& instance : cases) {
+    muster::v1::Instance proto;
+    ToProto(instance, &proto);
+    // A client's copy may carry the checker's health detail too.
+    proto.mutable_health_detail()->set_consecutive_failures(1u << 31);
+    proto.mutable_health_detail()->mutable_last_checked_at()->set_seconds(
+        int64_t{1} << 40);
+    INFO("encoded " << proto.ByteSizeLong() << ", bound "
+                    << EncodedSizeBound(instance));
+    CHECK(proto.ByteSizeLong() + 8 <= EncodedSizeBound(instance));
+
+    Event event;
+    event.revision = uint64_t{1} << 60;
+    event.type = EventType::kDelete;
+    event.cause = EventCause::kRealmDeleted;
+    event.instance = std::make_shared<const Instance>(instance);
+    event.reason = std::string(300, 'x');
+    event.time = absl::FromUnixSeconds(1800000000);
+    muster::v1::Event wire;
+    ToProto(event, &wire);
+    CHECK(wire.ByteSizeLong() + 8 <= EncodedSizeBound(event));
+  }
 }
 
 }  // namespace
