@@ -343,6 +343,43 @@ absl::StatusOr<std::vector<ServiceCounts>> Index::Services(
   return out;
 }
 
+absl::StatusOr<ServicesPage> Index::ServicesPaged(
+    const std::string& realm, uint32_t page_size,
+    const std::string& page_token) const {
+  const std::string scope = absl::StrCat("services\n", realm);
+  std::string after;
+  if (!page_token.empty()) {
+    absl::StatusOr<std::string> position = DecodeToken(scope, page_token);
+    if (!position.ok()) return position.status();
+    after = *std::move(position);
+  }
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = realms_.find(realm);
+  if (it == realms_.end()) {
+    return absl::NotFoundError(absl::StrCat("realm \"", realm, "\" not found"));
+  }
+  ServicesPage page;
+  page.revision = revision_;
+  const auto& services = it->second.services;
+  size_t bytes = 0;
+  for (auto service = page_token.empty() ? services.begin()
+                                         : services.upper_bound(after);
+       service != services.end(); ++service) {
+    // The name with its header, two counts, the entry's header.
+    const size_t size = 32 + service->first.size();
+    if ((page_size != 0 && page.services.size() == page_size) ||
+        (!page.services.empty() && bytes + size > limits::kMaxReplyBytes)) {
+      page.next_page_token = EncodeToken(scope, page.services.back().name);
+      return page;
+    }
+    bytes += size;
+    page.services.push_back(ServiceCounts{service->first,
+                                          service->second.instances.size(),
+                                          service->second.routable});
+  }
+  return page;
+}
+
 std::vector<RealmCounts> Index::Realms(uint64_t* revision) const {
   absl::ReaderMutexLock lock(&mu_);
   std::vector<RealmCounts> out;

@@ -25,6 +25,13 @@ struct ServiceCounts {
   uint64_t routable = 0;
 };
 
+// A page of ListServices.
+struct ServicesPage {
+  std::vector<ServiceCounts> services;
+  std::string next_page_token;
+  uint64_t revision = 0;
+};
+
 // Per-realm counts.
 struct RealmCounts {
   Realm realm;
@@ -81,6 +88,12 @@ class Index final {
   // NOT_FOUND for a missing realm.
   absl::StatusOr<std::vector<ServiceCounts>> Services(const std::string& realm,
                                                       uint64_t* revision) const;
+  // The services of a realm in name order, a page at a time: up to
+  // `page_size` (0: no count limit) and limits::kMaxReplyBytes. Page
+  // tokens are verified as List's are. NOT_FOUND for a missing realm.
+  absl::StatusOr<ServicesPage> ServicesPaged(
+      const std::string& realm, uint32_t page_size,
+      const std::string& page_token) const;
   std::vector<RealmCounts> Realms(uint64_t* revision) const;
   uint64_t InstanceCount() const;
 

@@ -249,3 +249,79 @@ TEST_CASE("index pages are bounded by bytes", "[index][page_bytes]") {
 
 }  // namespace
 }  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+TEST_CASE("index service pages follow their tokens", "[index][services]") {
+  std::vector<Instance> instances;
+  for (int i = 0; i < 7; ++i) {
+    instances.push_back(MakeInstance("default", absl::StrCat("svc-", i), "a"));
+  }
+  Index index;
+  LoadInto(index, instances);
+  std::vector<std::string> names;
+  std::string token;
+  for (int pages = 0; pages < 10; ++pages) {
+    absl::StatusOr<ServicesPage> page =
+        index.ServicesPaged("default", 3, token);
+    REQUIRE(page.ok());
+    CHECK(page->services.size() <= 3);
+    for (const ServiceCounts& counts : page->services) {
+      names.push_back(counts.name);
+    }
+    token = page->next_page_token;
+    if (token.empty()) break;
+  }
+  CHECK(names == std::vector<std::string>{"svc-0", "svc-1", "svc-2", "svc-3",
+                                          "svc-4", "svc-5", "svc-6"});
+  // No count limit: one page.
+  absl::StatusOr<ServicesPage> all = index.ServicesPaged("default", 0, "");
+  REQUIRE(all.ok());
+  CHECK(all->services.size() == 7);
+  CHECK(all->next_page_token.empty());
+  // A token is for its realm and this index only.
+  absl::StatusOr<ServicesPage> first = index.ServicesPaged("default", 2, "");
+  REQUIRE(first.ok());
+  CHECK(absl::IsInvalidArgument(
+      index.ServicesPaged("default", 2, "c3ZjLTE").status()));
+  Index other;
+  LoadInto(other, instances);
+  CHECK(absl::IsInvalidArgument(
+      other.ServicesPaged("default", 2, first->next_page_token).status()));
+  CHECK(absl::IsNotFound(index.ServicesPaged("nope", 0, "").status()));
+}
+
+// 40,000 services with 63-byte names do not fit one 2 MiB reply.
+TEST_CASE("index service pages are bounded by bytes",
+          "[index][services][page_bytes]") {
+  std::vector<Instance> instances;
+  for (int i = 0; i < 40000; ++i) {
+    instances.push_back(MakeInstance(
+        "default", absl::StrCat(std::string(55, 's'), 10000000 + i), "a"));
+  }
+  Index index;
+  LoadInto(index, instances);
+  size_t seen = 0;
+  int pages = 0;
+  std::string token;
+  for (; pages < 100; ++pages) {
+    absl::StatusOr<ServicesPage> page =
+        index.ServicesPaged("default", 0, token);
+    REQUIRE(page.ok());
+    REQUIRE_FALSE(page->services.empty());
+    size_t bytes = 0;
+    for (const ServiceCounts& counts : page->services) {
+      bytes += 32 + counts.name.size();
+    }
+    CHECK(bytes <= limits::kMaxReplyBytes);
+    seen += page->services.size();
+    token = page->next_page_token;
+    if (token.empty()) break;
+  }
+  CHECK(seen == 40000);
+  CHECK(pages >= 1);
+}
+
+}  // namespace
+}  // namespace muster::registry
