@@ -128,13 +128,20 @@ bool Watcher::Deliver(PublishedBatch& events) {
     absl::MutexLock lock(&mu_);
     if (!ended_.ok() || realm_deleted_at_ != 0) return false;
     const WatchHub::Options& options = hub_.options_;
+    // The buffer bounds how far a watcher falls behind: one that had
+    // nothing queued or unsent takes a whole publish, however large (a
+    // forced realm delete of many instances is one revision). The hub's
+    // memory limit still applies to it.
+    const bool caught_up = live_.empty() && in_flight_bytes_ == 0;
     for (size_t i = 0; i < events.size(); ++i) {
       const Event& event = events.event(i);
       if (event.revision <= start_after_ || !Wanted(event)) continue;
       const std::shared_ptr<const EventPayload>& payload =
           events.payload(i, encoder_);
       const size_t bytes = payload->bytes();
-      if (live_.size() >= options.buffer_events) {
+      if (caught_up) {
+        // Accepted whatever its size.
+      } else if (live_.size() >= options.buffer_events) {
         CutOffLocked(absl::StrCat("more than ", options.buffer_events,
                                   " events queued"));
       } else if (queued_bytes_ + in_flight_bytes_ + bytes >

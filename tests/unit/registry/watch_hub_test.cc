@@ -975,3 +975,55 @@ TEST_CASE("watch hub: progress carries the published revision when idle",
 
 }  // namespace
 }  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+// A forced delete of a realm larger than the watchers' buffers is one
+// revision: a watcher that was keeping up takes all of it and is not cut
+// off; one that was already behind still is.
+TEST_CASE(
+    "watch hub: a caught-up watcher takes a publish larger than its "
+    "buffer",
+    "[watch_hub][realm_deleted]") {
+  WatchHub::Options options;
+  options.buffer_events = 5;
+  options.buffer_bytes = 5 * kUnit;
+  Fixture f(options);
+  f.CreateRealm("big");
+  std::vector<Instance> instances;
+  for (int i = 0; i < 20; ++i) {
+    instances.push_back(MakeInstance("big", "web", absl::StrCat("i", i)));
+  }
+  std::vector<Instance> stored = instances;
+  const uint64_t put = f.Put(instances);
+  for (Instance& instance : stored) {
+    instance.create_revision = instance.modify_revision = put;
+  }
+  TestEncoder encoder;
+  std::shared_ptr<Watcher> keeping_up =
+      f.Open(WatchSpec{"big", "", f.index.revision() + 1, &encoder});
+  std::shared_ptr<Watcher> behind =
+      f.Open(WatchSpec{"big", "", f.index.revision() + 1, &encoder});
+  // `behind` has one event queued already.
+  const uint64_t one = f.Put(MakeInstance("big", "web", "extra"));
+  Received first = Drain(*keeping_up);
+  CHECK(first.revisions() == std::vector<uint64_t>{one});
+
+  const uint64_t deleted = f.DeleteRealm("big", stored);
+  const Received got = Drain(*keeping_up);
+  CHECK(got.revisions().size() == 20);
+  REQUIRE(got.last == Watcher::Poll::kEnded);
+  CHECK(absl::IsNotFound(got.end));
+  CHECK(absl::StrContains(got.end.message(), absl::StrCat(deleted)));
+  CHECK(f.CutOffCount() == 1);
+
+  const Received late = Drain(*behind);
+  REQUIRE(late.last == Watcher::Poll::kEnded);
+  CHECK(absl::IsResourceExhausted(late.end));
+  f.hub.Close(keeping_up);
+  f.hub.Close(behind);
+}
+
+}  // namespace
+}  // namespace muster::registry
