@@ -125,15 +125,16 @@ int Run(const DaemonOptions& options) {
   std::unique_ptr<healthchecker::HealthChecker> checker;
   if (options.checker) {
     absl::StatusOr<std::unique_ptr<healthchecker::HealthChecker>> created =
-        healthchecker::HealthChecker::Create(checker_options, **registry,
-                                             **registry, clock, metrics);
+        healthchecker::HealthChecker::Create(
+            checker_options, (*registry)->checker_bridge(),
+            (*registry)->checker_bridge(), clock, metrics);
     if (!created.ok())
       return Fail("cannot create the health checker", created.status());
     checker = std::move(*created);
     if (absl::Status s = checker->Start(); !s.ok()) {
       return Fail("cannot start the health checker", s);
     }
-    (*registry)->SetHealthDetailProvider(checker.get());
+    (*registry)->checker_bridge().SetHealthDetailProvider(checker.get());
   } else {
     MUSTER_LOG(
         kWarning,
@@ -165,12 +166,12 @@ int Run(const DaemonOptions& options) {
   if (absl::Status s = (*http)->Start(); !s.ok())
     return Fail("cannot serve HTTP", s);
 
+  const ChangeLog::Stats loaded = (*registry)->change_log().GetStats();
   MUSTER_LOG(kInfo,
              "musterd serving: gRPC on %s (port %d), HTTP on %s; revision %d, "
              "%d instances",
              options.listen, (*server)->port(), (*http)->address(),
-             (*registry)->index().revision(),
-             (*registry)->index().InstanceCount());
+             loaded.revision, loaded.instances);
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -181,15 +182,19 @@ int Run(const DaemonOptions& options) {
   MUSTER_LOG(kInfo, "%s received; shutting down",
              signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
 
+  // Server::Stop ends the watch streams first (ChangeLog::EndWatches), so
+  // gRPC's shutdown only waits for unary calls; their mutations still
+  // commit, and the checker's verdicts until it stops.
   (*server)->Stop();
   (*http)->Stop();
   if (checker) {
     checker->Stop();
-    (*registry)->SetHealthDetailProvider(nullptr);
+    (*registry)->checker_bridge().SetHealthDetailProvider(nullptr);
     checker.reset();
   }
+  // Completes the queued commits and joins the commit thread.
   (*registry)->Stop();
-  const uint64_t revision = (*registry)->index().revision();
+  const uint64_t revision = (*registry)->change_log().GetStats().revision;
   registry->reset();
   store->reset();
   MUSTER_LOG(kInfo, "musterd stopped cleanly at revision %d", revision);

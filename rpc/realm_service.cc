@@ -60,9 +60,9 @@ grpc::ServerUnaryReactor* RealmService::Mutate(
     reactor->Finish(ToGrpcStatus(result.status()));
   };
   if (method == kCreateRealm) {
-    registry_.CreateRealm(std::move(realm).value(), std::move(done));
+    registry_.realms().Create(std::move(realm).value(), std::move(done));
   } else {
-    registry_.UpdateRealm(std::move(realm).value(), std::move(done));
+    registry_.realms().Update(std::move(realm).value(), std::move(done));
   }
   return reactor;
 }
@@ -86,7 +86,7 @@ grpc::ServerUnaryReactor* RealmService::UpdateRealm(
 grpc::ServerUnaryReactor* RealmService::GetRealm(
     grpc::CallbackServerContext* context,
     const muster::v1::GetRealmRequest* request, muster::v1::Realm* response) {
-  absl::StatusOr<Realm> realm = registry_.GetRealm(request->name());
+  absl::StatusOr<Realm> realm = registry_.realms().Get(request->name());
   if (realm.ok()) ToProto(*realm, response);
   return Finish(context, kGetRealm, realm.status());
 }
@@ -95,15 +95,15 @@ grpc::ServerUnaryReactor* RealmService::ListRealms(
     grpc::CallbackServerContext* context,
     const muster::v1::ListRealmsRequest* /*request*/,
     muster::v1::ListRealmsResponse* response) {
-  uint64_t revision = 0;
-  for (const RealmCounts& counts : registry_.index().Realms(&revision)) {
+  const Realms::Listing listing = registry_.realms().List();
+  for (const RealmCounts& counts : listing.realms) {
     muster::v1::RealmSummary* summary = response->add_realms();
     ToProto(counts.realm, summary->mutable_realm());
     summary->set_instance_count(counts.instances);
     summary->set_routable_count(counts.routable);
     summary->set_service_count(counts.services);
   }
-  response->set_revision(revision);
+  response->set_revision(listing.revision);
   return Finish(context, kListRealms, absl::OkStatus());
 }
 
@@ -112,10 +112,9 @@ grpc::ServerUnaryReactor* RealmService::DeleteRealm(
     const muster::v1::DeleteRealmRequest* request,
     muster::v1::DeleteRealmResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.DeleteRealm(
+  registry_.realms().Delete(
       request->name(), request->force(),
-      [this, reactor,
-       response](absl::StatusOr<Registry::DeleteRealmResult> result) {
+      [this, reactor, response](absl::StatusOr<Realms::DeleteResult> result) {
         if (result.ok()) {
           response->set_revision(result->revision);
           response->set_deleted_instances(result->deleted_instances);

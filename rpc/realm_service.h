@@ -7,8 +7,8 @@
 
 namespace muster::registry {
 
-// RealmService adapts muster.v1.Realms (callback API) to Registry.
-// Thread-safe.
+// RealmService adapts muster.v1.Realms (callback API) to the registry's
+// Realms part. Thread-safe.
 class RealmService final : public muster::v1::Realms::CallbackService {
  public:
   RealmService(Registry& registry, Metrics& metrics);

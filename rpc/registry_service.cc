@@ -100,10 +100,10 @@ grpc::ServerUnaryReactor* RegistryService::Register(
       InstanceFromProto(request->instance(), "instance");
   if (!instance.ok()) return Finish(context, kRegister, instance.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.Register(
+  registry_.instances().Register(
       request->realm(), std::move(instance).value(),
       [this, reactor,
-       response](absl::StatusOr<Registry::RegisterResult> result) {
+       response](absl::StatusOr<Instances::RegisterResult> result) {
         if (result.ok()) {
           ToProto(*result->instance, response->mutable_instance());
           response->set_created(result->created);
@@ -120,7 +120,7 @@ grpc::ServerUnaryReactor* RegistryService::Deregister(
     const muster::v1::DeregisterRequest* request,
     muster::v1::DeregisterResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.Deregister(
+  registry_.instances().Deregister(
       InstanceKey{request->realm(), request->service(), request->id()},
       request->incarnation(),
       [this, reactor, response](absl::StatusOr<uint64_t> revision) {
@@ -136,7 +136,7 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
     const muster::v1::HeartbeatRequest* request,
     muster::v1::HeartbeatResponse* response) {
   absl::StatusOr<std::shared_ptr<const Instance>> instance =
-      registry_.Heartbeat(
+      registry_.instances().Heartbeat(
           InstanceKey{request->realm(), request->service(), request->id()},
           request->incarnation());
   if (instance.ok()) {
@@ -160,7 +160,7 @@ grpc::ServerUnaryReactor* RegistryService::SetAdminState(
                          ? AdminState::kDraining
                          : AdminState::kEnabled;
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.SetAdminState(
+  registry_.instances().SetAdminState(
       InstanceKey{request->realm(), request->service(), request->id()}, state,
       request->reason(),
       [this, reactor,
@@ -177,11 +177,11 @@ grpc::ServerUnaryReactor* RegistryService::GetInstance(
     const muster::v1::GetInstanceRequest* request,
     muster::v1::Instance* response) {
   absl::StatusOr<std::shared_ptr<const Instance>> instance =
-      registry_.GetInstance(
+      registry_.instances().Get(
           InstanceKey{request->realm(), request->service(), request->id()});
   if (instance.ok()) {
     ToProto(**instance, response);
-    FillDetail(registry_.HealthDetailOf(**instance), response);
+    FillDetail(registry_.instances().HealthDetailOf(**instance), response);
   }
   return Finish(context, kGetInstance, instance.status());
 }
@@ -201,7 +201,7 @@ grpc::ServerUnaryReactor* RegistryService::ListInstances(
   query.zone = request->zone();
   query.page_size = request->page_size();
   query.page_token = request->page_token();
-  absl::StatusOr<InstancePage> page = registry_.ListInstances(query);
+  absl::StatusOr<InstancePage> page = registry_.instances().List(query);
   if (page.ok()) {
     response->mutable_instances()->Reserve(
         static_cast<int>(page->instances.size()));
@@ -219,7 +219,7 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
     muster::v1::ListServicesResponse* response) {
   uint64_t revision = 0;
   absl::StatusOr<std::vector<ServiceCounts>> services =
-      registry_.ListServices(request->realm(), &revision);
+      registry_.instances().ListServices(request->realm(), &revision);
   if (services.ok()) {
     for (const ServiceCounts& counts : *services) {
       muster::v1::ServiceSummary* summary = response->add_services();
@@ -235,7 +235,7 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   absl::StatusOr<WatchSpec> spec = WatchSpecFrom(raw);
-  return new WatchReactor(registry_.watch_hub(), watch_pump_, context,
+  return new WatchReactor(registry_.change_log(), watch_pump_, context,
                           std::move(spec), [this](const absl::Status& status) {
                             rpc_metrics_.Count(kWatch, status);
                           });
@@ -245,9 +245,10 @@ grpc::ServerUnaryReactor* RegistryService::ListEvents(
     grpc::CallbackServerContext* context,
     const muster::v1::ListEventsRequest* request,
     muster::v1::ListEventsResponse* response) {
-  absl::StatusOr<Registry::EventsPage> page = registry_.ListEvents(
-      InstanceKey{request->realm(), request->service(), request->id()},
-      request->from_revision(), request->limit());
+  absl::StatusOr<ChangeLog::EventsPage> page =
+      registry_.change_log().ListEvents(
+          InstanceKey{request->realm(), request->service(), request->id()},
+          request->from_revision(), request->limit());
   if (page.ok()) {
     for (const Event& event : page->events)
       ToProto(event, response->add_events());
@@ -264,16 +265,12 @@ grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
     muster::v1::ServerInfo* response) {
   response->set_version(facts_.version);
   TimeToProto(facts_.started_at, response->mutable_started_at());
-  uint64_t revision = 0;
-  std::vector<RealmCounts> realms = registry_.index().Realms(&revision);
-  uint64_t instances = 0;
-  for (const RealmCounts& counts : realms) instances += counts.instances;
-  response->set_revision(revision);
-  response->set_oldest_retained_revision(
-      registry_.watch_hub().OldestRetainedRevision());
-  response->set_instance_count(instances);
-  response->set_realm_count(realms.size());
-  response->set_open_watchers(registry_.watch_hub().WatcherCount());
+  const ChangeLog::Stats stats = registry_.change_log().GetStats();
+  response->set_revision(stats.revision);
+  response->set_oldest_retained_revision(stats.oldest_retained_revision);
+  response->set_instance_count(stats.instances);
+  response->set_realm_count(stats.realms);
+  response->set_open_watchers(stats.watchers);
   response->set_health_checker_enabled(facts_.health_checker_enabled);
   response->set_data_dir(facts_.data_dir);
   return Finish(context, kGetServerInfo, absl::OkStatus());

@@ -20,10 +20,10 @@ struct ServerFacts {
   std::string data_dir;
 };
 
-// RegistryService adapts muster.v1.Registry (callback API) to Registry:
-// proto <-> model and absl::Status -> grpc::Status, nothing else. Reads
-// finish inline; mutations finish from the commit thread after the synced
-// write. Thread-safe.
+// RegistryService adapts muster.v1.Registry (callback API) to the
+// registry's parts: proto <-> model and absl::Status -> grpc::Status,
+// nothing else. Reads finish inline; mutations finish from the commit
+// thread after the synced write. Thread-safe.
 class RegistryService final
     : public muster::v1::Registry::WithRawCallbackMethod_Watch<
           muster::v1::Registry::CallbackService> {

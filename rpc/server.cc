@@ -106,8 +106,9 @@ void Server::Stop(absl::Duration grace) {
   stopped_ = true;
   server_->GetHealthCheckService()->SetServingStatus(false);
   // Watch streams never end by themselves; end them so Shutdown only waits
-  // for unary calls.
-  registry_->watch_hub().Shutdown();
+  // for unary calls. The same call Registry::Stop makes later; mutations
+  // in flight still complete, the committer runs until then.
+  registry_->change_log().EndWatches();
   // Before Shutdown: gRPC neither serves nor closes a connection handed to
   // it after that.
   listener_->Stop();

@@ -63,8 +63,10 @@ class Server final {
   // "host:port" a local client dials to reach this server (the loopback
   // address when listening on every address).
   const std::string& target() const { return target_; }
-  // Reports NOT_SERVING, ends watch streams, stops accepting and waits up
-  // to `grace` for in-flight calls (then cancels them). Idempotent.
+  // Reports NOT_SERVING, ends watch streams (ChangeLog::EndWatches, so new
+  // ones are refused too), stops accepting and waits up to `grace` for
+  // in-flight calls (then cancels them). The registry keeps committing
+  // until its own Stop. Idempotent.
   void Stop(absl::Duration grace = absl::Seconds(5));
 
  private:

@@ -8,11 +8,11 @@
 
 namespace muster::registry {
 
-WatchReactor::WatchReactor(WatchHub& hub, WatchPump& pump,
+WatchReactor::WatchReactor(ChangeLog& change_log, WatchPump& pump,
                            grpc::CallbackServerContext* context,
                            absl::StatusOr<WatchSpec> spec,
                            std::function<void(const absl::Status&)> on_finish)
-    : hub_(hub),
+    : change_log_(change_log),
       pump_(pump),
       context_(context),
       on_finish_(std::move(on_finish)) {
@@ -26,7 +26,7 @@ WatchReactor::WatchReactor(WatchHub& hub, WatchPump& pump,
     }
     spec->encoder = &WireEventEncoder();
     absl::StatusOr<std::shared_ptr<Watcher>> watcher =
-        hub_.Open(*spec, [this] { Schedule(); });
+        change_log_.OpenWatch(*spec, [this] { Schedule(); });
     if (!watcher.ok()) {
       FinishLocked(watcher.status());
       return;
@@ -128,7 +128,7 @@ void WatchReactor::ArmCutOffAlarmLocked() {
   refs_.fetch_add(1);
   const auto deadline = std::chrono::system_clock::now() +
                         std::chrono::milliseconds(absl::ToInt64Milliseconds(
-                            hub_.options().cut_off_grace));
+                            change_log_.cut_off_grace()));
   alarm_.Set(deadline, [this](bool fired) { OnCutOffAlarm(fired); });
 }
 
@@ -146,8 +146,8 @@ void WatchReactor::OnCutOffAlarm(bool fired) {
 }
 
 void WatchReactor::OnDone() {
-  // After Close no hub wake runs or starts; a running one finished.
-  if (watcher_ != nullptr) hub_.Close(watcher_);
+  // After CloseWatch no hub wake runs or starts; a running one finished.
+  if (watcher_ != nullptr) change_log_.CloseWatch(watcher_);
   {
     absl::MutexLock lock(&mu_);
     done_ = true;

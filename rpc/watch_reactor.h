@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "registry/change_log.h"
 #include "registry/watch_hub.h"
 #include "rpc/watch_pump.h"
 
@@ -20,20 +21,23 @@ namespace muster::registry {
 // with it and nothing of its own (a queued pump task, the alarm) is
 // pending.
 //
+// The watcher is opened and closed through the registry's ChangeLog; its
+// events come from the watch hub behind it.
+//
 // Who calls in: the hub (Wake, on the publishing thread: it only marks the
 // stream and queues it on the WatchPump), gRPC reactions (OnWriteDone,
 // OnCancel, OnDone: they record what happened and queue the stream), the
 // pump (which builds and starts the writes) and the cut-off alarm. Every
 // decision is taken under mu_, so connect, publish, cut-off, cancel and
 // write completion may interleave in any order. The object cannot go away
-// under a caller: OnDone waits for a running hub wake (WatchHub::Close),
+// under a caller: OnDone waits for a running hub wake (ChangeLog::CloseWatch),
 // gRPC runs OnDone only after the other reactions returned, and a queued
 // pump task or a pending alarm holds a reference. After OnDone nothing
 // touches the stream or its context.
 //
 // A cut-off stream ends with RESOURCE_EXHAUSTED once its write in flight
 // completes. A client that does not read never completes it, so after the
-// hub's cut_off_grace the stream is reset (the transport then frees the
+// change log's cut_off_grace the stream is reset (the transport then frees the
 // message it held for it); at once when it was cut off to bring the
 // watchers' memory back under its limit.
 //
@@ -43,9 +47,10 @@ namespace muster::registry {
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Opens the watcher (with the wire encoder, whatever `spec` says); when
-  // `spec` is an error, or on failure, the stream finishes at once with
-  // the error. `on_finish` runs once with the final status (for metrics).
-  WatchReactor(WatchHub& hub, WatchPump& pump,
+  // `spec` is an error, or on failure (a missing realm, a compacted
+  // revision), the stream finishes at once with the error.
+  // `on_finish` runs once with the final status (for metrics).
+  WatchReactor(ChangeLog& change_log, WatchPump& pump,
                grpc::CallbackServerContext* context,
                absl::StatusOr<WatchSpec> spec,
                std::function<void(const absl::Status&)> on_finish);
@@ -69,7 +74,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnCutOffAlarm(bool fired);
   void Unref();
 
-  WatchHub& hub_;
+  ChangeLog& change_log_;
   WatchPump& pump_;
   grpc::CallbackServerContext* const context_;
   std::function<void(const absl::Status&)> on_finish_;

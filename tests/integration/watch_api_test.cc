@@ -279,10 +279,10 @@ namespace {
 
 // Waits (at most 20 s) until the server has let go of every watch stream
 // and of what they held; the caller checks that it did.
-void WaitForStreamsReleased(const registry::WatchHub& hub) {
+void WaitForStreamsReleased(const registry::ChangeLog& log) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while ((hub.OpenCount() > 0 || hub.HeldBytes() > 0) &&
+  while ((log.GetStats().open_streams > 0 || log.GetStats().held_bytes > 0) &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -299,7 +299,7 @@ TEST_CASE(
   options.registry.watch.cut_off_grace = absl::Milliseconds(200);
   TestServer server(options);
   const uint64_t start = Register(server, "web", "first");
-  registry::WatchHub& hub = server.core().watch_hub();
+  registry::ChangeLog& log = server.core().change_log();
 
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
@@ -309,24 +309,24 @@ TEST_CASE(
   auto never = server.registry().Watch(&context, request);
   const auto attached_by =
       std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (hub.WatcherCount() == 0 &&
+  while (log.GetStats().watchers == 0 &&
          std::chrono::steady_clock::now() < attached_by) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  REQUIRE(hub.WatcherCount() == 1);
+  REQUIRE(log.GetStats().watchers == 1);
   // Bounded: about 32 KiB per event, the budget is 256 KiB plus what the
   // transport's windows take before the stream stops.
   int registered = 0;
-  for (; registered < 400 && hub.WatcherCount() > 0; ++registered)
+  for (; registered < 400 && log.GetStats().watchers > 0; ++registered)
     Register(server, "web", "i" + std::to_string(registered), 64);
-  REQUIRE(hub.WatcherCount() == 0);  // cut off
+  REQUIRE(log.GetStats().watchers == 0);  // cut off
   CHECK(registered > 8);
 
   // The stream held an unsent message; after the grace it is reset, and
   // the server lets go of the stream and what it held.
-  WaitForStreamsReleased(hub);
-  CHECK(hub.OpenCount() == 0);
-  CHECK(hub.HeldBytes() == 0);
+  WaitForStreamsReleased(log);
+  CHECK(log.GetStats().open_streams == 0);
+  CHECK(log.GetStats().held_bytes == 0);
   // The client learns at once (not at its deadline): its stream was
   // reset, after what reached it before the reset.
   const auto reset_seen_by =
@@ -345,7 +345,7 @@ TEST_CASE("watch connects, cancels, cut-offs and publishes interleave safely",
   options.registry.watch.cut_off_grace = absl::Milliseconds(50);
   TestServer server(options);
   Register(server, "web", "seed");
-  registry::WatchHub& hub = server.core().watch_hub();
+  registry::ChangeLog& log = server.core().change_log();
 
   std::atomic<bool> stop{false};
   std::atomic<int> writes{0};
@@ -394,9 +394,9 @@ TEST_CASE("watch connects, cancels, cut-offs and publishes interleave safely",
   CHECK(writes > 0);
 
   // Every stream ended on the server too, and nothing is held for them.
-  WaitForStreamsReleased(hub);
-  CHECK(hub.OpenCount() == 0);
-  CHECK(hub.HeldBytes() == 0);
+  WaitForStreamsReleased(log);
+  CHECK(log.GetStats().open_streams == 0);
+  CHECK(log.GetStats().held_bytes == 0);
   // And the server still serves watches.
   Stream stream(server, 1);
   CHECK(!stream.ReadEvents(1).empty());

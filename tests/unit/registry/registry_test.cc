@@ -61,14 +61,17 @@ struct Fixture {
     registry = std::move(created).value();
     REQUIRE(registry->Start().ok());
   }
-  Registry::RegisterResult Register(const Instance& instance) {
-    auto result = Await<Registry::RegisterResult>([&](auto done) {
-      registry->Register("default", instance, std::move(done));
+  Instances::RegisterResult Register(const Instance& instance) {
+    auto result = Await<Instances::RegisterResult>([&](auto done) {
+      registry->instances().Register("default", instance, std::move(done));
     });
     INFO(result.status().ToString());
     REQUIRE(result.ok());
     return *result;
   }
+
+  uint64_t Revision() { return Stats().revision; }
+  ChangeLog::Stats Stats() { return registry->change_log().GetStats(); }
 
   MemoryStore store;
   FakeClock clock;
@@ -107,17 +110,19 @@ TEST_CASE("a failed store write returns UNAVAILABLE and changes nothing",
           "[registry]") {
   Fixture f;
   f.Register(MakeInstance("a"));
-  const uint64_t revision = f.registry->index().revision();
+  const uint64_t revision = f.Revision();
   f.store.TEST_FailCommits(true);
-  auto failed = Await<Registry::RegisterResult>([&](auto done) {
-    f.registry->Register("default", MakeInstance("b"), std::move(done));
+  auto failed = Await<Instances::RegisterResult>([&](auto done) {
+    f.registry->instances().Register("default", MakeInstance("b"),
+                                     std::move(done));
   });
   CHECK(absl::IsUnavailable(failed.status()));
-  CHECK(f.registry->index().revision() == revision);
-  CHECK(absl::IsNotFound(
-      f.registry->GetInstance(InstanceKey{"default", "web", "b"}).status()));
+  CHECK(f.Revision() == revision);
+  CHECK(absl::IsNotFound(f.registry->instances()
+                             .Get(InstanceKey{"default", "web", "b"})
+                             .status()));
   // Reads keep working.
-  CHECK(f.registry->GetInstance(InstanceKey{"default", "web", "a"}).ok());
+  CHECK(f.registry->instances().Get(InstanceKey{"default", "web", "a"}).ok());
   // The store recovers; once a reopen is due the next write gets the next
   // revision.
   f.store.TEST_FailCommits(false);
@@ -132,11 +137,11 @@ TEST_CASE("registrations take their time from the clock", "[registry]") {
   CHECK(first.instance->registered_at == t0);
   CHECK(first.instance->health == Health::kStarting);
   f.clock.Advance(absl::Minutes(5));
-  auto heartbeat = f.registry->Heartbeat(InstanceKey{"default", "web", "a"},
-                                         first.instance->create_revision);
+  auto heartbeat = f.registry->instances().Heartbeat(
+      InstanceKey{"default", "web", "a"}, first.instance->create_revision);
   REQUIRE(heartbeat.ok());
   healthchecker::HealthDetail detail =
-      f.registry->HealthDetailOf(*first.instance);
+      f.registry->instances().HealthDetailOf(*first.instance);
   REQUIRE(detail.last_heartbeat_at.has_value());
   CHECK(*detail.last_heartbeat_at == t0 + absl::Minutes(5));
 }
@@ -147,33 +152,36 @@ TEST_CASE("health reports commit only changes and check the incarnation",
   auto registered = f.Register(MakeInstance("a", CheckKind::kTtl));
   const uint64_t incarnation = registered.instance->create_revision;
   healthchecker::TargetKey key{"default", "web", "a"};
-  const uint64_t before = f.registry->index().revision();
+  const uint64_t before = f.Revision();
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kCritical,
-                                     "ttl expired", std::move(done));
+            f.registry->checker_bridge().ReportHealth(
+                key, incarnation, Health::kCritical, "ttl expired",
+                std::move(done));
           }).ok());
-  CHECK(f.registry->index().revision() == before + 1);
+  CHECK(f.Revision() == before + 1);
   // Same health, different output: nothing written.
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kCritical,
-                                     "still expired", std::move(done));
+            f.registry->checker_bridge().ReportHealth(
+                key, incarnation, Health::kCritical, "still expired",
+                std::move(done));
           }).ok());
-  CHECK(f.registry->index().revision() == before + 1);
-  auto stored = f.registry->GetInstance(InstanceKey{"default", "web", "a"});
+  CHECK(f.Revision() == before + 1);
+  auto stored = f.registry->instances().Get(InstanceKey{"default", "web", "a"});
   REQUIRE(stored.ok());
   CHECK((*stored)->health == Health::kCritical);
   CHECK((*stored)->check_output == "ttl expired");
   // Output is capped at 4 KiB.
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->ReportHealth(key, incarnation, Health::kPassing,
-                                     std::string(10000, 'x'), std::move(done));
+            f.registry->checker_bridge().ReportHealth(
+                key, incarnation, Health::kPassing, std::string(10000, 'x'),
+                std::move(done));
           }).ok());
-  stored = f.registry->GetInstance(InstanceKey{"default", "web", "a"});
+  stored = f.registry->instances().Get(InstanceKey{"default", "web", "a"});
   CHECK((*stored)->check_output.size() == limits::kMaxCheckOutputBytes);
 
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
-    f.registry->ReportHealth(key, incarnation + 100, Health::kCritical, "",
-                             std::move(done));
+    f.registry->checker_bridge().ReportHealth(
+        key, incarnation + 100, Health::kCritical, "", std::move(done));
   })));
 }
 
@@ -183,23 +191,26 @@ TEST_CASE("eviction deletes with a reason but never a draining instance",
   auto a = f.Register(MakeInstance("a", CheckKind::kTtl));
   auto b = f.Register(MakeInstance("b", CheckKind::kTtl));
   auto drained = Await<std::shared_ptr<const Instance>>([&](auto done) {
-    f.registry->SetAdminState(InstanceKey{"default", "web", "b"},
-                              AdminState::kDraining, "deploy", std::move(done));
+    f.registry->instances().SetAdminState(InstanceKey{"default", "web", "b"},
+                                          AdminState::kDraining, "deploy",
+                                          std::move(done));
   });
   REQUIRE(drained.ok());
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
-    f.registry->Evict({"default", "web", "b"}, b.instance->create_revision,
-                      "evicted: x", std::move(done));
+    f.registry->checker_bridge().Evict({"default", "web", "b"},
+                                       b.instance->create_revision,
+                                       "evicted: x", std::move(done));
   })));
   REQUIRE(AwaitStatus([&](auto done) {
-            f.registry->Evict({"default", "web", "a"},
-                              a.instance->create_revision,
-                              "evicted: critical for 1m", std::move(done));
+            f.registry->checker_bridge().Evict(
+                {"default", "web", "a"}, a.instance->create_revision,
+                "evicted: critical for 1m", std::move(done));
           }).ok());
-  CHECK(absl::IsNotFound(
-      f.registry->GetInstance(InstanceKey{"default", "web", "a"}).status()));
-  auto events =
-      f.registry->ListEvents(InstanceKey{"default", "web", "a"}, 0, 100);
+  CHECK(absl::IsNotFound(f.registry->instances()
+                             .Get(InstanceKey{"default", "web", "a"})
+                             .status()));
+  auto events = f.registry->change_log().ListEvents(
+      InstanceKey{"default", "web", "a"}, 0, 100);
   REQUIRE(events.ok());
   REQUIRE(events->events.size() == 2);
   CHECK(events->events[1].cause == EventCause::kEvicted);
@@ -211,19 +222,19 @@ TEST_CASE("a subscriber gets every current target, then every change",
   Fixture f;
   f.Register(MakeInstance("a"));
   RecordingListener listener;
-  f.registry->Subscribe(&listener);
+  f.registry->checker_bridge().Subscribe(&listener);
   CHECK(listener.Log() == std::vector<std::string>{"upsert a passing"});
   auto b = f.Register(MakeInstance("b", CheckKind::kTtl));
-  REQUIRE(f.registry
-              ->Heartbeat(InstanceKey{"default", "web", "b"},
-                          b.instance->create_revision)
+  REQUIRE(f.registry->instances()
+              .Heartbeat(InstanceKey{"default", "web", "b"},
+                         b.instance->create_revision)
               .ok());
   auto gone = Await<uint64_t>([&](auto done) {
-    f.registry->Deregister(InstanceKey{"default", "web", "a"}, 0,
-                           std::move(done));
+    f.registry->instances().Deregister(InstanceKey{"default", "web", "a"}, 0,
+                                       std::move(done));
   });
   REQUIRE(gone.ok());
-  f.registry->Unsubscribe(&listener);
+  f.registry->checker_bridge().Unsubscribe(&listener);
   f.Register(MakeInstance("c"));
   CHECK(listener.Log() == std::vector<std::string>{"upsert a passing",
                                                    "upsert b starting",
@@ -236,13 +247,13 @@ TEST_CASE("a watcher that falls behind is cut off without slowing writers",
   options.watch.buffer_events = 5;
   Fixture f(options);
   int wakes = 0;
-  auto watcher = f.registry->watch_hub().Open(WatchSpec{"default", "", 0},
-                                              [&] { ++wakes; });
+  auto watcher = f.registry->change_log().OpenWatch(WatchSpec{"default", "", 0},
+                                                    [&] { ++wakes; });
   REQUIRE(watcher.ok());
   for (int i = 0; i < 5; ++i) f.Register(MakeInstance("i" + std::to_string(i)));
-  CHECK(f.registry->watch_hub().WatcherCount() == 1);
+  CHECK(f.Stats().watchers == 1);
   f.Register(MakeInstance("overflow"));  // the sixth unread event
-  CHECK(f.registry->watch_hub().WatcherCount() == 0);
+  CHECK(f.Stats().watchers == 0);
   WatchBatch batch;
   absl::Status end;
   // An overflow ends the stream at once, before anything queued; the
@@ -250,7 +261,7 @@ TEST_CASE("a watcher that falls behind is cut off without slowing writers",
   CHECK((*watcher)->Next(&batch, &end) == Watcher::Poll::kEnded);
   CHECK(absl::IsResourceExhausted(end));
   CHECK(wakes > 0);
-  f.registry->watch_hub().Close(*watcher);
+  f.registry->change_log().CloseWatch(*watcher);
 }
 
 TEST_CASE("a watcher that keeps up gets snapshot, end, then events in order",
@@ -258,7 +269,7 @@ TEST_CASE("a watcher that keeps up gets snapshot, end, then events in order",
   Fixture f;
   f.Register(MakeInstance("a"));
   auto watcher =
-      f.registry->watch_hub().Open(WatchSpec{"default", "web", 0}, [] {});
+      f.registry->change_log().OpenWatch(WatchSpec{"default", "web", 0}, [] {});
   REQUIRE(watcher.ok());
   WatchBatch batch;
   absl::Status end;
@@ -275,7 +286,7 @@ TEST_CASE("a watcher that keeps up gets snapshot, end, then events in order",
   CHECK(batch.events[0].revision == b.revision);
   CHECK(batch.events[1].revision == c.revision);
   CHECK(batch.revision == c.revision);
-  f.registry->watch_hub().Close(*watcher);
+  f.registry->change_log().CloseWatch(*watcher);
 }
 
 }  // namespace muster::registry
@@ -294,7 +305,7 @@ Instance LargeInstance(const std::string& id) {
 // Opens a watcher of realm "default" past its (empty-realm) snapshot.
 std::shared_ptr<Watcher> OpenLive(Fixture& f) {
   auto watcher =
-      f.registry->watch_hub().Open(WatchSpec{"default", "", 0}, [] {});
+      f.registry->change_log().OpenWatch(WatchSpec{"default", "", 0}, [] {});
   REQUIRE(watcher.ok());
   WatchBatch batch;
   absl::Status end;
@@ -312,18 +323,18 @@ TEST_CASE(
   Registry::Options options;
   options.watch.buffer_bytes = 4096;
   Fixture f(options);
-  WatchHub& hub = f.registry->watch_hub();
+  ChangeLog& log = f.registry->change_log();
   std::shared_ptr<Watcher> watcher = OpenLive(f);
   f.Register(LargeInstance("a"));
   f.Register(LargeInstance("b"));
   const size_t two = watcher->HeldBytes();
   CHECK(two > 2000);
   CHECK(two <= 4096);
-  CHECK(hub.HeldBytes() == two);
+  CHECK(f.Stats().held_bytes == two);
   for (int i = 0; i < 4; ++i)
     f.Register(LargeInstance("c" + std::to_string(i)));
   // Six events are far below the 10,000-event count, not below 4 KiB.
-  CHECK(hub.WatcherCount() == 0);
+  CHECK(f.Stats().watchers == 0);
   WatchBatch batch;
   absl::Status end;
   CHECK(watcher->Next(&batch, &end) == Watcher::Poll::kEnded);
@@ -331,10 +342,10 @@ TEST_CASE(
   CHECK_THAT(std::string(end.message()), Catch::Contains("4096 bytes"));
   // What it queued was let go at the cut-off.
   CHECK(watcher->HeldBytes() == 0);
-  CHECK(hub.HeldBytes() == 0);
-  hub.Close(watcher);
+  CHECK(f.Stats().held_bytes == 0);
+  log.CloseWatch(watcher);
   watcher.reset();
-  CHECK(hub.OpenCount() == 0);
+  CHECK(f.Stats().open_streams == 0);
 }
 
 TEST_CASE(
@@ -344,7 +355,7 @@ TEST_CASE(
   Registry::Options options;
   options.watch.buffer_bytes = 4096;
   Fixture f(options);
-  WatchHub& hub = f.registry->watch_hub();
+  ChangeLog& log = f.registry->change_log();
   std::shared_ptr<Watcher> watcher = OpenLive(f);
   f.Register(LargeInstance("a"));
   const size_t one = watcher->HeldBytes();
@@ -354,10 +365,10 @@ TEST_CASE(
   // Off the queue and into the stream: still held, until written.
   CHECK(batch.bytes == one);
   CHECK(watcher->HeldBytes() == one);
-  CHECK(hub.HeldBytes() == one);
+  CHECK(f.Stats().held_bytes == one);
   watcher->Sent();
   CHECK(watcher->HeldBytes() == 0);
-  CHECK(hub.HeldBytes() == 0);
+  CHECK(f.Stats().held_bytes == 0);
 
   // A stream stuck on an unsent message is cut off by the next events.
   watcher->SetInFlightBytes(4000);
@@ -366,10 +377,10 @@ TEST_CASE(
   CHECK(absl::IsResourceExhausted(end));
   CHECK(!watcher->EndStatus().ok());
   // The unsent message stays counted until the stream lets it go.
-  CHECK(hub.HeldBytes() == 4000);
-  hub.Close(watcher);
+  CHECK(f.Stats().held_bytes == 4000);
+  log.CloseWatch(watcher);
   watcher.reset();
-  CHECK(hub.HeldBytes() == 0);
+  CHECK(f.Stats().held_bytes == 0);
 }
 
 TEST_CASE("a live message is bounded by bytes and carries at least one event",
@@ -403,7 +414,7 @@ TEST_CASE("a live message is bounded by bytes and carries at least one event",
   f.Register(huge);
   REQUIRE(watcher->Next(&batch, &end) == Watcher::Poll::kBatch);
   CHECK(batch.events.size() == 1);
-  f.registry->watch_hub().Close(watcher);
+  f.registry->change_log().CloseWatch(watcher);
 }
 
 TEST_CASE(
@@ -414,7 +425,7 @@ TEST_CASE(
   options.watch.buffer_bytes = 64 * 1024;
   options.watch.memory_limit_bytes = 8 * 1024;
   Fixture f(options);
-  WatchHub& hub = f.registry->watch_hub();
+  ChangeLog& log = f.registry->change_log();
   std::shared_ptr<Watcher> reader = OpenLive(f);
   std::shared_ptr<Watcher> laggard = OpenLive(f);
   WatchBatch batch;
@@ -433,10 +444,10 @@ TEST_CASE(
   CHECK(laggard->Next(&batch, &end) == Watcher::Poll::kEnded);
   CHECK(absl::IsResourceExhausted(end));
   CHECK_THAT(std::string(end.message()), Catch::Contains("share"));
-  CHECK(hub.WatcherCount() == 1);
-  CHECK(hub.HeldBytes() <= 8 * 1024);
-  hub.Close(reader);
-  hub.Close(laggard);
+  CHECK(f.Stats().watchers == 1);
+  CHECK(f.Stats().held_bytes <= 8 * 1024);
+  log.CloseWatch(reader);
+  log.CloseWatch(laggard);
 }
 
 }  // namespace muster::registry

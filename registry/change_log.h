@@ -1,0 +1,80 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "registry/index.h"
+#include "registry/model.h"
+#include "registry/watch_hub.h"
+
+namespace muster::registry {
+
+// ChangeLog serves the history of changes: paging through the retained
+// change log (ListEvents), and watches: snapshot or replay, then live
+// events, fed by the watch hub. Requests are validated like every other
+// (INVALID_ARGUMENT naming the field); an empty realm means "default".
+// Thread-safe; owned by Registry.
+class ChangeLog final {
+ public:
+  struct EventsPage {
+    std::vector<Event> events;
+    // Where to continue; 0 when everything up to `revision` was scanned.
+    uint64_t next_revision = 0;
+    uint64_t oldest_retained_revision = 0;
+    uint64_t revision = 0;
+  };
+  struct Stats {
+    // The committed revision, and the counts read with it.
+    uint64_t revision = 0;
+    uint64_t instances = 0;
+    uint64_t realms = 0;
+    uint64_t oldest_retained_revision = 0;
+    // Watchers events are delivered to (cut-off ones are not).
+    size_t watchers = 0;
+    // Watch streams still open, including cut-off ones not yet ended.
+    size_t open_streams = 0;
+    // Bytes held for the open streams (see Watcher).
+    size_t held_bytes = 0;
+  };
+
+  // Borrows `index` and `hub`, which outlive it.
+  ChangeLog(const Index& index, WatchHub& hub);
+  ChangeLog(const ChangeLog&) = delete;
+  ChangeLog& operator=(const ChangeLog&) = delete;
+
+  // The realm's retained events matching `filter` (`service` and `id` may
+  // be empty: no filter) from revision `from` (0: the oldest), at most
+  // `limit` (0: the default page size) and ending on a revision boundary.
+  // NOT_FOUND for a missing realm.
+  absl::StatusOr<EventsPage> ListEvents(const InstanceKey& filter,
+                                        uint64_t from, uint32_t limit);
+
+  // Opens a watcher on `spec`. `wake` runs, never under registry locks
+  // and never after CloseWatch returns, when the watcher may have
+  // something to send; it must not block. NOT_FOUND for a missing realm;
+  // OUT_OF_RANGE naming the oldest retained revision when from_revision was
+  // compacted; UNAVAILABLE after EndWatches.
+  absl::StatusOr<std::shared_ptr<Watcher>> OpenWatch(
+      WatchSpec spec, std::function<void()> wake);
+  // Removes the watcher; after return its `wake` is never called.
+  void CloseWatch(const std::shared_ptr<Watcher>& watcher);
+  // Ends every watcher with UNAVAILABLE and refuses new ones: their
+  // streams can finish. Idempotent; Registry::Stop calls it too.
+  void EndWatches();
+  // How long a cut-off stream may keep an unsent message before its
+  // front end resets it.
+  absl::Duration cut_off_grace() const;
+
+  Stats GetStats() const;
+
+ private:
+  const Index& index_;
+  WatchHub& hub_;
+};
+
+}  // namespace muster::registry

@@ -1,0 +1,287 @@
+#include "registry/instances.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "registry/errors.h"
+#include "registry/validation.h"
+
+namespace muster::registry {
+namespace {
+
+using RegisterResult = Instances::RegisterResult;
+
+// What a registration into a missing realm does.
+enum class MissingRealm { kRefuse, kCreate };
+
+std::string RandomId() {
+  // Ids only need to be unique within a service; 64 random bits are.
+  static absl::Mutex mu(absl::kConstInit);
+  static absl::BitGen* gen ABSL_PT_GUARDED_BY(mu) = new absl::BitGen();
+  absl::MutexLock lock(&mu);
+  return absl::StrFormat("%016x", absl::Uniform<uint64_t>(*gen));
+}
+
+absl::Status ValidateKey(const InstanceKey& key) {
+  RETURN_IF_ERROR(ValidateName(key.realm, "realm"));
+  RETURN_IF_ERROR(ValidateName(key.service, "service"));
+  return ValidateInstanceId(key.id, "id");
+}
+
+InstanceKey WithDefaultRealm(InstanceKey key) {
+  if (key.realm.empty()) key.realm = kDefaultRealm;
+  return key;
+}
+
+Health InitialHealth(const CheckSpec& check) {
+  return check.kind == CheckKind::kNone ? Health::kPassing : Health::kStarting;
+}
+
+// The realm a registration goes into, created in `txn` when it is missing
+// and `missing` allows it.
+absl::StatusOr<Realm> RealmForRegistration(Txn& txn, const std::string& name,
+                                           MissingRealm missing) {
+  std::optional<Realm> realm = txn.FindRealm(name);
+  if (realm.has_value()) return *realm;
+  if (missing == MissingRealm::kRefuse) return RealmNotFound(name);
+  Realm created;
+  created.name = name;
+  created.description = "created by the first registration";
+  created.created_at = txn.now();
+  created.create_revision = txn.revision();
+  txn.PutRealm(created);
+  MUSTER_LOG(kInfo, "realm \"%s\" auto-created by a registration", name);
+  return created;
+}
+
+// A first registration: a new incarnation at this revision.
+RegisterResult CreateInstance(Txn& txn, Instance request) {
+  request.health = InitialHealth(request.check);
+  request.admin_state = AdminState::kEnabled;
+  request.admin_reason.clear();
+  request.check_output.clear();
+  request.registered_at = txn.now();
+  request.status_changed_at = txn.now();
+  request.create_revision = txn.revision();
+  RegisterResult result;
+  result.instance = txn.PutInstance(std::move(request), EventCause::kRegistered,
+                                    "registered");
+  result.created = true;
+  result.revision = txn.revision();
+  return result;
+}
+
+// A re-registration with changes: the registered fields are replaced, the
+// incarnation and admin state stay. A new check starts over from its
+// initial health.
+RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
+                              Instance request) {
+  Instance updated = existing;
+  const bool check_changed = updated.check != request.check;
+  updated.address = std::move(request.address);
+  updated.port = request.port;
+  updated.tags = std::move(request.tags);
+  updated.metadata = std::move(request.metadata);
+  updated.weight = request.weight;
+  updated.zone = std::move(request.zone);
+  updated.version = std::move(request.version);
+  updated.check = std::move(request.check);
+  if (check_changed) {
+    // A new check has to earn its verdict again.
+    updated.health = InitialHealth(updated.check);
+    updated.status_changed_at = txn.now();
+    updated.check_output.clear();
+  }
+  RegisterResult result;
+  result.instance = txn.PutInstance(
+      std::move(updated), EventCause::kUpdated,
+      check_changed ? "re-registered with a new check" : "re-registered");
+  result.revision = txn.revision();
+  return result;
+}
+
+// Register's write: resolves the check against the realm's defaults,
+// then creates the instance, updates it, or leaves an identical one be.
+absl::Status Upsert(Txn& txn, Instance request, MissingRealm missing,
+                    RegisterResult& result) {
+  ASSIGN_OR_RETURN(Realm realm,
+                   RealmForRegistration(txn, request.realm, missing));
+  ASSIGN_OR_RETURN(
+      request.check,
+      ResolveCheckSpec(request.check, realm.default_deregister_after,
+                       "instance.check"));
+  std::shared_ptr<const Instance> existing = txn.FindInstance(request.Key());
+  if (existing == nullptr) {
+    result = CreateInstance(txn, std::move(request));
+  } else if (existing->SameRegistration(request)) {
+    result.instance = existing;
+    result.revision = existing->modify_revision;
+  } else {
+    result = UpdateInstance(txn, *existing, std::move(request));
+  }
+  return absl::OkStatus();
+}
+
+// Deregister's write: deletes the instance if `incarnation` (0: any) is
+// current.
+absl::Status Remove(Txn& txn, const InstanceKey& key, uint64_t incarnation,
+                    uint64_t& revision) {
+  std::shared_ptr<const Instance> existing = txn.FindInstance(key);
+  if (existing == nullptr) return InstanceNotFound(key);
+  if (incarnation != 0 && existing->create_revision != incarnation) {
+    return StaleIncarnation(*existing, incarnation);
+  }
+  txn.DeleteInstance(existing, EventCause::kDeregistered, "deregistered");
+  revision = txn.revision();
+  return absl::OkStatus();
+}
+
+// SetAdminState's write; the same state and reason write nothing.
+absl::Status ApplyAdminState(Txn& txn, const InstanceKey& key, AdminState state,
+                             const std::string& reason,
+                             std::shared_ptr<const Instance>& result) {
+  std::shared_ptr<const Instance> existing = txn.FindInstance(key);
+  if (existing == nullptr) return InstanceNotFound(key);
+  if (existing->admin_state == state && existing->admin_reason == reason) {
+    result = existing;
+    return absl::OkStatus();
+  }
+  Instance updated = *existing;
+  updated.admin_state = state;
+  updated.admin_reason = reason;
+  std::string why =
+      absl::StrCat(state == AdminState::kDraining ? "drained" : "enabled",
+                   reason.empty() ? "" : ": ", reason);
+  result = txn.PutInstance(std::move(updated), EventCause::kAdminChanged,
+                           std::move(why));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Instances::Instances(Options options, Index& index, Committer& committer,
+                     CheckerBridge& checker, Clock& clock)
+    : options_(std::move(options)),
+      index_(index),
+      committer_(committer),
+      checker_(checker),
+      clock_(clock) {}
+
+void Instances::Register(std::string realm, Instance request,
+                         Callback<RegisterResult> done) {
+  request.realm = realm.empty() ? kDefaultRealm : std::move(realm);
+  absl::Status valid = ValidateName(request.realm, "realm");
+  if (valid.ok()) valid = ValidateRegistration(request);
+  if (valid.ok() && options_.check_registration)
+    valid = options_.check_registration(request);
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  if (request.weight == 0) request.weight = 1;
+  if (request.id.empty()) {
+    request.id = options_.id_generator ? options_.id_generator() : RandomId();
+  }
+  const MissingRealm missing = options_.auto_create_realms
+                                   ? MissingRealm::kCreate
+                                   : MissingRealm::kRefuse;
+  Submit<RegisterResult>(
+      committer_, CommitMode::kGrouped,
+      [request = std::move(request), missing](Txn& txn,
+                                              RegisterResult& result) mutable {
+        return Upsert(txn, std::move(request), missing, result);
+      },
+      std::move(done));
+}
+
+void Instances::Deregister(InstanceKey key, uint64_t incarnation,
+                           Callback<uint64_t> done) {
+  key = WithDefaultRealm(std::move(key));
+  if (absl::Status valid = ValidateKey(key); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  Submit<uint64_t>(
+      committer_, CommitMode::kGrouped,
+      [key = std::move(key), incarnation](Txn& txn, uint64_t& revision) {
+        return Remove(txn, key, incarnation, revision);
+      },
+      std::move(done));
+}
+
+void Instances::SetAdminState(InstanceKey key, AdminState state,
+                              std::string reason,
+                              Callback<std::shared_ptr<const Instance>> done) {
+  key = WithDefaultRealm(std::move(key));
+  absl::Status valid = ValidateKey(key);
+  if (valid.ok()) valid = ValidateReason(reason, "reason");
+  if (!valid.ok()) {
+    done(valid);
+    return;
+  }
+  Submit<std::shared_ptr<const Instance>>(
+      committer_, CommitMode::kGrouped,
+      [key = std::move(key), state, reason = std::move(reason)](
+          Txn& txn, std::shared_ptr<const Instance>& result) {
+        return ApplyAdminState(txn, key, state, reason, result);
+      },
+      std::move(done));
+}
+
+absl::StatusOr<std::shared_ptr<const Instance>> Instances::Heartbeat(
+    const InstanceKey& key_in, uint64_t incarnation) {
+  const InstanceKey key = WithDefaultRealm(key_in);
+  RETURN_IF_ERROR(ValidateKey(key));
+  if (incarnation == 0) {
+    return absl::InvalidArgumentError(
+        "incarnation: required; use the create_revision returned by Register");
+  }
+  const absl::Time now = clock_.Now();
+  ASSIGN_OR_RETURN(std::shared_ptr<const Instance> instance,
+                   index_.Heartbeat(key, incarnation, now));
+  checker_.NotifyHeartbeat(key, incarnation, now);
+  return instance;
+}
+
+absl::StatusOr<std::shared_ptr<const Instance>> Instances::Get(
+    const InstanceKey& key_in) const {
+  const InstanceKey key = WithDefaultRealm(key_in);
+  RETURN_IF_ERROR(ValidateKey(key));
+  std::shared_ptr<const Instance> instance = index_.FindInstance(key);
+  if (instance != nullptr) return instance;
+  if (!index_.FindRealm(key.realm).has_value()) return RealmNotFound(key.realm);
+  return InstanceNotFound(key);
+}
+
+absl::StatusOr<InstancePage> Instances::List(const ListQuery& query_in) const {
+  ListQuery query = query_in;
+  if (query.realm.empty()) query.realm = kDefaultRealm;
+  RETURN_IF_ERROR(ValidateListQuery(query));
+  return index_.List(query);
+}
+
+absl::StatusOr<std::vector<ServiceCounts>> Instances::ListServices(
+    const std::string& realm_in, uint64_t* revision) const {
+  const std::string realm = realm_in.empty() ? kDefaultRealm : realm_in;
+  RETURN_IF_ERROR(ValidateName(realm, "realm"));
+  return index_.Services(realm, revision);
+}
+
+healthchecker::HealthDetail Instances::HealthDetailOf(
+    const Instance& instance) const {
+  healthchecker::HealthDetail detail =
+      checker_.LiveDetail(instance).value_or(healthchecker::HealthDetail{});
+  if (detail.output.empty()) detail.output = instance.check_output;
+  if (!detail.last_heartbeat_at.has_value()) {
+    detail.last_heartbeat_at = index_.LastHeartbeat(instance.Key());
+  }
+  return detail;
+}
+
+}  // namespace muster::registry

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "checkapi/target_source.h"
+#include "common/clock.h"
+#include "registry/checker_bridge.h"
+#include "registry/committer.h"
+#include "registry/index.h"
+#include "registry/model.h"
+#include "registry/submit.h"
+
+namespace muster::registry {
+
+// Instances serves the instance API: Register (an idempotent upsert),
+// Deregister, SetAdminState and Heartbeat, and the reads of instances and
+// services. Every request is validated first (INVALID_ARGUMENT naming the
+// field); an empty realm means "default". Mutations complete through
+// `done` on the commit thread after the synced write, or inline when the
+// request is refused before queueing; reads are served from the index.
+// Thread-safe; owned by Registry.
+class Instances final {
+ public:
+  struct Options {
+    // Register into a missing realm creates it instead of NOT_FOUND.
+    bool auto_create_realms = false;
+    // Extra registration rules; an error refuses the registration.
+    std::function<absl::Status(const Instance&)> check_registration;
+    // Generates ids for registrations that leave them empty; random when
+    // not set.
+    std::function<std::string()> id_generator;
+  };
+  struct RegisterResult {
+    std::shared_ptr<const Instance> instance;
+    bool created = false;
+    uint64_t revision = 0;
+  };
+
+  // Borrows everything but `options`; all of it outlives this object.
+  Instances(Options options, Index& index, Committer& committer,
+            CheckerBridge& checker, Clock& clock);
+  Instances(const Instances&) = delete;
+  Instances& operator=(const Instances&) = delete;
+
+  // Creates the instance, or updates it in place (same incarnation) when
+  // its id is registered already; an identical registration writes
+  // nothing. NOT_FOUND for a missing realm (unless auto_create_realms).
+  void Register(std::string realm, Instance request,
+                Callback<RegisterResult> done);
+  // Yields the revision of the delete. `incarnation` 0 matches any;
+  // another one than the current is FAILED_PRECONDITION.
+  void Deregister(InstanceKey key, uint64_t incarnation,
+                  Callback<uint64_t> done);
+  // Setting the current state and reason again writes nothing.
+  void SetAdminState(InstanceKey key, AdminState state, std::string reason,
+                     Callback<std::shared_ptr<const Instance>> done);
+  // In memory only; tells the checker. NOT_FOUND when missing,
+  // FAILED_PRECONDITION when `incarnation` is not current.
+  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(
+      const InstanceKey& key, uint64_t incarnation);
+
+  absl::StatusOr<std::shared_ptr<const Instance>> Get(
+      const InstanceKey& key) const;
+  absl::StatusOr<InstancePage> List(const ListQuery& query) const;
+  // The realm's services and the revision they were read at.
+  absl::StatusOr<std::vector<ServiceCounts>> ListServices(
+      const std::string& realm, uint64_t* revision) const;
+  // The checker's live view of the instance merged with the heartbeat
+  // time, when known.
+  healthchecker::HealthDetail HealthDetailOf(const Instance& instance) const;
+
+ private:
+  const Options options_;
+  Index& index_;
+  Committer& committer_;
+  CheckerBridge& checker_;
+  Clock& clock_;
+};
+
+}  // namespace muster::registry

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "registry/committer.h"
+#include "registry/index.h"
+#include "registry/model.h"
+#include "registry/submit.h"
+
+namespace muster::registry {
+
+// Realms serves the realm API: create, update, delete (with or without
+// its instances), get, and the listing with counts. Requests are
+// validated first (INVALID_ARGUMENT naming the field). Mutations complete
+// through `done` on the commit thread after the synced write, or inline
+// when refused before queueing; reads are served from the index.
+// Thread-safe; owned by Registry.
+class Realms final {
+ public:
+  struct DeleteResult {
+    uint64_t revision = 0;
+    uint64_t deleted_instances = 0;
+  };
+  // Every realm with its counts, read at `revision`.
+  struct Listing {
+    std::vector<RealmCounts> realms;
+    uint64_t revision = 0;
+  };
+
+  // Borrows `index` and `committer`, which outlive it.
+  Realms(const Index& index, Committer& committer);
+  Realms(const Realms&) = delete;
+  Realms& operator=(const Realms&) = delete;
+
+  // ALREADY_EXISTS when the name is taken.
+  void Create(Realm realm, Callback<Realm> done);
+  // Replaces the settings (description, eviction protection share,
+  // default deregister_after). NOT_FOUND for a missing realm.
+  void Update(Realm realm, Callback<Realm> done);
+  // FAILED_PRECONDITION for "default", and for a realm with instances
+  // unless `force`, which deletes them too (cause REALM_DELETED).
+  void Delete(std::string name, bool force, Callback<DeleteResult> done);
+
+  absl::StatusOr<Realm> Get(const std::string& name) const;
+  Listing List() const;
+
+ private:
+  const Index& index_;
+  Committer& committer_;
+};
+
+}  // namespace muster::registry
