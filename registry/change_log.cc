@@ -25,10 +25,17 @@ bool Matches(const InstanceKey& filter, const Instance& instance) {
          (filter.id.empty() || instance.id == filter.id);
 }
 
+// The realm (required) and the service (optional) a read is about, as
+// ListInstances checks them.
+absl::Status ValidateScope(const std::string& realm,
+                           const std::string& service) {
+  RETURN_IF_ERROR(ValidateName(realm, "realm"));
+  if (!service.empty()) RETURN_IF_ERROR(ValidateName(service, "service"));
+  return absl::OkStatus();
+}
+
 absl::Status ValidateFilter(const InstanceKey& filter) {
-  RETURN_IF_ERROR(ValidateName(filter.realm, "realm"));
-  if (!filter.service.empty())
-    RETURN_IF_ERROR(ValidateName(filter.service, "service"));
+  RETURN_IF_ERROR(ValidateScope(filter.realm, filter.service));
   if (!filter.id.empty()) RETURN_IF_ERROR(ValidateInstanceId(filter.id, "id"));
   return absl::OkStatus();
 }
@@ -86,6 +93,8 @@ absl::StatusOr<ChangeLog::EventsPage> ChangeLog::ListEvents(
 
 absl::StatusOr<std::shared_ptr<Watcher>> ChangeLog::OpenWatch(
     WatchSpec spec, std::function<void()> wake) {
+  if (spec.realm.empty()) spec.realm = kDefaultRealm;
+  RETURN_IF_ERROR(ValidateScope(spec.realm, spec.service));
   return hub_.Open(spec, std::move(wake));
 }
 

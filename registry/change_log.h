@@ -54,11 +54,12 @@ class ChangeLog final {
   absl::StatusOr<EventsPage> ListEvents(const InstanceKey& filter,
                                         uint64_t from, uint32_t limit);
 
-  // Opens a watcher on `spec`. `wake` runs, never under registry locks
-  // and never after CloseWatch returns, when the watcher may have
-  // something to send; it must not block. NOT_FOUND for a missing realm;
-  // OUT_OF_RANGE naming the oldest retained revision when from_revision was
-  // compacted; UNAVAILABLE after EndWatches.
+  // Opens a watcher on `spec` (realm and service names checked as in
+  // every request). `wake` runs, never under registry locks and never
+  // after CloseWatch returns, when the watcher may have something to
+  // send; it must not block. NOT_FOUND for a missing realm; OUT_OF_RANGE
+  // naming the oldest retained revision when from_revision was compacted;
+  // UNAVAILABLE after EndWatches.
   absl::StatusOr<std::shared_ptr<Watcher>> OpenWatch(
       WatchSpec spec, std::function<void()> wake);
   // Removes the watcher; after return its `wake` is never called.

@@ -40,8 +40,9 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
     return absl::InvalidArgumentError(
         "the WatchRequest message could not be parsed");
   }
+  // The registry validates the names and maps an empty realm to "default".
   WatchSpec spec;
-  spec.realm = request.realm().empty() ? kDefaultRealm : request.realm();
+  spec.realm = request.realm();
   spec.service = request.service();
   spec.from_revision = request.from_revision();
   return spec;

@@ -21,8 +21,9 @@ namespace muster::registry {
 // with it and nothing of its own (a queued pump task, the alarm) is
 // pending.
 //
-// The watcher is opened and closed through the registry's ChangeLog; its
-// events come from the watch hub behind it.
+// The watcher is opened and closed through the registry's ChangeLog, which
+// validates the request like every other RPC's; its events come from the
+// watch hub behind it.
 //
 // Who calls in: the hub (Wake, on the publishing thread: it only marks the
 // stream and queues it on the WatchPump), gRPC reactions (OnWriteDone,
@@ -47,8 +48,8 @@ namespace muster::registry {
 class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
   // Opens the watcher (with the wire encoder, whatever `spec` says); when
-  // `spec` is an error, or on failure (a missing realm, a compacted
-  // revision), the stream finishes at once with the error.
+  // `spec` is an error, or on failure (a bad name, a missing realm, a
+  // compacted revision), the stream finishes at once with the error.
   // `on_finish` runs once with the final status (for metrics).
   WatchReactor(ChangeLog& change_log, WatchPump& pump,
                grpc::CallbackServerContext* context,

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "tests/integration/test_server.h"
@@ -22,6 +23,29 @@ uint64_t InstanceCount(TestServer& server) {
   muster::v1::ServerInfo info;
   REQUIRE(server.registry().GetServerInfo(Context().get(), {}, &info).ok());
   return info.instance_count();
+}
+
+// Opens a Watch and reads it to its end; returns how it ended and how
+// many messages came first.
+grpc::Status WatchToEnd(TestServer& server,
+                        const muster::v1::WatchRequest& request,
+                        int* messages) {
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  auto reader = server.registry().Watch(context.get(), request);
+  muster::v1::WatchResponse response;
+  *messages = 0;
+  while (reader->Read(&response)) ++*messages;
+  return reader->Finish();
+}
+
+// How ListInstances refuses the same realm and service.
+grpc::Status ListWith(TestServer& server, const std::string& realm,
+                      const std::string& service) {
+  muster::v1::ListInstancesRequest request;
+  request.set_realm(realm);
+  request.set_service(service);
+  muster::v1::ListInstancesResponse response;
+  return server.registry().ListInstances(Context().get(), request, &response);
 }
 
 struct BadCase {
@@ -243,6 +267,69 @@ TEST_CASE("bad reads and realm requests are refused with the field",
         server.registry().Register(Context().get(), request, &response);
     CHECK(status.error_code() == grpc::RESOURCE_EXHAUSTED);
     CHECK(Revision(server) == revision);
+  }
+}
+
+TEST_CASE("a watch on a bad realm or service name is refused with the field",
+          "[integration][bad_input][watch]") {
+  TestServer server;
+  struct WatchCase {
+    const char* name;
+    std::string realm;
+    std::string service;
+    const char* field;
+  };
+  const WatchCase cases[] = {
+      {"realm upper case", "Prod", "", "realm: "},
+      {"realm too long", std::string(64, 'r'), "", "realm: "},
+      {"service characters", "default", "web_1", "service: "},
+      {"service leading dash", "", "-web", "service: "},
+  };
+  for (const WatchCase& bad : cases) {
+    SECTION(bad.name) {
+      muster::v1::WatchRequest request;
+      request.set_realm(bad.realm);
+      request.set_service(bad.service);
+      int messages = 0;
+      const grpc::Status status = WatchToEnd(server, request, &messages);
+      INFO(bad.name << ": " << status.error_message());
+      CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK_THAT(status.error_message(), Catch::StartsWith(bad.field));
+      CHECK(messages == 0);
+      // Word for word what ListInstances says about the same names.
+      const grpc::Status listed = ListWith(server, bad.realm, bad.service);
+      CHECK(listed.error_code() == grpc::INVALID_ARGUMENT);
+      CHECK(status.error_message() == listed.error_message());
+    }
+  }
+}
+
+TEST_CASE(
+    "a watch still maps an empty realm to default and a missing one "
+    "to NOT_FOUND",
+    "[integration][bad_input][watch]") {
+  TestServer server;
+  SECTION("empty realm") {
+    std::unique_ptr<grpc::ClientContext> context = Context();
+    muster::v1::WatchRequest request;
+    auto reader = server.registry().Watch(context.get(), request);
+    muster::v1::WatchResponse response;
+    REQUIRE(reader->Read(&response));
+    CHECK(response.kind() == muster::v1::WatchResponse::SNAPSHOT_END);
+    context->TryCancel();
+    while (reader->Read(&response)) {
+    }
+    const grpc::Status ended = reader->Finish();
+    CHECK(ended.error_code() == grpc::CANCELLED);
+  }
+  SECTION("missing realm") {
+    muster::v1::WatchRequest request;
+    request.set_realm("staging");
+    int messages = 0;
+    const grpc::Status status = WatchToEnd(server, request, &messages);
+    CHECK(status.error_code() == grpc::NOT_FOUND);
+    CHECK_THAT(status.error_message(), Catch::Contains("\"staging\""));
+    CHECK(messages == 0);
   }
 }
 

@@ -1,6 +1,6 @@
 // The registry core on a MemoryStore and a FakeClock: commit semantics,
-// store failures, verdicts from the checker, the target feed and the
-// watch hub's bounded buffers.
+// store failures, verdicts from the checker, the target feed, watches
+// opened through the change log and the watch hub's bounded buffers.
 
 #include "registry/registry.h"
 
@@ -448,6 +448,36 @@ TEST_CASE(
   CHECK(f.Stats().held_bytes <= 8 * 1024);
   log.CloseWatch(reader);
   log.CloseWatch(laggard);
+}
+
+TEST_CASE("a watch is validated like every read", "[registry][watch]") {
+  Fixture f;
+  ChangeLog& log = f.registry->change_log();
+  auto bad_realm = log.OpenWatch(WatchSpec{"Prod", "", 0}, [] {});
+  CHECK(absl::IsInvalidArgument(bad_realm.status()));
+  CHECK_THAT(std::string(bad_realm.status().message()),
+             Catch::StartsWith("realm: \"Prod\" does not match"));
+  auto bad_service = log.OpenWatch(WatchSpec{"default", "web_1", 0}, [] {});
+  CHECK(absl::IsInvalidArgument(bad_service.status()));
+  CHECK_THAT(std::string(bad_service.status().message()),
+             Catch::StartsWith("service: "));
+  // The same words as ListInstances.
+  ListQuery query;
+  query.service = "web_1";
+  CHECK(bad_service.status() == f.registry->instances().List(query).status());
+  CHECK(absl::IsNotFound(
+      log.OpenWatch(WatchSpec{"staging", "", 0}, [] {}).status()));
+  CHECK(f.Stats().watchers == 0);
+
+  // An empty realm is "default".
+  auto watcher = log.OpenWatch(WatchSpec{"", "web", 0}, [] {});
+  REQUIRE(watcher.ok());
+  WatchBatch batch;
+  absl::Status end;
+  REQUIRE((*watcher)->Next(&batch, &end) == Watcher::Poll::kBatch);
+  CHECK(batch.kind == WatchBatch::Kind::kSnapshotEnd);
+  CHECK(f.Stats().watchers == 1);
+  log.CloseWatch(*watcher);
 }
 
 }  // namespace muster::registry
