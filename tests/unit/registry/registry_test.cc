@@ -1,6 +1,7 @@
 // The registry core on a MemoryStore and a FakeClock: commit semantics,
-// store failures, verdicts from the checker, the target feed, watches
-// opened through the change log and the watch hub's bounded buffers.
+// store failures, verdicts from the checker, the target feed, the façade's
+// parts (realms, change log, shutdown, Submit) and the watch hub's
+// bounded buffers.
 
 #include "registry/registry.h"
 
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "registry/submit.h"
 #include "store/memory/memory_store.h"
 #include "tests/support/fake_clock.h"
 
@@ -450,6 +452,53 @@ TEST_CASE(
   log.CloseWatch(laggard);
 }
 
+TEST_CASE("realms: create, list with counts, and delete with or without force",
+          "[registry][realms]") {
+  Fixture f;
+  Realm prod;
+  prod.name = "prod";
+  auto created = Await<Realm>(
+      [&](auto done) { f.registry->realms().Create(prod, std::move(done)); });
+  REQUIRE(created.ok());
+  CHECK(created->create_revision == f.Revision());
+  CHECK(absl::IsAlreadyExists(Await<Realm>([&](auto done) {
+                                f.registry->realms().Create(prod,
+                                                            std::move(done));
+                              }).status()));
+  auto registered = Await<Instances::RegisterResult>([&](auto done) {
+    f.registry->instances().Register("prod", MakeInstance("a"),
+                                     std::move(done));
+  });
+  REQUIRE(registered.ok());
+
+  const Realms::Listing listing = f.registry->realms().List();
+  REQUIRE(listing.realms.size() == 2);
+  CHECK(listing.realms[1].realm.name == "prod");
+  CHECK(listing.realms[1].instances == 1);
+  CHECK(listing.realms[1].services == 1);
+  const ChangeLog::Stats stats = f.Stats();
+  CHECK(stats.revision == listing.revision);
+  CHECK(stats.realms == 2);
+  CHECK(stats.instances == 1);
+
+  auto refused = Await<Realms::DeleteResult>([&](auto done) {
+    f.registry->realms().Delete("prod", false, std::move(done));
+  });
+  CHECK(absl::IsFailedPrecondition(refused.status()));
+  CHECK(absl::IsFailedPrecondition(Await<Realms::DeleteResult>([&](auto done) {
+                                     f.registry->realms().Delete(
+                                         "default", true, std::move(done));
+                                   }).status()));
+  auto deleted = Await<Realms::DeleteResult>([&](auto done) {
+    f.registry->realms().Delete("prod", true, std::move(done));
+  });
+  REQUIRE(deleted.ok());
+  CHECK(deleted->deleted_instances == 1);
+  CHECK(deleted->revision == f.Revision());
+  CHECK(absl::IsNotFound(f.registry->realms().Get("prod").status()));
+  CHECK(f.Stats().instances == 0);
+}
+
 TEST_CASE("a watch is validated like every read", "[registry][watch]") {
   Fixture f;
   ChangeLog& log = f.registry->change_log();
@@ -478,6 +527,99 @@ TEST_CASE("a watch is validated like every read", "[registry][watch]") {
   CHECK(batch.kind == WatchBatch::Kind::kSnapshotEnd);
   CHECK(f.Stats().watchers == 1);
   log.CloseWatch(*watcher);
+}
+
+TEST_CASE("ending the watches leaves the registry committing, Stop ends both",
+          "[registry][watch]") {
+  Fixture f;
+  ChangeLog& log = f.registry->change_log();
+  auto first = log.OpenWatch(WatchSpec{"default", "", 0}, [] {});
+  REQUIRE(first.ok());
+  log.EndWatches();
+  WatchBatch batch;
+  absl::Status end;
+  CHECK((*first)->Next(&batch, &end) == Watcher::Poll::kEnded);
+  CHECK(absl::IsUnavailable(end));
+  CHECK(absl::IsUnavailable(
+      log.OpenWatch(WatchSpec{"default", "", 0}, [] {}).status()));
+  log.CloseWatch(*first);
+  // Mutations still commit until Stop.
+  const uint64_t revision = f.Register(MakeInstance("a")).revision;
+
+  f.registry->Stop();
+  f.registry->Stop();  // idempotent
+  auto refused = Await<Instances::RegisterResult>([&](auto done) {
+    f.registry->instances().Register("default", MakeInstance("b"),
+                                     std::move(done));
+  });
+  CHECK(absl::IsUnavailable(refused.status()));
+  CHECK(absl::IsUnavailable(AwaitStatus([&](auto done) {
+    f.registry->checker_bridge().ReportHealth({"default", "web", "a"}, revision,
+                                              Health::kCritical, "",
+                                              std::move(done));
+  })));
+  // Reads go on.
+  CHECK(f.registry->instances().Get(InstanceKey{"default", "web", "a"}).ok());
+  CHECK(f.Revision() == revision);
+}
+
+TEST_CASE("Submit completes with the result, or with prepare's error alone",
+          "[registry]") {
+  MemoryStore store;
+  FakeClock clock;
+  Metrics metrics;
+  Index index;
+  WatchHub hub(store, index, metrics, WatchHub::Options{});
+  Committer committer(store, index, hub, clock, metrics, Committer::Options{});
+  auto loaded = store.Load();
+  REQUIRE(loaded.ok());
+  index.Load(std::move(loaded).value());
+  committer.Start();
+
+  Realm realm;
+  realm.name = "prod";
+  auto created = Await<uint64_t>([&](auto done) {
+    Submit<uint64_t>(
+        committer, CommitMode::kGrouped,
+        [realm](Txn& txn, uint64_t& revision) {
+          txn.PutRealm(realm);
+          revision = txn.revision();
+          return absl::OkStatus();
+        },
+        std::move(done));
+  });
+  REQUIRE(created.ok());
+  CHECK(*created == index.revision());
+  // A failed prepare writes nothing and its error is what done gets.
+  auto failed = Await<uint64_t>([&](auto done) {
+    Submit<uint64_t>(
+        committer, CommitMode::kExclusive,
+        [realm](Txn& txn, uint64_t&) {
+          txn.DeleteRealm(realm.name);
+          return absl::AbortedError("changed my mind");
+        },
+        std::move(done));
+  });
+  CHECK(absl::IsAborted(failed.status()));
+  CHECK(index.FindRealm("prod").has_value());
+  // Status-only mutations get the status.
+  CHECK(AwaitStatus([&](auto done) {
+          Submit<void>(
+              committer, CommitMode::kGrouped,
+              [](Txn&) { return absl::OkStatus(); }, std::move(done));
+        }).ok());
+  committer.Stop();
+  bool prepared = false;
+  CHECK(absl::IsUnavailable(Await<uint64_t>([&](auto done) {
+                              Submit<uint64_t>(
+                                  committer, CommitMode::kGrouped,
+                                  [&prepared](Txn&, uint64_t&) {
+                                    prepared = true;
+                                    return absl::OkStatus();
+                                  },
+                                  std::move(done));
+                            }).status()));
+  CHECK(!prepared);
 }
 
 }  // namespace muster::registry
