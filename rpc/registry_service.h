@@ -20,13 +20,27 @@ struct ServerFacts {
   std::string data_dir;
 };
 
+namespace registry_service_internal {
+using V1 = muster::v1::Registry;
+// muster.v1.Registry's CallbackService with Watch raw. The raw layer
+// takes the place of the typed WithCallbackMethod_Watch instead of being
+// stacked on CallbackService, where its Watch would hide the typed one
+// (clang's -Woverloaded-virtual). Lists every method of the service, in
+// the generated order: a method added to the proto is added here.
+using Base = V1::WithCallbackMethod_Register<V1::WithCallbackMethod_Deregister<
+    V1::WithCallbackMethod_Heartbeat<V1::WithCallbackMethod_SetAdminState<
+        V1::WithCallbackMethod_GetInstance<V1::WithCallbackMethod_ListInstances<
+            V1::WithCallbackMethod_ListServices<V1::WithRawCallbackMethod_Watch<
+                V1::WithCallbackMethod_ListEvents<
+                    V1::WithCallbackMethod_GetServerInfo<
+                        V1::WithCallbackMethod_Ping<V1::Service>>>>>>>>>>>;
+}  // namespace registry_service_internal
+
 // RegistryService adapts muster.v1.Registry (callback API) to the
 // registry's parts: proto <-> model and absl::Status -> grpc::Status,
 // nothing else. Reads finish inline; mutations finish from the commit
 // thread after the synced write. Thread-safe.
-class RegistryService final
-    : public muster::v1::Registry::WithRawCallbackMethod_Watch<
-          muster::v1::Registry::CallbackService> {
+class RegistryService final : public registry_service_internal::Base {
  public:
   RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
 
