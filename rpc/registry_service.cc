@@ -45,6 +45,7 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
   spec.realm = request.realm();
   spec.service = request.service();
   spec.from_revision = request.from_revision();
+  spec.progress_notify = request.progress_notify();
   return spec;
 }
 
