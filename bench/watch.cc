@@ -8,12 +8,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "bench/bench.h"
 
 namespace muster::bench {
@@ -30,6 +31,15 @@ struct Watcher {
   bool in_order = true;
   bool unknown_event = false;
   bool snapshot_done = false;
+};
+
+// The client-side send time of each Register, by instance id, and the
+// delivery latencies measured against them. Thread-safe: the paced writer
+// adds send times, the receiving thread looks them up.
+struct SendTimes {
+  absl::Mutex mu;
+  std::unordered_map<std::string, Clock::time_point> sent ABSL_GUARDED_BY(mu);
+  std::vector<double> latencies_ms ABSL_GUARDED_BY(mu);
 };
 
 // Completion-queue tags: the watcher pointer with the operation in the low
@@ -53,10 +63,7 @@ void Bench::WatchOnce(int watchers, int rate) {
       "watch-" + std::to_string(watchers) + "-" + std::to_string(rate);
   CreateRealm(realm);
 
-  // Client-side send time of each Register, by instance id.
-  std::mutex mu;
-  std::unordered_map<std::string, Clock::time_point> sent;
-  std::vector<double> latencies_ms;
+  SendTimes times;
   std::atomic<int> ready{0};
   std::atomic<uint64_t> delivered{0};
   std::atomic<int> finished{0};
@@ -110,12 +117,12 @@ void Bench::WatchOnce(int watchers, int rate) {
             if (e.revision() <= w->last_revision) w->in_order = false;
             w->last_revision = e.revision();
             ++w->events;
-            std::lock_guard<std::mutex> lock(mu);
-            auto it = sent.find(e.instance().id());
-            if (it == sent.end()) {
+            absl::MutexLock lock(&times.mu);
+            auto it = times.sent.find(e.instance().id());
+            if (it == times.sent.end()) {
               w->unknown_event = true;
             } else {
-              latencies_ms.push_back(Millis(now - it->second));
+              times.latencies_ms.push_back(Millis(now - it->second));
             }
           }
           delivered += w->resp.events_size();
@@ -169,8 +176,8 @@ void Bench::WatchOnce(int watchers, int rate) {
     const std::string id = "w-" + std::to_string(k);
     FillInstance(realm, "svc", id, &w->req);
     {
-      std::lock_guard<std::mutex> lock(mu);
-      sent[id] = Clock::now();
+      absl::MutexLock lock(&times.mu);
+      times.sent[id] = Clock::now();
     }
     w->reader = registry_->AsyncRegister(&w->ctx, w->req, &write_cq);
     w->reader->Finish(&w->resp, &w->status.first, &w->status);
@@ -201,7 +208,10 @@ void Bench::WatchOnce(int watchers, int rate) {
   row.scenario = "watch";
   row.in_flight = watchers;
   row.ops_per_second = delivered.load() / std::max(write_seconds, 1e-9);
-  FillLatencies(latencies_ms, &row);
+  {
+    absl::MutexLock lock(&times.mu);
+    FillLatencies(times.latencies_ms, &row);
+  }
   row.cpu_share = (after.cpu_seconds - before.cpu_seconds) / wall;
   row.peak_rss_mib = after.peak_rss_mib;
   row.notes =

@@ -1,6 +1,7 @@
 #include "testkit/event_log.h"
 
-#include <chrono>
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace muster::testing {
 
@@ -13,9 +14,9 @@ EventLog::EventLog(const std::shared_ptr<grpc::Channel>& channel,
   thread_ = std::thread([this] {
     muster::v1::WatchResponse response;
     while (reader_->Read(&response)) {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (const auto& event : response.events()) events_.push_back(event);
-      changed_.notify_all();
+      changed_.SignalAll();
     }
   });
 }
@@ -30,13 +31,18 @@ EventLog::~EventLog() {
 bool EventLog::WaitFor(
     const std::function<bool(const std::vector<muster::v1::Event>&)>& done,
     int seconds) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return changed_.wait_for(lock, std::chrono::seconds(seconds),
-                           [&] { return done(events_); });
+  // A CondVar rather than Mutex::Await: `done` runs on this thread only,
+  // never on the collector thread that adds the events.
+  const absl::Time deadline = absl::Now() + absl::Seconds(seconds);
+  absl::MutexLock lock(&mu_);
+  while (!done(events_)) {
+    if (changed_.WaitWithDeadline(&mu_, deadline)) return done(events_);
+  }
+  return true;
 }
 
 std::vector<muster::v1::Event> EventLog::events() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return events_;
 }
 

@@ -2,19 +2,20 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "muster/v1/registry.grpc.pb.h"
 
 namespace muster::testing {
 
 // Collects every event of one realm's Watch on a thread of its own.
+// Thread-safe.
 class EventLog final {
  public:
   EventLog(const std::shared_ptr<grpc::Channel>& channel,
@@ -35,9 +36,9 @@ class EventLog final {
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReader<muster::v1::WatchResponse>> reader_;
   std::thread thread_;
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<muster::v1::Event> events_;
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;  // signalled when events_ grows
+  std::vector<muster::v1::Event> events_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace muster::testing

@@ -8,10 +8,8 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>

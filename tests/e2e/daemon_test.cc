@@ -7,12 +7,13 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
@@ -62,8 +63,10 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
   constexpr int kClients = 16;
   constexpr int kKillAfter =
       3000;  // acknowledged registrations before the kill
-  std::mutex mu;
-  std::map<std::string, uint64_t> acked;  // id -> revision
+  struct Acks {
+    absl::Mutex mu;
+    std::map<std::string, uint64_t> by_id ABSL_GUARDED_BY(mu);  // -> revision
+  } acks;
   std::atomic<int> acked_count{0};
   std::atomic<bool> stop{false};
   const auto start = std::chrono::steady_clock::now();
@@ -84,8 +87,8 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
         grpc::Status status =
             stub->Register(Context(5).get(), request, &response);
         if (!status.ok()) return;  // the daemon is gone
-        std::lock_guard<std::mutex> lock(mu);
-        acked[instance->id()] = response.revision();
+        absl::MutexLock lock(&acks.mu);
+        acks.by_id[instance->id()] = response.revision();
         ++acked_count;
       }
     });
@@ -99,6 +102,11 @@ TEST_CASE("kill -9 under concurrent load loses no acknowledged registration",
   daemon.Kill();
   stop = true;
   for (auto& client : clients) client.join();
+  std::map<std::string, uint64_t> acked;  // id -> revision
+  {
+    absl::MutexLock lock(&acks.mu);
+    acked = acks.by_id;
+  }
   std::fprintf(stderr,
                "e2e: %d acknowledged durable registrations in %.2fs (%.0f/s, "
                "%d clients)\n",

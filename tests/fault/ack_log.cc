@@ -59,24 +59,24 @@ void CheckReport::Problem(std::string text) {
 }
 
 void AckLog::Record(Mutation mutation) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   mutations_.push_back(std::move(mutation));
 }
 
 std::vector<Mutation> AckLog::mutations() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return mutations_;
 }
 
 uint64_t AckLog::acknowledged() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return std::count_if(
       mutations_.begin(), mutations_.end(),
       [](const Mutation& m) { return m.outcome == Outcome::kAcknowledged; });
 }
 
 uint64_t AckLog::acknowledged(MutationKind kind) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return std::count_if(
       mutations_.begin(), mutations_.end(), [kind](const Mutation& m) {
         return m.outcome == Outcome::kAcknowledged && m.kind == kind;
@@ -84,7 +84,7 @@ uint64_t AckLog::acknowledged(MutationKind kind) const {
 }
 
 uint64_t AckLog::MaxAcknowledgedRevision() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t max = 0;
   for (const Mutation& m : mutations_) {
     if (m.outcome == Outcome::kAcknowledged) max = std::max(max, m.revision);
@@ -93,7 +93,7 @@ uint64_t AckLog::MaxAcknowledgedRevision() const {
 }
 
 uint64_t AckLog::MinAcknowledgedRevision(int cycle) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t min = 0;
   for (const Mutation& m : mutations_) {
     if (m.outcome != Outcome::kAcknowledged || m.cycle != cycle) continue;

@@ -10,10 +10,11 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/support/status.h"
 #include "muster/v1/types.pb.h"
 
@@ -103,8 +104,8 @@ class AckLog final {
                       CheckReport& report) const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<Mutation> mutations_;  // GUARDED_BY(mu_), in recording order
+  mutable absl::Mutex mu_;
+  std::vector<Mutation> mutations_ ABSL_GUARDED_BY(mu_);  // recording order
 };
 
 }  // namespace muster::testing

@@ -7,6 +7,7 @@ target_compile_definitions(fault_disk_tests PRIVATE
   MUSTERD_PATH="$<TARGET_FILE:musterd>")
 add_dependencies(fault_disk_tests musterd)
 target_link_libraries(fault_disk_tests PRIVATE
-  muster_testkit muster_test_support muster_proto Catch2::Catch2WithMain)
+  muster_testkit muster_test_support muster_proto absl::synchronization
+  Catch2::Catch2WithMain)
 catch_discover_tests(fault_disk_tests EXTRA_ARGS --warn NoTests
   PROPERTIES TIMEOUT 240)

@@ -23,12 +23,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
@@ -152,14 +153,14 @@ class Writers final {
     }
   }
   std::map<std::string, uint64_t> acked() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return acked_;
   }
   int acked_count() const { return acked_count_; }
   int unavailable() const { return unavailable_; }
   int other_errors() const { return other_errors_; }
   std::string last_error() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return last_error_;
   }
   // Acknowledged writes since the last call to Mark().
@@ -177,16 +178,16 @@ class Writers final {
       grpc::Status status =
           stub->Register(Context().get(), Registration(id), &response);
       if (status.ok()) {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         acked_[id] = response.revision();
         ++acked_count_;
       } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
         ++unavailable_;
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         last_error_ = status.error_message();
       } else {
         ++other_errors_;
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         last_error_ = status.error_message();
       }
       if (!status.ok()) {
@@ -202,9 +203,9 @@ class Writers final {
   std::atomic<int> unavailable_{0};
   std::atomic<int> other_errors_{0};
   std::atomic<int> mark_{0};
-  std::mutex mu_;
-  std::map<std::string, uint64_t> acked_;
-  std::string last_error_;
+  absl::Mutex mu_;
+  std::map<std::string, uint64_t> acked_ ABSL_GUARDED_BY(mu_);
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 // Polls `condition` every 50 ms until it holds or `seconds` pass.

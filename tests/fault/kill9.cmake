@@ -3,7 +3,8 @@
 add_library(muster_fault_ack_log STATIC ${CMAKE_CURRENT_LIST_DIR}/ack_log.cc)
 target_include_directories(muster_fault_ack_log PUBLIC ${PROJECT_SOURCE_DIR})
 target_compile_options(muster_fault_ack_log PRIVATE ${MUSTER_WARNINGS})
-target_link_libraries(muster_fault_ack_log PUBLIC muster_proto)
+target_link_libraries(muster_fault_ack_log PUBLIC
+  muster_proto absl::synchronization)
 
 add_executable(fault_kill9_tests ${CMAKE_CURRENT_LIST_DIR}/kill9_test.cc)
 target_compile_options(fault_kill9_tests PRIVATE ${MUSTER_WARNINGS})

@@ -12,16 +12,17 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
 #include "testkit/event_log.h"
@@ -80,9 +81,8 @@ class Heartbeaters final {
   void Silence(size_t index) { silenced_[index] = true; }
   void Stop() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
-      wake_.notify_all();
     }
     for (std::thread& thread : threads_) {
       if (thread.joinable()) thread.join();
@@ -109,11 +109,11 @@ class Heartbeaters final {
         ++sent_;
         if (!stub_->Heartbeat(&context, request, &response).ok()) ++failed_;
       }
-      std::unique_lock<std::mutex> lock(mu_);
-      if (wake_.wait_until(lock, round + std::chrono::seconds(1),
-                           [this] { return stopping_; })) {
-        return;
-      }
+      // The rest of the one-second round, or until Stop().
+      const absl::Duration rest = absl::FromChrono(
+          round + std::chrono::seconds(1) - SteadyClock::now());
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), rest)) return;
     }
   }
 
@@ -123,9 +123,8 @@ class Heartbeaters final {
   const int call_seconds_;
   std::atomic<int> sent_{0};
   std::atomic<int> failed_{0};
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;
 };
 

@@ -14,18 +14,19 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
@@ -128,22 +129,21 @@ class Watch final : public grpc::ClientReadReactor<muster::v1::WatchResponse> {
 
   void OnReadDone(bool ok) override {
     if (!ok) return;  // OnDone follows
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     bytes_read_ += response_.ByteSizeLong();
     want_read_ = true;
   }
 
   void OnDone(const grpc::Status& status) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     status_ = status;
     done_ = true;
-    cv_.notify_all();
   }
 
   // Starts the next read once the stream is within its byte rate.
   void MaybeRead(double bytes_per_second) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (!want_read_ || done_) return;
       const double elapsed =
           std::chrono::duration<double>(Clock::now() - started_).count();
@@ -156,15 +156,16 @@ class Watch final : public grpc::ClientReadReactor<muster::v1::WatchResponse> {
   void Cancel() { context_.TryCancel(); }
 
   bool WaitDone(Clock::time_point deadline) {
-    std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_until(lock, deadline, [this] { return done_; });
+    const absl::Duration timeout = absl::FromChrono(deadline - Clock::now());
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
   }
   bool done() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return done_;
   }
   grpc::StatusCode code() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return status_.error_code();
   }
   Mode mode() const { return mode_; }
@@ -175,12 +176,11 @@ class Watch final : public grpc::ClientReadReactor<muster::v1::WatchResponse> {
   muster::v1::WatchRequest request_;
   muster::v1::WatchResponse response_;
   Clock::time_point started_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  size_t bytes_read_ = 0;
-  bool want_read_ = false;
-  bool done_ = false;
-  grpc::Status status_;
+  absl::Mutex mu_;
+  size_t bytes_read_ ABSL_GUARDED_BY(mu_) = 0;
+  bool want_read_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 muster::v1::RegisterRequest Registration(int writer, int i) {
@@ -289,27 +289,29 @@ TEST_CASE(
 
   // Watchers connect while the writes run; each that ends is replaced, so
   // connects and cut-offs keep interleaving with the writes.
-  std::mutex watches_mu;
-  std::vector<std::unique_ptr<Watch>> watches;
-  std::vector<std::unique_ptr<Watch>> ended;
+  struct Watches {
+    absl::Mutex mu;
+    std::vector<std::unique_ptr<Watch>> live ABSL_GUARDED_BY(mu);
+    std::vector<std::unique_ptr<Watch>> ended ABSL_GUARDED_BY(mu);
+  } watches;
   std::mt19937 random(42);
-  auto open = [&](Watch::Mode mode) {
+  auto open = [&](Watch::Mode mode) ABSL_EXCLUSIVE_LOCKS_REQUIRED(watches.mu) {
     auto& stub = *stubs[random() % stubs.size()];
-    watches.push_back(std::make_unique<Watch>(stub, mode));
+    watches.live.push_back(std::make_unique<Watch>(stub, mode));
   };
   int opened = 0;
   double peak_rss = baseline_rss;
   const auto load_until = Clock::now() + kLoadFor;
   while (Clock::now() < load_until && Alive(pid)) {
     {
-      std::lock_guard<std::mutex> lock(watches_mu);
+      absl::MutexLock lock(&watches.mu);
       // Ramp up over the first two seconds, then top up what was cut off.
       int never = 0;
       int slow = 0;
-      for (auto it = watches.begin(); it != watches.end();) {
+      for (auto it = watches.live.begin(); it != watches.live.end();) {
         if ((*it)->done()) {
-          ended.push_back(std::move(*it));
-          it = watches.erase(it);
+          watches.ended.push_back(std::move(*it));
+          it = watches.live.erase(it);
           continue;
         }
         ((*it)->mode() == Watch::Mode::kNever ? never : slow)++;
@@ -321,7 +323,7 @@ TEST_CASE(
         open(Watch::Mode::kNever);
       for (int i = 0; i < 10 && slow < kSlow; ++i, ++slow, ++opened)
         open(Watch::Mode::kSlow);
-      for (auto& watch : watches) watch->MaybeRead(kSlowBytesPerSecond);
+      for (auto& watch : watches.live) watch->MaybeRead(kSlowBytesPerSecond);
     }
     peak_rss = std::max(peak_rss, RssMiB(pid));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -333,13 +335,14 @@ TEST_CASE(
   // Every watcher goes away: cancel, then wait for each stream to end.
   // Streams the daemon ended while the load ran (a watcher that is not
   // reading is reset: it cannot read a status).
-  const size_t ended_count = ended.size();
+  size_t ended_count = 0;
   size_t never_done = 0;
   {
-    std::lock_guard<std::mutex> lock(watches_mu);
-    for (auto& watch : watches) watch->Cancel();
+    absl::MutexLock lock(&watches.mu);
+    ended_count = watches.ended.size();
+    for (auto& watch : watches.live) watch->Cancel();
     const auto deadline = Clock::now() + std::chrono::seconds(30);
-    for (auto& watch : watches) {
+    for (auto& watch : watches.live) {
       if (!watch->WaitDone(deadline)) ++never_done;
     }
   }

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/support/http_probe_target.h"
 #include "tests/support/tcp_probe_target.h"
 #include "tests/unit/healthchecker/probe_helpers.h"
@@ -154,30 +156,34 @@ TEST_CASE("http probes run concurrently on one thread", "[http_prober]") {
   auto target = StartTarget();
   auto prober = StartProber();
   constexpr int kProbes = 200;
-  absl::Mutex mu;
-  int successes = 0;
-  int done = 0;
-  std::string failure;
+  // What the completions (on the prober's thread) report.
+  struct Tally {
+    absl::Mutex mu;
+    int successes ABSL_GUARDED_BY(mu) = 0;
+    int done ABSL_GUARDED_BY(mu) = 0;
+    std::string failure ABSL_GUARDED_BY(mu);
+  } tally;
   for (int i = 0; i < kProbes; ++i) {
     // A generous timeout: a loaded CI machine is not what this tests.
     prober->Probe(HttpRequest(target->Url(), absl::Seconds(10)),
                   [&](ProbeOutcome outcome) {
-                    absl::MutexLock lock(&mu);
-                    ++done;
+                    absl::MutexLock lock(&tally.mu);
+                    ++tally.done;
                     if (outcome.result == ProbeResult::kSuccess) {
-                      ++successes;
+                      ++tally.successes;
                     } else {
-                      failure = outcome.output;
+                      tally.failure = outcome.output;
                     }
                   });
   }
-  absl::MutexLock lock(&mu);
-  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return done == kProbes;
+  absl::MutexLock lock(&tally.mu);
+  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally.mu) {
+    return tally.done == kProbes;
   };
-  REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
-  INFO("a failure: " << failure);
-  REQUIRE(successes == kProbes);
+  REQUIRE(
+      tally.mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(30)));
+  INFO("a failure: " << tally.failure);
+  REQUIRE(tally.successes == kProbes);
 }
 
 TEST_CASE("http stop abandons probes in flight", "[http_prober]") {

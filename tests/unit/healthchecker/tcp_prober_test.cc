@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "tests/support/tcp_probe_target.h"
 #include "tests/unit/healthchecker/probe_helpers.h"
 
@@ -93,23 +95,29 @@ TEST_CASE("tcp probes run concurrently on one thread", "[tcp_prober]") {
   auto target = Listen();
   auto prober = StartProber();
   constexpr int kProbes = 100;
-  absl::Mutex mu;
-  int successes = 0;
-  int done = 0;
+  // What the completions (on the prober's thread) report.
+  struct Tally {
+    absl::Mutex mu;
+    int successes ABSL_GUARDED_BY(mu) = 0;
+    int done ABSL_GUARDED_BY(mu) = 0;
+  } tally;
   for (int i = 0; i < kProbes; ++i) {
     prober->Probe(SocketRequest(CheckKind::kTcp, "127.0.0.1", target->port()),
                   [&](ProbeOutcome outcome) {
-                    absl::MutexLock lock(&mu);
-                    ++done;
-                    if (outcome.result == ProbeResult::kSuccess) ++successes;
+                    absl::MutexLock lock(&tally.mu);
+                    ++tally.done;
+                    if (outcome.result == ProbeResult::kSuccess) {
+                      ++tally.successes;
+                    }
                   });
   }
-  absl::MutexLock lock(&mu);
-  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    return done == kProbes;
+  absl::MutexLock lock(&tally.mu);
+  auto all_done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(tally.mu) {
+    return tally.done == kProbes;
   };
-  REQUIRE(mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(10)));
-  REQUIRE(successes == kProbes);
+  REQUIRE(
+      tally.mu.AwaitWithTimeout(absl::Condition(&all_done), absl::Seconds(10)));
+  REQUIRE(tally.successes == kProbes);
 }
 
 TEST_CASE("tcp stop abandons probes in flight", "[tcp_prober]") {
