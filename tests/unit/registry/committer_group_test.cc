@@ -24,6 +24,7 @@
 #include "registry/watch_hub.h"
 #include "store/memory/memory_store.h"
 #include "tests/support/fake_clock.h"
+#include "tests/support/forwarding_store.h"
 
 namespace muster::registry {
 namespace {
@@ -41,7 +42,7 @@ struct Write {
 };
 
 // A MemoryStore that records every Commit. Thread-safe.
-class CountingStore final : public Store {
+class CountingStore final : public muster::testing::ForwardingStore {
  public:
   explicit CountingStore(const std::atomic<int>& completed)
       : completed_(completed) {}
@@ -56,7 +57,6 @@ class CountingStore final : public Store {
     return committed_revision_;
   }
 
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
   absl::Status Commit(const CommitBatch& batch) override {
     Write write;
     write.revision = batch.revision;
@@ -73,25 +73,9 @@ class CountingStore final : public Store {
     if (status.ok()) committed_revision_ = batch.revision;
     return status;
   }
-  absl::StatusOr<std::vector<Event>> ReadChangeLog(uint64_t from, uint64_t to,
-                                                   size_t limit) override {
-    return inner_.ReadChangeLog(from, to, limit);
-  }
-  absl::Status Compact(uint64_t oldest_to_keep) override {
-    return inner_.Compact(oldest_to_keep);
-  }
-  uint64_t OldestRetainedRevision() const override {
-    return inner_.OldestRetainedRevision();
-  }
-  absl::StatusOr<std::vector<Realm>> LoadRealms() override {
-    return inner_.LoadRealms();
-  }
-  bool Writable() const override { return inner_.Writable(); }
-  absl::StatusOr<uint64_t> Reopen() override { return inner_.Reopen(); }
 
  private:
   const std::atomic<int>& completed_;
-  MemoryStore inner_;
   mutable absl::Mutex mu_;
   std::vector<Write> writes_ ABSL_GUARDED_BY(mu_);
   uint64_t committed_revision_ ABSL_GUARDED_BY(mu_) = 0;

@@ -24,6 +24,7 @@
 #include "registry/event_payload.h"
 #include "registry/index.h"
 #include "store/memory/memory_store.h"
+#include "tests/support/forwarding_store.h"
 
 namespace muster::registry {
 namespace {
@@ -61,34 +62,16 @@ class TestEncoder final : public EventEncoder {
 };
 
 // A MemoryStore that counts change-log reads. Thread-safe.
-class ReadCountingStore final : public Store {
+class ReadCountingStore final : public muster::testing::ForwardingStore {
  public:
   int reads() const { return reads_.load(); }
-  MemoryStore& inner() { return inner_; }
-
-  absl::StatusOr<StoredState> Load() override { return inner_.Load(); }
-  absl::Status Commit(const CommitBatch& batch) override {
-    return inner_.Commit(batch);
-  }
   absl::StatusOr<std::vector<Event>> ReadChangeLog(uint64_t from, uint64_t to,
                                                    size_t limit) override {
     reads_.fetch_add(1);
     return inner_.ReadChangeLog(from, to, limit);
   }
-  absl::Status Compact(uint64_t oldest_to_keep) override {
-    return inner_.Compact(oldest_to_keep);
-  }
-  uint64_t OldestRetainedRevision() const override {
-    return inner_.OldestRetainedRevision();
-  }
-  absl::StatusOr<std::vector<Realm>> LoadRealms() override {
-    return inner_.LoadRealms();
-  }
-  bool Writable() const override { return inner_.Writable(); }
-  absl::StatusOr<uint64_t> Reopen() override { return inner_.Reopen(); }
 
  private:
-  MemoryStore inner_;
   std::atomic<int> reads_{0};
 };
 
