@@ -69,9 +69,11 @@ void FillDetail(const healthchecker::HealthDetail& detail,
 }  // namespace
 
 RegistryService::RegistryService(Registry& registry, Metrics& metrics,
-                                 ServerFacts facts)
+                                 ServerFacts facts,
+                                 absl::Duration watch_progress_interval)
     : registry_(registry),
       facts_(std::move(facts)),
+      watch_progress_interval_(watch_progress_interval),
       rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {
   SetMessageAllocatorFor_Register(&register_allocator_);
   SetMessageAllocatorFor_Deregister(&deregister_allocator_);
@@ -238,7 +240,8 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   absl::StatusOr<WatchSpec> spec = WatchSpecFrom(raw);
   return new WatchReactor(registry_.change_log(), watch_pump_, context,
-                          std::move(spec), [this](const absl::Status& status) {
+                          std::move(spec), watch_progress_interval_,
+                          [this](const absl::Status& status) {
                             rpc_metrics_.Count(kWatch, status);
                           });
 }

@@ -42,7 +42,10 @@ using Base = V1::WithCallbackMethod_Register<V1::WithCallbackMethod_Deregister<
 // thread after the synced write. Thread-safe.
 class RegistryService final : public registry_service_internal::Base {
  public:
-  RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts);
+  // `watch_progress_interval`: how long a Watch that asked for progress
+  // stays silent before a PROGRESS message (see WatchReactor).
+  RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts,
+                  absl::Duration watch_progress_interval);
 
   // After the server is shut down: waits until the work the watch streams
   // left queued has run (it still refers to the registry).
@@ -104,6 +107,7 @@ class RegistryService final : public registry_service_internal::Base {
   // early: destroyed after everything else, once every stream is done.
   WatchPump watch_pump_;
   const ServerFacts facts_;
+  const absl::Duration watch_progress_interval_;
   RpcMetrics rpc_metrics_;
   // Per unary method; they must outlive the server, like the service.
   Allocator<muster::v1::RegisterRequest, muster::v1::RegisterResponse>

@@ -38,10 +38,14 @@ std::string DialTarget(const std::string& listen, int port) {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
                                                       Registry& registry,
                                                       Metrics& metrics) {
+  if (options.watch_progress_interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "watch progress interval: must be positive");
+  }
   std::unique_ptr<Server> server(new Server());
   server->registry_ = &registry;
-  server->registry_service_ =
-      std::make_unique<RegistryService>(registry, metrics, options.facts);
+  server->registry_service_ = std::make_unique<RegistryService>(
+      registry, metrics, options.facts, options.watch_progress_interval);
   server->realm_service_ = std::make_unique<RealmService>(registry, metrics);
 
   TcpListener::Options listener_options;

@@ -48,10 +48,15 @@ class Server final {
     Clock* clock = &Clock::Real();
     // Returns freed heap after connection bursts; none: never.
     HeapTrimmer* trimmer = nullptr;
+    // A Watch that asked for progress notifications gets a PROGRESS message
+    // after this long without anything else to send. Positive;
+    // absl::InfiniteDuration(): never.
+    absl::Duration watch_progress_interval = absl::Seconds(10);
   };
 
-  // Binds and serves. UNAVAILABLE naming the address when it cannot bind
-  // (taken, or not a local address).
+  // Binds and serves. INVALID_ARGUMENT for an option out of range;
+  // UNAVAILABLE naming the address when it cannot bind (taken, or not a
+  // local address).
   static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options,
                                                        Registry& registry,
                                                        Metrics& metrics);

@@ -1,20 +1,39 @@
 #include "rpc/watch_reactor.h"
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <utility>
 
 #include "rpc/grpc_status.h"
 #include "rpc/watch_encoding.h"
 
 namespace muster::registry {
+namespace {
+
+// A year: beyond it an alarm deadline would overflow system_clock's range
+// for no purpose.
+constexpr absl::Duration kMaxAlarmDelay = absl::Hours(24 * 365);
+
+std::chrono::system_clock::time_point After(absl::Duration delay) {
+  return std::chrono::system_clock::now() +
+         absl::ToChronoMilliseconds(std::min(delay, kMaxAlarmDelay));
+}
+
+}  // namespace
 
 WatchReactor::WatchReactor(ChangeLog& change_log, WatchPump& pump,
                            grpc::CallbackServerContext* context,
                            absl::StatusOr<WatchSpec> spec,
+                           absl::Duration progress_interval,
                            std::function<void(const absl::Status&)> on_finish)
     : change_log_(change_log),
       pump_(pump),
       context_(context),
+      progress_interval_(progress_interval),
+      progress_notify_(spec.ok() && spec->progress_notify &&
+                       progress_interval > absl::ZeroDuration() &&
+                       progress_interval < absl::InfiniteDuration()),
       on_finish_(std::move(on_finish)) {
   {
     // A publish may wake the stream as soon as Open returns: it then only
@@ -32,6 +51,7 @@ WatchReactor::WatchReactor(ChangeLog& change_log, WatchPump& pump,
       return;
     }
     watcher_ = std::move(watcher).value();
+    if (progress_notify_) progress_due_ = After(progress_interval_);
   }
   // The snapshot is built on the pump, not on this gRPC thread.
   Schedule();
@@ -79,16 +99,36 @@ void WatchReactor::PumpLocked() {
   absl::Status end;
   switch (watcher_->Next(&batch, &end)) {
     case Watcher::Poll::kBatch:
-      response_ = EncodeWatchResponse(batch);
-      writing_ = true;
-      StartWrite(&response_);
+      StartWriteLocked(batch);
       return;
     case Watcher::Poll::kEnded:
       FinishLocked(end);
       return;
     case Watcher::Poll::kIdle:
+      IdleLocked();
       return;
   }
+}
+
+void WatchReactor::IdleLocked() {
+  if (!progress_notify_) return;
+  if (std::chrono::system_clock::now() >= progress_due_) {
+    WatchBatch progress;
+    if (watcher_->Progress(&progress)) {
+      StartWriteLocked(progress);
+      return;
+    }
+    // Events arrived since Next (their wake queues another look) or the
+    // watch is ending: nothing to say now, maybe after another interval.
+    progress_due_ = After(progress_interval_);
+  }
+  if (!progress_armed_) ArmProgressAlarmLocked();
+}
+
+void WatchReactor::StartWriteLocked(const WatchBatch& batch) {
+  response_ = EncodeWatchResponse(batch);
+  writing_ = true;
+  StartWrite(&response_);
 }
 
 void WatchReactor::OnWriteDone(bool ok) {
@@ -96,6 +136,7 @@ void WatchReactor::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writing_ = false;
     watcher_->Sent();
+    if (progress_notify_) progress_due_ = After(progress_interval_);
     if (!ok) {
       // Broken, cancelled, or reset after a cut-off (then say why).
       absl::Status end = watcher_->EndStatus();
@@ -126,10 +167,8 @@ void WatchReactor::FinishLocked(const absl::Status& status) {
 void WatchReactor::ArmCutOffAlarmLocked() {
   alarm_armed_ = true;
   refs_.fetch_add(1);
-  const auto deadline = std::chrono::system_clock::now() +
-                        std::chrono::milliseconds(absl::ToInt64Milliseconds(
-                            change_log_.cut_off_grace()));
-  alarm_.Set(deadline, [this](bool fired) { OnCutOffAlarm(fired); });
+  alarm_.Set(After(change_log_.cut_off_grace()),
+             [this](bool fired) { OnCutOffAlarm(fired); });
 }
 
 void WatchReactor::OnCutOffAlarm(bool fired) {
@@ -145,6 +184,26 @@ void WatchReactor::OnCutOffAlarm(bool fired) {
   Unref();
 }
 
+void WatchReactor::ArmProgressAlarmLocked() {
+  progress_armed_ = true;
+  refs_.fetch_add(1);
+  // The previous alarm has fired (its callback may still be returning).
+  progress_alarm_ = std::make_unique<grpc::Alarm>();
+  progress_alarm_->Set(progress_due_,
+                       [this](bool fired) { OnProgressAlarm(fired); });
+}
+
+void WatchReactor::OnProgressAlarm(bool fired) {
+  {
+    absl::MutexLock lock(&mu_);
+    progress_armed_ = false;
+    // Queued under mu_: once OnDone has run, the server may drain the pump
+    // and go away, so nothing may be queued after it.
+    if (fired && !done_ && !finished_) Schedule();
+  }
+  Unref();
+}
+
 void WatchReactor::OnDone() {
   // After CloseWatch no hub wake runs or starts; a running one finished.
   if (watcher_ != nullptr) change_log_.CloseWatch(watcher_);
@@ -153,6 +212,7 @@ void WatchReactor::OnDone() {
     done_ = true;
     response_.Clear();
     if (alarm_armed_) alarm_.Cancel();  // its callback runs, not fired
+    if (progress_armed_) progress_alarm_->Cancel();
   }
   Unref();
 }
