@@ -35,9 +35,22 @@ std::string DialTarget(const std::string& listen, int port) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
-                                                      Registry& registry,
-                                                      Metrics& metrics) {
+absl::StatusOr<std::unique_ptr<TcpListener>> Server::Bind(
+    const Options& options, Metrics& metrics) {
+  TcpListener::Options listener_options;
+  listener_options.listen = options.listen;
+  listener_options.name = options.listen_name;
+  listener_options.fd_reserve = options.fd_reserve;
+  // Connections stuck in the handshake hold their memory until it times
+  // out; trim until they are gone.
+  listener_options.trim_window = options.handshake_timeout;
+  listener_options.trimmer = options.trimmer;
+  return TcpListener::Create(listener_options, *options.clock, metrics);
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const Options& options, Registry& registry, Metrics& metrics,
+    std::unique_ptr<TcpListener> listener) {
   if (options.watch_progress_interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
         "watch progress interval: must be positive");
@@ -48,17 +61,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options,
       registry, metrics, options.facts, options.watch_progress_interval);
   server->realm_service_ = std::make_unique<RealmService>(registry, metrics);
 
-  TcpListener::Options listener_options;
-  listener_options.listen = options.listen;
-  listener_options.fd_reserve = options.fd_reserve;
-  // Connections stuck in the handshake hold their memory until it times
-  // out; trim until they are gone.
-  listener_options.trim_window = options.handshake_timeout;
-  listener_options.trimmer = options.trimmer;
-  absl::StatusOr<std::unique_ptr<TcpListener>> listener =
-      TcpListener::Create(listener_options, *options.clock, metrics);
-  if (!listener.ok()) return listener.status();
-  server->listener_ = std::move(*listener);
+  if (listener == nullptr) {
+    absl::StatusOr<std::unique_ptr<TcpListener>> bound = Bind(options, metrics);
+    if (!bound.ok()) return bound.status();
+    listener = std::move(*bound);
+  }
+  server->listener_ = std::move(listener);
   server->port_ = server->listener_->port();
   server->target_ = DialTarget(options.listen, server->port_);
 

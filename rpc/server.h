@@ -10,6 +10,7 @@
 #include "common/metrics.h"
 #include "registry/registry.h"
 #include "rpc/registry_service.h"
+#include "rpc/tcp_listener.h"
 
 namespace grpc {
 class Server;
@@ -21,7 +22,6 @@ class ExternalConnectionAcceptor;
 namespace muster::registry {
 
 class RealmService;
-class TcpListener;
 
 // Server is musterd's gRPC endpoint: muster.v1.Registry, muster.v1.Realms,
 // grpc.health.v1.Health and server reflection on one listening port.
@@ -34,6 +34,8 @@ class Server final {
   struct Options {
     // "host:port"; port 0 picks a free one (see port()).
     std::string listen = "127.0.0.1:7400";
+    // What bind errors call the address (musterd: its flag, "--listen").
+    std::string listen_name = "grpc listen";
     ServerFacts facts;
     // A connection that has not sent the HTTP/2 preface and SETTINGS this
     // long after it was accepted is closed.
@@ -54,12 +56,20 @@ class Server final {
     absl::Duration watch_progress_interval = absl::Seconds(10);
   };
 
-  // Binds and serves. INVALID_ARGUMENT for an option out of range;
-  // UNAVAILABLE naming the address when it cannot bind (taken, or not a
-  // local address).
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options,
-                                                       Registry& registry,
-                                                       Metrics& metrics);
+  // Binds and serves. INVALID_ARGUMENT for an option out of range; the
+  // bind errors are Bind's.
+  // `listener`, from Bind with the same options, holds the port already;
+  // none: Start binds it.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const Options& options, Registry& registry, Metrics& metrics,
+      std::unique_ptr<TcpListener> listener = nullptr);
+  // Binds options.listen and holds the port without serving (connections
+  // queue in the kernel until Start), so that musterd claims its ports
+  // before it touches the data dir. UNAVAILABLE when the port is taken,
+  // INVALID_ARGUMENT when the address is not this host's or does not
+  // resolve; the message starts with listen_name and the address.
+  static absl::StatusOr<std::unique_ptr<TcpListener>> Bind(
+      const Options& options, Metrics& metrics);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -34,10 +34,16 @@ constexpr int kBackOffMs = 50;
 constexpr uint64_t kBurstConnections = 200;
 constexpr absl::Duration kRefusalLogEvery = absl::Seconds(10);
 
-absl::Status BindError(const std::string& listen, int error) {
-  return absl::UnavailableError(absl::StrCat(
-      "grpc listen ", listen,
-      ": cannot bind: ", absl::AsciiStrToLower(std::strerror(error))));
+// The codes and wording HttpEndpoint uses for the same failures.
+absl::Status BindError(const std::string& name, const std::string& listen,
+                       int error) {
+  const absl::StatusCode code =
+      error == EACCES || error == EPERM ? absl::StatusCode::kPermissionDenied
+      : error == EADDRNOTAVAIL          ? absl::StatusCode::kInvalidArgument
+                                        : absl::StatusCode::kUnavailable;
+  return absl::Status(
+      code, absl::StrCat(name, " ", listen, ": ",
+                         absl::AsciiStrToLower(std::strerror(error))));
 }
 
 // One listening socket on `addr`; -errno on failure.
@@ -86,7 +92,8 @@ void SetPort(sockaddr* addr, int port) {
 
 // Binds every address `host` resolves to, all on one port. The wildcard
 // hosts get one dual-stack socket (IPv4 alone where IPv6 is missing).
-absl::StatusOr<std::vector<int>> BindAll(const std::string& listen,
+absl::StatusOr<std::vector<int>> BindAll(const std::string& name,
+                                         const std::string& listen,
                                          const HostPort& host_port, int* port) {
   std::vector<int> fds;
   if (host_port.host == "0.0.0.0" || host_port.host == "::") {
@@ -102,7 +109,7 @@ absl::StatusOr<std::vector<int>> BindAll(const std::string& listen,
       any4.sin_port = htons(host_port.port);
       fd = ListenOn(reinterpret_cast<sockaddr*>(&any4), sizeof(any4), false);
     }
-    if (fd < 0) return BindError(listen, -fd);
+    if (fd < 0) return BindError(name, listen, -fd);
     *port = BoundPort(fd);
     return std::vector<int>{fd};
   }
@@ -117,8 +124,8 @@ absl::StatusOr<std::vector<int>> BindAll(const std::string& listen,
       ::getaddrinfo(host_port.host.c_str(), service.c_str(), &hints, &result);
   if (rc != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("grpc listen ", listen, ": cannot resolve \"",
-                     host_port.host, "\": ", ::gai_strerror(rc)));
+        absl::StrCat(name, " ", listen, ": cannot resolve \"", host_port.host,
+                     "\": ", ::gai_strerror(rc)));
   }
   int bound_port = host_port.port;
   int first_error = 0;
@@ -138,7 +145,7 @@ absl::StatusOr<std::vector<int>> BindAll(const std::string& listen,
   }
   ::freeaddrinfo(result);
   // Like gRPC: serving on some of a name's addresses is enough.
-  if (fds.empty()) return BindError(listen, first_error);
+  if (fds.empty()) return BindError(name, listen, first_error);
   *port = bound_port;
   return fds;
 }
@@ -156,11 +163,11 @@ int OpenFileLimit() {
 absl::StatusOr<std::unique_ptr<TcpListener>> TcpListener::Create(
     const Options& options, Clock& clock, Metrics& metrics) {
   absl::StatusOr<HostPort> host_port =
-      ParseListenAddress("grpc listen", options.listen);
+      ParseListenAddress(options.name, options.listen);
   if (!host_port.ok()) return host_port.status();
   int port = 0;
   absl::StatusOr<std::vector<int>> fds =
-      BindAll(options.listen, *host_port, &port);
+      BindAll(options.name, options.listen, *host_port, &port);
   if (!fds.ok()) return fds.status();
   return std::unique_ptr<TcpListener>(
       new TcpListener(std::move(*fds), port, options, clock, metrics));

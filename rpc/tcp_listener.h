@@ -38,6 +38,8 @@ class TcpListener final {
     // "host:port" or "[ipv6]:port"; 0.0.0.0 or [::] listen on every address.
     // Port 0 picks a free port (see port()).
     std::string listen = "127.0.0.1:7400";
+    // What errors call the address (musterd: its flag, "--listen").
+    std::string name = "grpc listen";
     // Descriptors kept free for everything but gRPC connections; at most
     // half of the open-file limit is kept.
     uint32_t fd_reserve = 2048;
@@ -48,8 +50,10 @@ class TcpListener final {
   };
 
   // Binds and listens; connections queue in the kernel until Start().
-  // INVALID_ARGUMENT for a malformed or unresolvable address, UNAVAILABLE
-  // naming the address when it cannot be bound.
+  // INVALID_ARGUMENT for a malformed or unresolvable address or one that
+  // is not this host's, PERMISSION_DENIED for a privileged port,
+  // UNAVAILABLE when the port is taken. Messages start with the name and
+  // the address: "grpc listen 127.0.0.1:7400: address already in use".
   static absl::StatusOr<std::unique_ptr<TcpListener>> Create(
       const Options& options, Clock& clock, Metrics& metrics);
   TcpListener(const TcpListener&) = delete;
