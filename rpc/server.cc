@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "registry/limits.h"
+#include "rpc/parse_errors.h"
 #include "rpc/realm_service.h"
 #include "rpc/tcp_listener.h"
 
@@ -90,6 +91,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   server->acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
       grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
       grpc::InsecureServerCredentials());
+  // An unparseable request body is INVALID_ARGUMENT, not UNIMPLEMENTED.
+  builder.experimental().SetInterceptorCreators(ParseErrorInterceptors());
   builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->realm_service_.get());
   server->server_ = builder.BuildAndStart();
