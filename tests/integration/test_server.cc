@@ -30,6 +30,7 @@ void TestServer::StartAll() {
   registry::Server::Options server_options;
   server_options.listen = "127.0.0.1:0";
   server_options.facts.version = "test";
+  server_options.watch_progress_interval = options_.watch_progress_interval;
   auto server = registry::Server::Start(server_options, *registry_, metrics_);
   if (!server.ok()) std::abort();
   server_ = std::move(server).value();

@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/time/time.h"
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "muster/v1/realm.grpc.pb.h"
@@ -25,6 +26,8 @@ class TestServer final {
     registry::Registry::Options registry;
     // Use this store instead of RocksDB (e.g. a MemoryStore).
     registry::Store* store = nullptr;
+    // Server::Options::watch_progress_interval.
+    absl::Duration watch_progress_interval = absl::Seconds(10);
   };
 
   TestServer() : TestServer(Options{}) {}

@@ -1,0 +1,271 @@
+// Watch progress notifications over gRPC: PROGRESS while idle, only when
+// asked, never ahead of an event, and the resume rule end to end.
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/integration/test_server.h"
+
+namespace muster::testing {
+namespace {
+
+using muster::v1::Event;
+using muster::v1::WatchResponse;
+
+constexpr char kQuiet[] = "quiet";
+
+void CreateRealm(TestServer& server, const std::string& name) {
+  muster::v1::CreateRealmRequest request;
+  request.set_name(name);
+  muster::v1::Realm realm;
+  const grpc::Status status =
+      server.realms().CreateRealm(Context().get(), request, &realm);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+}
+
+// Returns the commit revision, 0 on failure. Safe on any thread.
+uint64_t TryRegister(TestServer& server, const std::string& realm,
+                     const std::string& service, const std::string& id) {
+  muster::v1::RegisterRequest request;
+  request.set_realm(realm);
+  *request.mutable_instance() = MakeInstance(service, id);
+  muster::v1::RegisterResponse response;
+  const grpc::Status status =
+      server.registry().Register(Context().get(), request, &response);
+  return status.ok() ? response.revision() : 0;
+}
+
+uint64_t Register(TestServer& server, const std::string& realm,
+                  const std::string& service, const std::string& id) {
+  const uint64_t revision = TryRegister(server, realm, service, id);
+  REQUIRE(revision != 0);
+  return revision;
+}
+
+// An open Watch stream of one realm; every Read has the stream's 20 s
+// deadline, so a message that never comes fails the test instead of
+// hanging it.
+class Stream {
+ public:
+  Stream(TestServer& server, const std::string& realm, uint64_t from_revision,
+         bool progress_notify) {
+    context_.set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(20));
+    muster::v1::WatchRequest request;
+    request.set_realm(realm);
+    request.set_from_revision(from_revision);
+    request.set_progress_notify(progress_notify);
+    reader_ = server.registry().Watch(&context_, request);
+  }
+  ~Stream() {
+    context_.TryCancel();
+    WatchResponse ignored;
+    while (reader_->Read(&ignored)) {
+    }
+    grpc::Status ignored_status = reader_->Finish();
+    (void)ignored_status;  // the stream was cancelled on purpose
+  }
+
+  // The next message; fails the test when the stream ends first.
+  WatchResponse Next() {
+    WatchResponse response;
+    REQUIRE(reader_->Read(&response));
+    return response;
+  }
+  // The next PROGRESS message; fails the test on anything else first.
+  WatchResponse NextProgress() {
+    WatchResponse response = Next();
+    REQUIRE(response.kind() == WatchResponse::PROGRESS);
+    return response;
+  }
+
+ private:
+  grpc::ClientContext context_;
+  std::unique_ptr<grpc::ClientReader<WatchResponse>> reader_;
+};
+
+TestServer::Options ShortInterval(absl::Duration interval) {
+  TestServer::Options options;
+  options.watch_progress_interval = interval;
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("a progress watch of a quiet realm follows other realms' changes",
+          "[integration][watch][progress]") {
+  TestServer server(ShortInterval(absl::Milliseconds(200)));
+  CreateRealm(server, kQuiet);
+  Stream stream(server, kQuiet, 0, /*progress_notify=*/true);
+  const WatchResponse end = stream.Next();
+  REQUIRE(end.kind() == WatchResponse::SNAPSHOT_END);
+
+  uint64_t last = end.revision();
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t elsewhere =
+        Register(server, "default", "web", "i" + std::to_string(i));
+    // Progress messages carry no events and never go back; one soon
+    // covers the change in the other realm.
+    WatchResponse progress;
+    do {
+      progress = stream.NextProgress();
+      CHECK(progress.events_size() == 0);
+      CHECK(progress.revision() >= last);
+      last = progress.revision();
+    } while (progress.revision() < elsewhere);
+    CHECK(progress.revision() == elsewhere);
+  }
+  // Idle with nothing new: the same revision again.
+  CHECK(stream.NextProgress().revision() == last);
+}
+
+TEST_CASE("a watch that does not ask for progress gets none",
+          "[integration][watch][progress]") {
+  TestServer server(ShortInterval(absl::Milliseconds(200)));
+  CreateRealm(server, kQuiet);
+  Stream asking(server, kQuiet, 0, /*progress_notify=*/true);
+  Stream silent(server, kQuiet, 0, /*progress_notify=*/false);
+  REQUIRE(asking.Next().kind() == WatchResponse::SNAPSHOT_END);
+  REQUIRE(silent.Next().kind() == WatchResponse::SNAPSHOT_END);
+
+  // Several intervals pass while other realms change.
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t elsewhere =
+        Register(server, "default", "web", "i" + std::to_string(i));
+    while (asking.NextProgress().revision() < elsewhere) {
+    }
+  }
+  // The silent watch's first message after its snapshot is this event.
+  const uint64_t here = Register(server, kQuiet, "web", "a");
+  const WatchResponse first = silent.Next();
+  CHECK(first.kind() == WatchResponse::EVENTS);
+  REQUIRE(first.events_size() == 1);
+  CHECK(first.events(0).revision() == here);
+}
+
+TEST_CASE("events never arrive behind a progress that covers them",
+          "[integration][watch][progress]") {
+  TestServer server(ShortInterval(absl::Milliseconds(20)));
+  CreateRealm(server, kQuiet);
+  Stream stream(server, kQuiet, 0, /*progress_notify=*/true);
+  REQUIRE(stream.Next().kind() == WatchResponse::SNAPSHOT_END);
+
+  // Writers change both realms, mostly the other one, so progress
+  // messages are computed while events of the watched realm commit; the
+  // stream is read meanwhile. A last write to the watched realm marks the
+  // end.
+  constexpr int kWriters = 3;
+  constexpr int kPerWriter = 150;
+  std::atomic<int> failures{0};
+  std::atomic<int> written_here{0};
+  std::atomic<uint64_t> marker{0};
+  std::thread writing([&] {
+    std::vector<std::thread> writers;
+    for (int w = 0; w < kWriters; ++w) {
+      writers.emplace_back([&, w] {
+        for (int i = 0; i < kPerWriter; ++i) {
+          const bool here = i % 8 == w;
+          const std::string id =
+              "w" + std::to_string(w) + "-" + std::to_string(i);
+          if (TryRegister(server, here ? kQuiet : "default", "web", id) == 0) {
+            ++failures;
+          } else if (here) {
+            ++written_here;
+          }
+        }
+      });
+    }
+    for (auto& t : writers) t.join();
+    const uint64_t last = TryRegister(server, kQuiet, "web", "marker");
+    if (last == 0) ++failures;
+    marker = last == 0 ? 1 : last;  // on failure, stop reading soon
+  });
+  // Joined however the reading below ends.
+  struct Joiner {
+    std::thread& thread;
+    ~Joiner() {
+      if (thread.joinable()) thread.join();
+    }
+  } joiner{writing};
+
+  uint64_t progressed = 0;  // highest PROGRESS revision so far
+  uint64_t sent = 0;        // highest event revision so far
+  size_t events = 0;
+  int progress_messages = 0;
+  while (marker.load() == 0 || sent < marker.load()) {
+    const WatchResponse response = stream.Next();
+    if (response.kind() == WatchResponse::PROGRESS) {
+      ++progress_messages;
+      CHECK(response.events_size() == 0);
+      CHECK(response.revision() >= sent);
+      CHECK(response.revision() >= progressed);
+      progressed = response.revision();
+      continue;
+    }
+    REQUIRE(response.kind() == WatchResponse::EVENTS);
+    for (const Event& event : response.events()) {
+      INFO("event " << event.revision() << " after progress " << progressed);
+      CHECK(event.revision() > progressed);
+      CHECK(event.revision() > sent);
+      sent = event.revision();
+      ++events;
+    }
+  }
+  writing.join();
+  REQUIRE(failures == 0);
+  const size_t expected = static_cast<size_t>(written_here.load()) + 1;
+  CHECK(events == expected);
+  CHECK(progress_messages > 0);
+}
+
+TEST_CASE(
+    "after a PROGRESS at R a watch from R+1 gets exactly the later changes",
+    "[integration][watch][progress]") {
+  TestServer server(ShortInterval(absl::Milliseconds(200)));
+  CreateRealm(server, kQuiet);
+  const uint64_t before = Register(server, kQuiet, "web", "before");
+
+  uint64_t resume_at = 0;
+  {
+    Stream stream(server, kQuiet, before, /*progress_notify=*/true);
+    const WatchResponse replay = stream.Next();
+    REQUIRE(replay.kind() == WatchResponse::EVENTS);
+    REQUIRE(replay.events_size() == 1);
+    CHECK(replay.events(0).revision() == before);
+    const uint64_t elsewhere = Register(server, "default", "web", "x");
+    WatchResponse progress;
+    do {
+      progress = stream.NextProgress();
+    } while (progress.revision() < elsewhere);
+    resume_at = progress.revision() + 1;
+  }
+
+  // Changes while nobody watches, here and elsewhere.
+  const uint64_t first = Register(server, kQuiet, "web", "after-1");
+  Register(server, "default", "web", "y");
+  const uint64_t second = Register(server, kQuiet, "web", "after-2");
+
+  Stream resumed(server, kQuiet, resume_at, /*progress_notify=*/false);
+  std::vector<uint64_t> seen;
+  uint64_t third = 0;
+  while (seen.size() < 3) {
+    const WatchResponse response = resumed.Next();
+    REQUIRE(response.kind() == WatchResponse::EVENTS);
+    for (const Event& event : response.events()) {
+      seen.push_back(event.revision());
+    }
+    // The replay is over; a live change follows it.
+    if (seen.size() == 2 && third == 0) {
+      third = Register(server, kQuiet, "web", "after-3");
+    }
+  }
+  CHECK(seen == std::vector<uint64_t>{first, second, third});
+}
+
+}  // namespace muster::testing
