@@ -11,13 +11,20 @@
 namespace muster::registry {
 namespace {
 
-// A year: beyond it an alarm deadline would overflow system_clock's range
-// for no purpose.
-constexpr absl::Duration kMaxAlarmDelay = absl::Hours(24 * 365);
+// A year: beyond it a deadline would overflow the clocks' range for no
+// purpose.
+constexpr absl::Duration kMaxDelay = absl::Hours(24 * 365);
 
-std::chrono::system_clock::time_point After(absl::Duration delay) {
+std::chrono::milliseconds Millis(absl::Duration delay) {
+  return absl::ToChronoMilliseconds(std::min(delay, kMaxDelay));
+}
+
+// grpc::Alarm takes a wall-clock deadline (and turns it into a monotonic
+// one at once).
+std::chrono::system_clock::time_point AlarmDeadline(
+    std::chrono::steady_clock::duration delay) {
   return std::chrono::system_clock::now() +
-         absl::ToChronoMilliseconds(std::min(delay, kMaxAlarmDelay));
+         std::chrono::duration_cast<std::chrono::system_clock::duration>(delay);
 }
 
 }  // namespace
@@ -51,7 +58,10 @@ WatchReactor::WatchReactor(ChangeLog& change_log, WatchPump& pump,
       return;
     }
     watcher_ = std::move(watcher).value();
-    if (progress_notify_) progress_due_ = After(progress_interval_);
+    if (progress_notify_) {
+      progress_due_ =
+          std::chrono::steady_clock::now() + Millis(progress_interval_);
+    }
   }
   // The snapshot is built on the pump, not on this gRPC thread.
   Schedule();
@@ -112,7 +122,8 @@ void WatchReactor::PumpLocked() {
 
 void WatchReactor::IdleLocked() {
   if (!progress_notify_) return;
-  if (std::chrono::system_clock::now() >= progress_due_) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= progress_due_) {
     WatchBatch progress;
     if (watcher_->Progress(&progress)) {
       StartWriteLocked(progress);
@@ -120,7 +131,7 @@ void WatchReactor::IdleLocked() {
     }
     // Events arrived since Next (their wake queues another look) or the
     // watch is ending: nothing to say now, maybe after another interval.
-    progress_due_ = After(progress_interval_);
+    progress_due_ = now + Millis(progress_interval_);
   }
   if (!progress_armed_) ArmProgressAlarmLocked();
 }
@@ -136,7 +147,10 @@ void WatchReactor::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writing_ = false;
     watcher_->Sent();
-    if (progress_notify_) progress_due_ = After(progress_interval_);
+    if (progress_notify_) {
+      progress_due_ =
+          std::chrono::steady_clock::now() + Millis(progress_interval_);
+    }
     if (!ok) {
       // Broken, cancelled, or reset after a cut-off (then say why).
       absl::Status end = watcher_->EndStatus();
@@ -167,7 +181,7 @@ void WatchReactor::FinishLocked(const absl::Status& status) {
 void WatchReactor::ArmCutOffAlarmLocked() {
   alarm_armed_ = true;
   refs_.fetch_add(1);
-  alarm_.Set(After(change_log_.cut_off_grace()),
+  alarm_.Set(AlarmDeadline(Millis(change_log_.cut_off_grace())),
              [this](bool fired) { OnCutOffAlarm(fired); });
 }
 
@@ -189,8 +203,9 @@ void WatchReactor::ArmProgressAlarmLocked() {
   refs_.fetch_add(1);
   // The previous alarm has fired (its callback may still be returning).
   progress_alarm_ = std::make_unique<grpc::Alarm>();
-  progress_alarm_->Set(progress_due_,
-                       [this](bool fired) { OnProgressAlarm(fired); });
+  progress_alarm_->Set(
+      AlarmDeadline(progress_due_ - std::chrono::steady_clock::now()),
+      [this](bool fired) { OnProgressAlarm(fired); });
 }
 
 void WatchReactor::OnProgressAlarm(bool fired) {

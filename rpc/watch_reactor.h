@@ -127,7 +127,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   bool progress_armed_ ABSL_GUARDED_BY(mu_) = false;
   // When a PROGRESS is due: `progress_interval_` after the last write
   // completed (or the stream opened).
-  std::chrono::system_clock::time_point progress_due_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point progress_due_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace muster::registry
