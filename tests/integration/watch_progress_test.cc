@@ -268,4 +268,17 @@ TEST_CASE(
   CHECK(seen == std::vector<uint64_t>{first, second, third});
 }
 
+TEST_CASE("the server refuses a progress interval that is not positive",
+          "[integration][watch][progress]") {
+  TestServer server;
+  for (absl::Duration interval : {absl::ZeroDuration(), absl::Seconds(-1)}) {
+    registry::Server::Options options;
+    options.listen = "127.0.0.1:0";
+    options.watch_progress_interval = interval;
+    absl::StatusOr<std::unique_ptr<registry::Server>> started =
+        registry::Server::Start(options, server.core(), server.metrics());
+    CHECK(started.status().code() == absl::StatusCode::kInvalidArgument);
+  }
+}
+
 }  // namespace muster::testing
