@@ -27,14 +27,37 @@ absl::Status AddRealm(Txn& txn, Realm realm, Realm& created) {
   return absl::OkStatus();
 }
 
-// Update's write: the settings change, the identity and history stay.
-absl::Status ChangeSettings(Txn& txn, const Realm& settings, Realm& updated) {
-  std::optional<Realm> existing = txn.FindRealm(settings.name);
-  if (!existing.has_value()) return RealmNotFound(settings.name);
+// The settings `update` carries, as a Realm to validate: every field it
+// leaves alone is at its default, which is always valid.
+Realm ChangedFields(const Realms::SettingsUpdate& update) {
+  Realm realm;
+  realm.name = update.name;
+  if (update.description.has_value()) realm.description = *update.description;
+  if (update.eviction_protection_share.has_value()) {
+    realm.eviction_protection_share = *update.eviction_protection_share;
+  }
+  if (update.default_deregister_after.has_value()) {
+    realm.default_deregister_after = *update.default_deregister_after;
+  }
+  return realm;
+}
+
+// Update's write: the named settings change, the rest of the realm (its
+// other settings, identity and history) stays.
+absl::Status ChangeSettings(Txn& txn, const Realms::SettingsUpdate& update,
+                            Realm& updated) {
+  std::optional<Realm> existing = txn.FindRealm(update.name);
+  if (!existing.has_value()) return RealmNotFound(update.name);
   updated = *existing;
-  updated.description = settings.description;
-  updated.eviction_protection_share = settings.eviction_protection_share;
-  updated.default_deregister_after = settings.default_deregister_after;
+  if (update.description.has_value()) {
+    updated.description = *update.description;
+  }
+  if (update.eviction_protection_share.has_value()) {
+    updated.eviction_protection_share = *update.eviction_protection_share;
+  }
+  if (update.default_deregister_after.has_value()) {
+    updated.default_deregister_after = *update.default_deregister_after;
+  }
   updated.modify_revision = txn.revision();
   txn.PutRealm(updated);
   return absl::OkStatus();
@@ -85,15 +108,23 @@ void Realms::Create(Realm realm, Callback<Realm> done) {
       });
 }
 
-void Realms::Update(Realm realm, Callback<Realm> done) {
-  if (absl::Status valid = ValidateRealmSettings(realm); !valid.ok()) {
+void Realms::Update(SettingsUpdate update, Callback<Realm> done) {
+  // Each setting's rule stands alone, so checking the changed ones
+  // against defaults for the rest checks the merged result too.
+  if (absl::Status valid = ValidateRealmSettings(ChangedFields(update));
+      !valid.ok()) {
     done(valid);
+    return;
+  }
+  if (update.ChangesNothing()) {
+    // Nothing to write: a commit would only move modify_revision.
+    done(Get(update.name));
     return;
   }
   Submit<Realm>(
       committer_, CommitMode::kGrouped,
-      [settings = std::move(realm)](Txn& txn, Realm& updated) {
-        return ChangeSettings(txn, settings, updated);
+      [update = std::move(update)](Txn& txn, Realm& updated) {
+        return ChangeSettings(txn, update, updated);
       },
       [done = std::move(done)](absl::StatusOr<Realm> updated) {
         if (updated.ok()) {

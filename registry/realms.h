@@ -1,10 +1,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "registry/committer.h"
 #include "registry/index.h"
 #include "registry/model.h"
@@ -24,6 +26,21 @@ class Realms final {
     uint64_t revision = 0;
     uint64_t deleted_instances = 0;
   };
+  // A change of some of a realm's settings. A field with a value is set
+  // to it (its default value resets it); a field without one is left as
+  // it is.
+  struct SettingsUpdate {
+    std::string name;
+    std::optional<std::string> description;
+    std::optional<double> eviction_protection_share;
+    std::optional<absl::Duration> default_deregister_after;
+
+    bool ChangesNothing() const {
+      return !description.has_value() &&
+             !eviction_protection_share.has_value() &&
+             !default_deregister_after.has_value();
+    }
+  };
   // Every realm with its counts, read at `revision`.
   struct Listing {
     std::vector<RealmCounts> realms;
@@ -37,9 +54,10 @@ class Realms final {
 
   // ALREADY_EXISTS when the name is taken.
   void Create(Realm realm, Callback<Realm> done);
-  // Replaces the settings (description, eviction protection share,
-  // default deregister_after). NOT_FOUND for a missing realm.
-  void Update(Realm realm, Callback<Realm> done);
+  // Sets the settings that `update` carries, in one commit; the others
+  // keep their values. An update that carries none writes nothing and
+  // answers the realm as it is (inline). NOT_FOUND for a missing realm.
+  void Update(SettingsUpdate update, Callback<Realm> done);
   // FAILED_PRECONDITION for "default", and for a realm with instances
   // unless `force`, which deletes them too (cause REALM_DELETED).
   void Delete(std::string name, bool force, Callback<DeleteResult> done);

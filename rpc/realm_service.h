@@ -36,11 +36,10 @@ class RealmService final : public muster::v1::Realms::CallbackService {
  private:
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                    size_t method, const absl::Status& status);
-  // Runs a realm mutation and finishes the RPC from its completion.
-  grpc::ServerUnaryReactor* Mutate(grpc::CallbackServerContext* context,
-                                   size_t method, const std::string& name,
-                                   const muster::v1::RealmSettings& settings,
-                                   muster::v1::Realm* response);
+  // The completion of a realm mutation: fills `response` and finishes
+  // the RPC.
+  Callback<Realm> Completion(grpc::ServerUnaryReactor* reactor, size_t method,
+                             muster::v1::Realm* response);
 
   Registry& registry_;
   RpcMetrics rpc_metrics_;

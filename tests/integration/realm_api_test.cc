@@ -35,6 +35,35 @@ void Register(TestServer& server, const std::string& realm,
   REQUIRE(server.registry().Register(Context().get(), request, &response).ok());
 }
 
+// staging: "for tests", share 0.3, default deregister_after 120s.
+void CreateStaging(TestServer& server) {
+  muster::v1::CreateRealmRequest request;
+  request.set_name("staging");
+  muster::v1::RealmSettings& settings = *request.mutable_settings();
+  settings.set_description("for tests");
+  settings.set_eviction_protection_share(0.3);
+  settings.mutable_default_deregister_after()->set_seconds(120);
+  muster::v1::Realm realm;
+  REQUIRE(server.realms().CreateRealm(Context().get(), request, &realm).ok());
+}
+
+muster::v1::Realm GetRealm(TestServer& server, const std::string& name) {
+  muster::v1::GetRealmRequest request;
+  request.set_name(name);
+  muster::v1::Realm realm;
+  grpc::Status status =
+      server.realms().GetRealm(Context().get(), request, &realm);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  return realm;
+}
+
+uint64_t CurrentRevision(TestServer& server) {
+  muster::v1::ListRealmsResponse list;
+  REQUIRE(server.realms().ListRealms(Context().get(), {}, &list).ok());
+  return list.revision();
+}
+
 }  // namespace
 
 TEST_CASE("realm default always exists and cannot be deleted",
@@ -143,6 +172,141 @@ TEST_CASE("deleting a realm with instances needs force",
 
   REQUIRE(CreateRealm(server, "empty").ok());
   CHECK(DeleteRealm(server, "empty", false, &response).ok());
+}
+
+TEST_CASE("UpdateRealm without a mask changes only the fields it sets",
+          "[integration][realm]") {
+  TestServer server;
+  CreateStaging(server);
+  const muster::v1::Realm before = GetRealm(server, "staging");
+
+  muster::v1::UpdateRealmRequest update;
+  update.set_name("staging");
+  update.mutable_settings()->set_description("pre-production");
+  muster::v1::Realm updated;
+  grpc::Status status =
+      server.realms().UpdateRealm(Context().get(), update, &updated);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  CHECK(updated.settings().description() == "pre-production");
+  CHECK(updated.settings().eviction_protection_share() == Approx(0.3));
+  CHECK(updated.settings().default_deregister_after().seconds() == 120);
+  CHECK(updated.modify_revision() > before.modify_revision());
+
+  // What was answered is what is stored, also after a restart.
+  server.Restart();
+  const muster::v1::Realm after = GetRealm(server, "staging");
+  CHECK(after.settings().description() == "pre-production");
+  CHECK(after.settings().eviction_protection_share() == Approx(0.3));
+  CHECK(after.settings().default_deregister_after().seconds() == 120);
+  CHECK(after.modify_revision() == updated.modify_revision());
+}
+
+TEST_CASE("UpdateRealm with a mask changes exactly the named fields",
+          "[integration][realm]") {
+  TestServer server;
+  CreateStaging(server);
+  muster::v1::UpdateRealmRequest update;
+  update.set_name("staging");
+  muster::v1::Realm updated;
+
+  SECTION("a named field at its default is reset") {
+    update.mutable_update_mask()->add_paths("eviction_protection_share");
+    update.mutable_settings()->set_description("ignored: not named");
+    REQUIRE(
+        server.realms().UpdateRealm(Context().get(), update, &updated).ok());
+    CHECK(updated.settings().eviction_protection_share() == 0);
+    CHECK(updated.settings().description() == "for tests");
+    CHECK(updated.settings().default_deregister_after().seconds() == 120);
+    // What was answered is what is stored.
+    CHECK(GetRealm(server, "staging").settings().SerializeAsString() ==
+          updated.settings().SerializeAsString());
+  }
+  SECTION("an unnamed field is ignored, even when it would be invalid") {
+    update.mutable_update_mask()->add_paths("default_deregister_after");
+    update.mutable_settings()->mutable_default_deregister_after()->set_seconds(
+        300);
+    update.mutable_settings()->set_eviction_protection_share(7);
+    grpc::Status status =
+        server.realms().UpdateRealm(Context().get(), update, &updated);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    CHECK(updated.settings().default_deregister_after().seconds() == 300);
+    CHECK(updated.settings().eviction_protection_share() == Approx(0.3));
+    // What was answered is what is stored.
+    CHECK(GetRealm(server, "staging").settings().SerializeAsString() ==
+          updated.settings().SerializeAsString());
+  }
+  SECTION("a named field is validated") {
+    update.mutable_update_mask()->add_paths("eviction_protection_share");
+    update.mutable_settings()->set_eviction_protection_share(1.5);
+    grpc::Status status =
+        server.realms().UpdateRealm(Context().get(), update, &updated);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(),
+               Catch::StartsWith("settings.eviction_protection_share:"));
+    CHECK(GetRealm(server, "staging").settings().eviction_protection_share() ==
+          Approx(0.3));
+  }
+  SECTION("* names every field") {
+    update.mutable_update_mask()->add_paths("*");
+    update.mutable_settings()->set_description("only this");
+    REQUIRE(
+        server.realms().UpdateRealm(Context().get(), update, &updated).ok());
+    CHECK(updated.settings().description() == "only this");
+    CHECK(updated.settings().eviction_protection_share() == 0);
+    CHECK(updated.settings().default_deregister_after().seconds() == 0);
+    // What was answered is what is stored.
+    CHECK(GetRealm(server, "staging").settings().SerializeAsString() ==
+          updated.settings().SerializeAsString());
+  }
+}
+
+TEST_CASE("UpdateRealm refuses an unknown mask path and changes nothing",
+          "[integration][realm]") {
+  TestServer server;
+  CreateStaging(server);
+  const muster::v1::Realm before = GetRealm(server, "staging");
+
+  muster::v1::UpdateRealmRequest update;
+  update.set_name("staging");
+  update.mutable_update_mask()->add_paths("description");
+  update.mutable_update_mask()->add_paths("settings.colour");
+  update.mutable_settings()->set_description("changed");
+  muster::v1::Realm updated;
+  grpc::Status status =
+      server.realms().UpdateRealm(Context().get(), update, &updated);
+  CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK_THAT(status.error_message(),
+             Catch::StartsWith("update_mask.paths[1]: \"settings.colour\""));
+
+  const muster::v1::Realm after = GetRealm(server, "staging");
+  CHECK(after.SerializeAsString() == before.SerializeAsString());
+}
+
+TEST_CASE("UpdateRealm that names nothing writes nothing",
+          "[integration][realm]") {
+  TestServer server;
+  CreateStaging(server);
+  const muster::v1::Realm before = GetRealm(server, "staging");
+  const uint64_t revision = CurrentRevision(server);
+
+  // Empty mask and every setting at its default: nothing is named.
+  muster::v1::UpdateRealmRequest update;
+  update.set_name("staging");
+  muster::v1::Realm answered;
+  REQUIRE(server.realms().UpdateRealm(Context().get(), update, &answered).ok());
+  CHECK(answered.SerializeAsString() == before.SerializeAsString());
+  CHECK(CurrentRevision(server) == revision);
+
+  update.set_name("missing");
+  CHECK(server.realms()
+            .UpdateRealm(Context().get(), update, &answered)
+            .error_code() == grpc::NOT_FOUND);
+  update.set_name("Bad Name");
+  CHECK(server.realms()
+            .UpdateRealm(Context().get(), update, &answered)
+            .error_code() == grpc::INVALID_ARGUMENT);
 }
 
 }  // namespace muster::testing
