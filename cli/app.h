@@ -23,6 +23,7 @@ enum class Command {
   kRealmList,
   kRealmGet,
   kRealmCreate,
+  kRealmUpdate,
   kRealmDelete,
   kServices,
   kList,
@@ -52,6 +53,7 @@ struct Invocation {
   GlobalArgs global;
   std::string realm_name;  // realm get
   RealmCreateArgs realm_create;
+  RealmUpdateArgs realm_update;
   RealmDeleteArgs realm_delete;
   ListArgs list;
   InstanceRef instance;  // get, explain, history

@@ -49,7 +49,7 @@ void AddInstanceRef(CLI::App& app, InstanceRef& ref) {
 
 void AddRealmCommands(CLI::App& root, Invocation& inv) {
   CLI::App* realm =
-      AddCommand(root, "realm", "Create, inspect and delete realms",
+      AddCommand(root, "realm", "Create, inspect, change and delete realms",
                  "  musterctl realm list\n  musterctl realm create staging\n");
   realm->require_subcommand(1);
 
@@ -80,6 +80,34 @@ void AddRealmCommands(CLI::App& root, Invocation& inv) {
               "Default time critical before eviction for checks that do not "
               "set it");
   create->callback([&inv] { inv.command = Command::kRealmCreate; });
+
+  CLI::App* update = AddCommand(
+      *realm, "update", "Change some settings of a realm; the others stay",
+      "  musterctl realm update prod --description 'production, eu-1'\n"
+      "  musterctl realm update prod --eviction-protection-share 0.3\n"
+      "  musterctl realm update prod --default-deregister-after default\n");
+  AddDetails(*update,
+             "Only the settings given change: each is sent and named in the\n"
+             "request's update mask. Give at least one. \"default\" resets\n"
+             "the share or deregister-after to the daemon's default, and\n"
+             "--description '' clears the description. Prints the realm as\n"
+             "'realm get' does.\n");
+  update->add_option("NAME", inv.realm_update.name, "Realm name")->required();
+  AddOptional(*update, "--description", inv.realm_update.description,
+              "Free text shown by 'realm get' ('' clears it)")
+      ->type_name("TEXT");
+  AddOptional(*update, "--eviction-protection-share",
+              inv.realm_update.eviction_protection_share,
+              "Pause evictions when more than this share (0 < x <= 1) of the "
+              "realm is critical at once; 1 disables protection; default "
+              "resets it")
+      ->type_name("X|default");
+  AddOptional(*update, "--default-deregister-after",
+              inv.realm_update.default_deregister_after,
+              "Default time critical before eviction for checks that do not "
+              "set it; default resets it")
+      ->type_name("DURATION|default");
+  update->callback([&inv] { inv.command = Command::kRealmUpdate; });
 
   CLI::App* del = AddCommand(
       *realm, "delete",

@@ -13,7 +13,7 @@ namespace muster::cli {
 
 // status, services, list, get, explain, history, watch.
 void AddQueryCommands(CLI::App& root, Invocation& inv);
-// realm list|get|create|delete.
+// realm list|get|create|update|delete.
 void AddRealmCommands(CLI::App& root, Invocation& inv);
 // register.
 void AddRegisterCommand(CLI::App& root, Invocation& inv);

@@ -36,6 +36,7 @@ absl::Status RunStatus(Context& ctx);
 absl::Status RunRealmList(Context& ctx);
 absl::Status RunRealmGet(Context& ctx, const std::string& name);
 absl::Status RunRealmCreate(Context& ctx, const RealmCreateArgs& args);
+absl::Status RunRealmUpdate(Context& ctx, const RealmUpdateArgs& args);
 absl::Status RunRealmDelete(Context& ctx, const RealmDeleteArgs& args);
 
 // commands_instance.cc

@@ -28,6 +28,31 @@ void PrintRealmSummaries(Context& ctx, const v1::ListRealmsResponse& realms) {
   table.Print(ctx.out);
 }
 
+// One realm and its settings, as `realm get` and `realm update` print it.
+absl::Status PrintRealm(Context& ctx, const v1::Realm& realm) {
+  if (ctx.output.format == Format::kJson) return PrintJson(ctx, realm);
+  const v1::RealmSettings& settings = realm.settings();
+  std::string share = settings.eviction_protection_share() == 0
+                          ? std::string("daemon default (0.5)")
+                          : absl::StrCat(settings.eviction_protection_share());
+  const auto& dda = settings.default_deregister_after();
+  std::string deregister_after =
+      dda.seconds() == 0 && dda.nanos() == 0
+          ? std::string("daemon default (10m)")
+          : FormatCompactDuration(FromProtoDuration(dda));
+  PrintFields(
+      ctx.out,
+      {{"Name", realm.name()},
+       {"Description",
+        settings.description().empty() ? "-" : settings.description()},
+       {"Eviction protection share", share},
+       {"Default deregister-after", deregister_after},
+       {"Created", AgeAndTime(realm.created_at(), ctx.now())},
+       {"Revisions", absl::StrCat("create ", realm.create_revision(),
+                                  ", modify ", realm.modify_revision())}});
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status PrintJson(Context& ctx, const google::protobuf::Message& message) {
@@ -107,27 +132,7 @@ absl::Status RunRealmGet(Context& ctx, const std::string& name) {
   absl::StatusOr<v1::Realm> realm = ctx.client.Call(
       ctx.client.realms(), &v1::Realms::StubInterface::GetRealm, request);
   if (!realm.ok()) return realm.status();
-  if (ctx.output.format == Format::kJson) return PrintJson(ctx, *realm);
-  const v1::RealmSettings& settings = realm->settings();
-  std::string share = settings.eviction_protection_share() == 0
-                          ? std::string("daemon default (0.5)")
-                          : absl::StrCat(settings.eviction_protection_share());
-  const auto& dda = settings.default_deregister_after();
-  std::string deregister_after =
-      dda.seconds() == 0 && dda.nanos() == 0
-          ? std::string("daemon default (10m)")
-          : FormatCompactDuration(FromProtoDuration(dda));
-  PrintFields(
-      ctx.out,
-      {{"Name", realm->name()},
-       {"Description",
-        settings.description().empty() ? "-" : settings.description()},
-       {"Eviction protection share", share},
-       {"Default deregister-after", deregister_after},
-       {"Created", AgeAndTime(realm->created_at(), ctx.now())},
-       {"Revisions", absl::StrCat("create ", realm->create_revision(),
-                                  ", modify ", realm->modify_revision())}});
-  return absl::OkStatus();
+  return PrintRealm(ctx, *realm);
 }
 
 absl::Status RunRealmCreate(Context& ctx, const RealmCreateArgs& args) {
@@ -141,6 +146,16 @@ absl::Status RunRealmCreate(Context& ctx, const RealmCreateArgs& args) {
   ctx.out << "realm \"" << realm->name() << "\" created (revision "
           << realm->create_revision() << ")\n";
   return absl::OkStatus();
+}
+
+absl::Status RunRealmUpdate(Context& ctx, const RealmUpdateArgs& args) {
+  absl::StatusOr<v1::UpdateRealmRequest> request =
+      BuildUpdateRealmRequest(args);
+  if (!request.ok()) return request.status();
+  absl::StatusOr<v1::Realm> realm = ctx.client.Call(
+      ctx.client.realms(), &v1::Realms::StubInterface::UpdateRealm, *request);
+  if (!realm.ok()) return realm.status();
+  return PrintRealm(ctx, *realm);
 }
 
 absl::Status RunRealmDelete(Context& ctx, const RealmDeleteArgs& args) {

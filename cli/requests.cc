@@ -18,6 +18,10 @@ constexpr uint32_t kListPageSize = 500;
 
 constexpr uint64_t kMaxUint32 = std::numeric_limits<uint32_t>::max();
 
+// The value of a realm update flag that resets the setting to the
+// daemon's default.
+constexpr char kDaemonDefault[] = "default";
+
 // A positive duration flag; nullopt when not given.
 absl::StatusOr<std::optional<google::protobuf::Duration>> OptionalDuration(
     const std::string& flag, const std::optional<std::string>& text) {
@@ -202,6 +206,47 @@ absl::StatusOr<v1::CreateRealmRequest> BuildCreateRealmRequest(
                        args.default_deregister_after);
   if (!dda.ok()) return dda.status();
   if (dda->has_value()) *settings.mutable_default_deregister_after() = **dda;
+  return request;
+}
+
+absl::StatusOr<v1::UpdateRealmRequest> BuildUpdateRealmRequest(
+    const RealmUpdateArgs& args) {
+  v1::UpdateRealmRequest request;
+  request.set_name(args.name);
+  v1::RealmSettings& settings = *request.mutable_settings();
+  google::protobuf::FieldMask& mask = *request.mutable_update_mask();
+  if (args.description.has_value()) {
+    settings.set_description(*args.description);
+    mask.add_paths("description");
+  }
+  if (args.eviction_protection_share.has_value()) {
+    if (*args.eviction_protection_share != kDaemonDefault) {
+      absl::StatusOr<double> share = ParseShare(
+          "--eviction-protection-share", *args.eviction_protection_share);
+      if (!share.ok()) return share.status();
+      settings.set_eviction_protection_share(*share);
+    }
+    mask.add_paths("eviction_protection_share");
+  }
+  if (args.default_deregister_after.has_value()) {
+    if (*args.default_deregister_after != kDaemonDefault) {
+      absl::StatusOr<absl::Duration> dda = ParseDuration(
+          "--default-deregister-after", *args.default_deregister_after);
+      if (!dda.ok()) return dda.status();
+      if (*dda <= absl::ZeroDuration()) {
+        return UsageError(
+            "--default-deregister-after: must be longer than zero (\"default\" "
+            "resets it to the daemon's default)");
+      }
+      *settings.mutable_default_deregister_after() = ToProtoDuration(*dda);
+    }
+    mask.add_paths("default_deregister_after");
+  }
+  if (mask.paths().empty()) {
+    return UsageError(
+        "realm update: give at least one setting to change: --description, "
+        "--eviction-protection-share or --default-deregister-after");
+  }
   return request;
 }
 

@@ -27,6 +27,16 @@ struct RealmCreateArgs {
   std::optional<std::string> default_deregister_after;
 };
 
+// Only the settings given are sent (and named in the update mask).
+struct RealmUpdateArgs {
+  std::string name;
+  std::optional<std::string> description;
+  // A fraction, or "default" for the daemon's default.
+  std::optional<std::string> eviction_protection_share;
+  // A duration, or "default" for the daemon's default.
+  std::optional<std::string> default_deregister_after;
+};
+
 struct RealmDeleteArgs {
   std::string name;
   bool force = false;
@@ -89,6 +99,11 @@ absl::StatusOr<v1::ListInstancesRequest> BuildListRequest(
     const std::string& realm, const ListArgs& args);
 absl::StatusOr<v1::CreateRealmRequest> BuildCreateRealmRequest(
     const RealmCreateArgs& args);
+// The settings flags given, each set and named in update_mask ("default"
+// sends the field at zero: the daemon's default). UsageError when no
+// setting flag is given.
+absl::StatusOr<v1::UpdateRealmRequest> BuildUpdateRealmRequest(
+    const RealmUpdateArgs& args);
 
 absl::StatusOr<v1::WatchRequest> BuildWatchRequest(const std::string& realm,
                                                    const WatchArgs& args);

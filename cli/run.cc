@@ -48,6 +48,8 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
       return RunRealmGet(ctx, inv.realm_name);
     case Command::kRealmCreate:
       return RunRealmCreate(ctx, inv.realm_create);
+    case Command::kRealmUpdate:
+      return RunRealmUpdate(ctx, inv.realm_update);
     case Command::kRealmDelete:
       return RunRealmDelete(ctx, inv.realm_delete);
     case Command::kServices:

@@ -72,6 +72,8 @@ TEST_CASE("Every command parses to its Command", "[app]") {
       {{"realm", "list"}, Command::kRealmList},
       {{"realm", "get", "prod"}, Command::kRealmGet},
       {{"realm", "create", "prod"}, Command::kRealmCreate},
+      {{"realm", "update", "prod", "--description", "x"},
+       Command::kRealmUpdate},
       {{"realm", "delete", "prod", "--force"}, Command::kRealmDelete},
       {{"services"}, Command::kServices},
       {{"list"}, Command::kList},
@@ -114,6 +116,19 @@ TEST_CASE("Register flags land in RegisterArgs", "[app]") {
   CHECK_FALSE(r.check_ttl.has_value());
 }
 
+TEST_CASE("realm update flags land in RealmUpdateArgs only when given",
+          "[app]") {
+  CommandLine cl;
+  Parsed p = ParseArgs(cl, {"realm", "update", "prod", "--description", "",
+                            "--default-deregister-after", "default"});
+  REQUIRE_FALSE(p.exit.has_value());
+  const RealmUpdateArgs& u = cl.invocation().realm_update;
+  CHECK(u.name == "prod");
+  CHECK(u.description == std::optional<std::string>(""));
+  CHECK_FALSE(u.eviction_protection_share.has_value());
+  CHECK(u.default_deregister_after == std::optional<std::string>("default"));
+}
+
 TEST_CASE("Usage errors exit 2 and say what is wrong", "[app]") {
   struct Case {
     std::vector<const char*> args;
@@ -131,6 +146,7 @@ TEST_CASE("Usage errors exit 2 and say what is wrong", "[app]") {
         "--check-ttl", "3s"},
        "excludes"},
       {{"realm", "delete"}, "NAME is required"},
+      {{"realm", "update", "--description", "x"}, "NAME is required"},
   };
   for (const Case& c : cases) {
     CommandLine cl;
@@ -150,6 +166,7 @@ TEST_CASE("Help exits 0 with an example for every command", "[app]") {
       {"realm", "list"},
       {"realm", "get"},
       {"realm", "create"},
+      {"realm", "update"},
       {"realm", "delete"},
       {"services"},
       {"list"},
@@ -192,8 +209,10 @@ TEST_CASE("The bash completion script knows every command", "[app]") {
   std::string script = BashCompletion(cl.app());
   CHECK(script.find("complete -F _musterctl musterctl") != std::string::npos);
   for (const char* word :
-       {"\"realm/delete\"", "\"completion/bash\"", "--check-http", "--force",
-        "--from-revision", "--routable", "--timeout"}) {
+       {"\"realm/delete\"", "\"realm/update\"", "\"completion/bash\"",
+        "--check-http", "--force", "--eviction-protection-share",
+        "--default-deregister-after", "--from-revision", "--routable",
+        "--timeout"}) {
     INFO(word);
     CHECK(script.find(word) != std::string::npos);
   }
