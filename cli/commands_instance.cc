@@ -107,13 +107,30 @@ void PrintInstance(Context& ctx, const v1::Instance& instance) {
 absl::Status RunServices(Context& ctx) {
   v1::ListServicesRequest request;
   request.set_realm(ctx.realm);
-  absl::StatusOr<v1::ListServicesResponse> response =
-      ctx.client.Call(ctx.client.registry(),
-                      &v1::Registry::StubInterface::ListServices, request);
-  if (!response.ok()) return response.status();
-  if (ctx.output.format == Format::kJson) return PrintJson(ctx, *response);
+  // Follow the pages, as list does; one response with the first page's
+  // revision.
+  v1::ListServicesResponse all;
+  std::set<std::string> seen_tokens;
+  for (int page = 0;; ++page) {
+    absl::StatusOr<v1::ListServicesResponse> response =
+        ctx.client.Call(ctx.client.registry(),
+                        &v1::Registry::StubInterface::ListServices, request);
+    if (!response.ok()) return response.status();
+    if (page == 0) all.set_revision(response->revision());
+    for (v1::ServiceSummary& summary : *response->mutable_services()) {
+      *all.add_services() = std::move(summary);
+    }
+    const std::string& token = response->next_page_token();
+    if (token.empty()) break;
+    if (page + 1 >= kMaxPages || !seen_tokens.insert(token).second) {
+      return absl::InternalError(
+          "the daemon repeats a page token; listing stopped");
+    }
+    request.set_page_token(token);
+  }
+  if (ctx.output.format == Format::kJson) return PrintJson(ctx, all);
   Table table({"SERVICE", "INSTANCES", "ROUTABLE"});
-  for (const v1::ServiceSummary& s : response->services()) {
+  for (const v1::ServiceSummary& s : all.services()) {
     table.AddRow({s.name(), absl::StrCat(s.instance_count()),
                   absl::StrCat(s.routable_count())});
   }

@@ -266,11 +266,13 @@ absl::StatusOr<InstancePage> Instances::List(const ListQuery& query_in) const {
   return index_.List(query);
 }
 
-absl::StatusOr<std::vector<ServiceCounts>> Instances::ListServices(
-    const std::string& realm_in, uint64_t* revision) const {
+absl::StatusOr<ServicesPage> Instances::ListServices(
+    const std::string& realm_in, uint32_t page_size,
+    const std::string& page_token) const {
   const std::string realm = realm_in.empty() ? kDefaultRealm : realm_in;
   RETURN_IF_ERROR(ValidateName(realm, "realm"));
-  return index_.Services(realm, revision);
+  RETURN_IF_ERROR(ValidatePageSize(page_size, "page_size"));
+  return index_.ServicesPaged(realm, page_size, page_token);
 }
 
 healthchecker::HealthDetail Instances::HealthDetailOf(

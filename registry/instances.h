@@ -68,9 +68,15 @@ class Instances final {
   absl::StatusOr<std::shared_ptr<const Instance>> Get(
       const InstanceKey& key) const;
   absl::StatusOr<InstancePage> List(const ListQuery& query) const;
-  // The realm's services and the revision they were read at.
-  absl::StatusOr<std::vector<ServiceCounts>> ListServices(
-      const std::string& realm, uint64_t* revision) const;
+  // A page of the realm's services in name order, and the revision it
+  // was read at: at most `page_size` (0: as many as fit one reply, else
+  // 1..limits::kMaxPageSize) and at most limits::kMaxReplyBytes, from
+  // `page_token` (a previous page's next_page_token, or empty).
+  // INVALID_ARGUMENT naming page_size or page_token; NOT_FOUND for a
+  // missing realm.
+  absl::StatusOr<ServicesPage> ListServices(
+      const std::string& realm, uint32_t page_size,
+      const std::string& page_token) const;
   // The checker's live view of the instance merged with the heartbeat
   // time, when known.
   healthchecker::HealthDetail HealthDetailOf(const Instance& instance) const;

@@ -480,7 +480,11 @@ absl::Status ValidateListQuery(const ListQuery& query) {
     RETURN_IF_ERROR(CheckNoControl(value, path, "value"));
   }
   if (!query.zone.empty()) RETURN_IF_ERROR(ValidateName(query.zone, "zone"));
-  return CheckRange(query.page_size, 0, limits::kMaxPageSize, "page_size");
+  return ValidatePageSize(query.page_size, "page_size");
+}
+
+absl::Status ValidatePageSize(uint32_t page_size, string_view field) {
+  return CheckRange(page_size, 0, limits::kMaxPageSize, field);
 }
 
 absl::Status ValidateReason(string_view reason, string_view field) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "absl/status/status.h"
@@ -104,6 +105,9 @@ absl::Status ValidateRealmSettings(const Realm& realm);
 // and `page_size` <= kMaxPageSize (0 = default). The page token is opaque
 // here; the index checks it.
 absl::Status ValidateListQuery(const ListQuery& query);
+
+// Checks a page size: 0 (the method's default) to limits::kMaxPageSize.
+absl::Status ValidatePageSize(uint32_t page_size, absl::string_view field);
 
 // Checks an operator's free-text reason (SetAdminState): at most
 // limits::kMaxReasonBytes and no control characters at all (not even

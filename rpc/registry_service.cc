@@ -221,19 +221,21 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
     grpc::CallbackServerContext* context,
     const muster::v1::ListServicesRequest* request,
     muster::v1::ListServicesResponse* response) {
-  uint64_t revision = 0;
-  absl::StatusOr<std::vector<ServiceCounts>> services =
-      registry_.instances().ListServices(request->realm(), &revision);
-  if (services.ok()) {
-    for (const ServiceCounts& counts : *services) {
+  absl::StatusOr<ServicesPage> page = registry_.instances().ListServices(
+      request->realm(), request->page_size(), request->page_token());
+  if (page.ok()) {
+    response->mutable_services()->Reserve(
+        static_cast<int>(page->services.size()));
+    for (const ServiceCounts& counts : page->services) {
       muster::v1::ServiceSummary* summary = response->add_services();
       summary->set_name(counts.name);
       summary->set_instance_count(counts.instances);
       summary->set_routable_count(counts.routable);
     }
-    response->set_revision(revision);
+    response->set_revision(page->revision);
+    response->set_next_page_token(page->next_page_token);
   }
-  return Finish(context, kListServices, services.status());
+  return Finish(context, kListServices, page.status());
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(

@@ -292,6 +292,87 @@ TEST_CASE("list services counts instances and routable ones", "[integration]") {
   CHECK(response.services(1).routable_count() == 2);
 }
 
+TEST_CASE("list services pages by page_size and verifies its tokens",
+          "[integration][services]") {
+  TestServer server;
+  const std::vector<std::string> names = {"api", "db", "queue", "web",
+                                          "worker"};
+  // Registered out of order: pages come in name order anyway.
+  for (auto it = names.rbegin(); it != names.rend(); ++it) {
+    MustRegister(server, "default", MakeInstance(*it, "a"));
+  }
+  muster::v1::ListServicesRequest request;
+  request.set_page_size(2);
+  std::vector<std::string> seen;
+  std::vector<int> page_sizes;
+  uint64_t revision = 0;
+  for (int pages = 0; pages < 10; ++pages) {
+    muster::v1::ListServicesResponse response;
+    grpc::Status status =
+        server.registry().ListServices(Context().get(), request, &response);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    if (pages == 0) revision = response.revision();
+    CHECK(response.revision() == revision);
+    page_sizes.push_back(response.services_size());
+    for (const auto& service : response.services()) {
+      seen.push_back(service.name());
+      CHECK(service.instance_count() == 1);
+    }
+    if (response.next_page_token().empty()) break;
+    request.set_page_token(response.next_page_token());
+  }
+  CHECK(page_sizes == std::vector<int>{2, 2, 1});
+  CHECK(seen == names);
+
+  SECTION("a page size of 0 is every service that fits one reply") {
+    muster::v1::ListServicesRequest all;
+    muster::v1::ListServicesResponse response;
+    REQUIRE(
+        server.registry().ListServices(Context().get(), all, &response).ok());
+    CHECK(response.services_size() == 5);
+    CHECK(response.next_page_token().empty());
+  }
+  SECTION("a token that is not the daemon's names page_token") {
+    muster::v1::ListServicesRequest bad;
+    bad.set_page_size(2);
+    bad.set_page_token("not a token!");
+    muster::v1::ListServicesResponse response;
+    grpc::Status status =
+        server.registry().ListServices(Context().get(), bad, &response);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("page_token: "));
+  }
+  SECTION("a token of another realm names page_token") {
+    muster::v1::CreateRealmRequest create;
+    create.set_name("staging");
+    muster::v1::Realm realm;
+    REQUIRE(server.realms().CreateRealm(Context().get(), create, &realm).ok());
+    muster::v1::ListServicesRequest first;
+    first.set_page_size(2);
+    muster::v1::ListServicesResponse page;
+    REQUIRE(server.registry().ListServices(Context().get(), first, &page).ok());
+    REQUIRE_FALSE(page.next_page_token().empty());
+    muster::v1::ListServicesRequest other;
+    other.set_realm("staging");
+    other.set_page_token(page.next_page_token());
+    muster::v1::ListServicesResponse response;
+    grpc::Status status =
+        server.registry().ListServices(Context().get(), other, &response);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("page_token: "));
+  }
+  SECTION("a page size over 1000 names page_size") {
+    muster::v1::ListServicesRequest big;
+    big.set_page_size(1001);
+    muster::v1::ListServicesResponse response;
+    grpc::Status status =
+        server.registry().ListServices(Context().get(), big, &response);
+    CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(status.error_message(), Catch::StartsWith("page_size: "));
+  }
+}
+
 TEST_CASE("realms are isolated", "[integration]") {
   TestServer server;
   muster::v1::CreateRealmRequest create;

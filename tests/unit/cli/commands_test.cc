@@ -87,6 +87,50 @@ TEST_CASE("list -o json prints one document with every instance",
   CHECK(parsed.next_page_token().empty());
 }
 
+v1::ServiceSummary MakeService(const std::string& name, uint64_t instances) {
+  v1::ServiceSummary s;
+  s.set_name(name);
+  s.set_instance_count(instances);
+  s.set_routable_count(instances - 1);
+  return s;
+}
+
+TEST_CASE("services follows every page", "[commands]") {
+  Harness h;
+  h.registry.SetServices({MakeService("api", 3), MakeService("db", 2),
+                          MakeService("queue", 4), MakeService("web", 5),
+                          MakeService("worker", 1)});
+  SECTION("table") {
+    Context ctx = h.MakeContext(Format::kTable);
+    absl::Status s = RunServices(ctx);
+    INFO(s.ToString());
+    REQUIRE(s.ok());
+    std::vector<v1::ListServicesRequest> requests =
+        h.registry.services_requests();
+    REQUIRE(requests.size() == 3);
+    CHECK(requests[0].page_token().empty());
+    CHECK(requests[1].page_token() == "2");
+    CHECK(requests[2].page_token() == "4");
+    CHECK(requests[2].realm() == "default");
+    std::vector<std::string> lines = Lines(h.out.str());
+    REQUIRE(lines.size() == 6);
+    CHECK(lines[0].rfind("SERVICE", 0) == 0);
+    CHECK(lines[1].rfind("api ", 0) == 0);
+    CHECK(lines[5].rfind("worker ", 0) == 0);
+  }
+  SECTION("json: one document, the first page's revision") {
+    Context ctx = h.MakeContext(Format::kJson);
+    REQUIRE(RunServices(ctx).ok());
+    v1::ListServicesResponse parsed;
+    REQUIRE(
+        google::protobuf::util::JsonStringToMessage(h.out.str(), &parsed).ok());
+    REQUIRE(parsed.services_size() == 5);
+    CHECK(parsed.services(4).name() == "worker");
+    CHECK(parsed.revision() == 77);
+    CHECK(parsed.next_page_token().empty());
+  }
+}
+
 TEST_CASE("heartbeat looks up the incarnation unless given", "[commands]") {
   Harness h;
   h.registry.SetInstances({MakeInstance("web", "w1")});

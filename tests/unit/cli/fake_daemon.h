@@ -49,6 +49,25 @@ class FakeRegistry final : public v1::Registry::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status ListServices(grpc::ServerContext*,
+                            const v1::ListServicesRequest* request,
+                            v1::ListServicesResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    services_requests_.push_back(*request);
+    // Pages of two, like ListInstances.
+    size_t start = request->page_token().empty()
+                       ? 0
+                       : static_cast<size_t>(std::stoul(request->page_token()));
+    for (size_t i = start; i < services_.size() && i < start + 2; ++i) {
+      *response->add_services() = services_[i];
+    }
+    if (start + 2 < services_.size()) {
+      response->set_next_page_token(absl::StrCat(start + 2));
+    }
+    response->set_revision(start == 0 ? 77 : 78);
+    return grpc::Status::OK;
+  }
+
   grpc::Status GetInstance(grpc::ServerContext*,
                            const v1::GetInstanceRequest* request,
                            v1::Instance* response) override {
@@ -122,6 +141,10 @@ class FakeRegistry final : public v1::Registry::Service {
     absl::MutexLock lock(&mu_);
     instances_ = std::move(instances);
   }
+  void SetServices(std::vector<v1::ServiceSummary> services) {
+    absl::MutexLock lock(&mu_);
+    services_ = std::move(services);
+  }
   void AddWatchScript(WatchScript script) {
     absl::MutexLock lock(&mu_);
     watch_scripts_.push_back(std::move(script));
@@ -129,6 +152,10 @@ class FakeRegistry final : public v1::Registry::Service {
   std::vector<v1::ListInstancesRequest> list_requests() {
     absl::MutexLock lock(&mu_);
     return list_requests_;
+  }
+  std::vector<v1::ListServicesRequest> services_requests() {
+    absl::MutexLock lock(&mu_);
+    return services_requests_;
   }
   std::vector<uint64_t> heartbeat_incarnations() {
     absl::MutexLock lock(&mu_);
@@ -152,6 +179,8 @@ class FakeRegistry final : public v1::Registry::Service {
   std::vector<v1::Instance> instances_ ABSL_GUARDED_BY(mu_);
   std::deque<WatchScript> watch_scripts_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ListInstancesRequest> list_requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ServiceSummary> services_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::ListServicesRequest> services_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> heartbeat_incarnations_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> watch_from_ ABSL_GUARDED_BY(mu_);
   int get_calls_ ABSL_GUARDED_BY(mu_) = 0;
