@@ -3,19 +3,20 @@
 #include <google/protobuf/descriptor.h>
 
 #include <string>
+#include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
-#include "absl/strings/strip.h"
 
 namespace muster::registry {
 namespace {
 
 class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
  public:
-  explicit ParseErrorInterceptor(std::string request_type)
-      : request_type_(std::move(request_type)) {}
+  // `message` outlives the call (the factory owns it).
+  explicit ParseErrorInterceptor(const std::string& message)
+      : message_(message) {}
 
   void Intercept(
       grpc::experimental::InterceptorBatchMethods* methods) override {
@@ -25,45 +26,60 @@ class ParseErrorInterceptor final : public grpc::experimental::Interceptor {
       if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
           status.error_message().empty()) {
         methods->ModifySendStatus(
-            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                         absl::StrCat("the request body is not a valid ",
-                                      request_type_, " message")));
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message_));
       }
     }
     methods->Proceed();
   }
 
  private:
-  const std::string request_type_;
+  const std::string& message_;
 };
 
 class Factory final
     : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
+  explicit Factory(const std::vector<std::string>& services) {
+    const google::protobuf::DescriptorPool* pool =
+        google::protobuf::DescriptorPool::generated_pool();
+    for (const std::string& name : services) {
+      const google::protobuf::ServiceDescriptor* service =
+          pool->FindServiceByName(name);
+      if (service == nullptr) continue;
+      for (int i = 0; i < service->method_count(); ++i) {
+        const google::protobuf::MethodDescriptor* method = service->method(i);
+        if (method->client_streaming() || method->server_streaming()) continue;
+        // gRPC's method path: "/muster.v1.Registry/Register".
+        messages_.emplace(
+            absl::StrCat("/", service->full_name(), "/", method->name()),
+            absl::StrCat("the request body is not a valid ",
+                         method->input_type()->full_name(), " message"));
+      }
+    }
+  }
+
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    // "/muster.v1.Registry/Register" -> "muster.v1.Registry.Register".
-    absl::string_view path = info->method() == nullptr ? "" : info->method();
-    if (!absl::ConsumePrefix(&path, "/muster.")) return nullptr;
-    const std::string name =
-        absl::StrReplaceAll(absl::StrCat("muster.", path), {{"/", "."}});
-    const google::protobuf::MethodDescriptor* method =
-        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
-            name);
-    if (method == nullptr) return nullptr;
-    return new ParseErrorInterceptor(method->input_type()->full_name());
+    if (info->method() == nullptr) return nullptr;
+    auto it = messages_.find(absl::string_view(info->method()));
+    if (it == messages_.end()) return nullptr;
+    return new ParseErrorInterceptor(it->second);
   }
+
+ private:
+  // Method path -> the INVALID_ARGUMENT message. Fixed at construction.
+  absl::flat_hash_map<std::string, std::string> messages_;
 };
 
 }  // namespace
 
 std::vector<
     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
-ParseErrorInterceptors() {
+ParseErrorInterceptors(const std::vector<std::string>& services) {
   std::vector<
       std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       factories;
-  factories.push_back(std::make_unique<Factory>());
+  factories.push_back(std::make_unique<Factory>(services));
   return factories;
 }
 

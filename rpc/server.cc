@@ -92,7 +92,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
       grpc::InsecureServerCredentials());
   // An unparseable request body is INVALID_ARGUMENT, not UNIMPLEMENTED.
-  builder.experimental().SetInterceptorCreators(ParseErrorInterceptors());
+  builder.experimental().SetInterceptorCreators(
+      ParseErrorInterceptors({muster::v1::Registry::service_full_name(),
+                              muster::v1::Realms::service_full_name()}));
   builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->realm_service_.get());
   server->server_ = builder.BuildAndStart();
