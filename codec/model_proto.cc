@@ -246,24 +246,44 @@ void ToProto(const Instance& instance, muster::v1::Instance* proto) {
   proto->set_admin_reason(instance.admin_reason);
 }
 
-absl::StatusOr<Instance> InstanceFromProto(const muster::v1::Instance& p,
-                                           absl::string_view field) {
-  Instance instance;
-  instance.realm = p.realm();
+namespace {
+
+// The fields a client registers, tags as sent.
+absl::Status RegisteredFieldsFromProto(const muster::v1::Instance& p,
+                                       absl::string_view field,
+                                       Instance& instance) {
   instance.service = p.service();
   instance.id = p.id();
   instance.address = p.address();
   instance.port = p.port();
   instance.tags.assign(p.tags().begin(), p.tags().end());
-  std::sort(instance.tags.begin(), instance.tags.end());
-  instance.tags.erase(std::unique(instance.tags.begin(), instance.tags.end()),
-                      instance.tags.end());
   instance.metadata = SortedPairs(p.metadata());
   instance.weight = p.weight();
   instance.zone = p.zone();
   instance.version = p.version();
   ASSIGN_OR_RETURN(instance.check,
                    CheckSpecFromProto(p.check(), Path(field, "check")));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Instance> RegistrationFromProto(
+    const muster::v1::RegisterRequest& request) {
+  Instance instance;
+  RETURN_IF_ERROR(
+      RegisteredFieldsFromProto(request.instance(), "instance", instance));
+  return instance;
+}
+
+absl::StatusOr<Instance> InstanceFromProto(const muster::v1::Instance& p,
+                                           absl::string_view field) {
+  Instance instance;
+  instance.realm = p.realm();
+  RETURN_IF_ERROR(RegisteredFieldsFromProto(p, field, instance));
+  std::sort(instance.tags.begin(), instance.tags.end());
+  instance.tags.erase(std::unique(instance.tags.begin(), instance.tags.end()),
+                      instance.tags.end());
   ASSIGN_OR_RETURN(instance.health,
                    HealthFromProto(p.health(), Path(field, "health")));
   ASSIGN_OR_RETURN(

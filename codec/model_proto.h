@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "muster/v1/registry.pb.h"
 #include "muster/v1/types.pb.h"
 #include "registry/model.h"
 
@@ -55,9 +56,16 @@ absl::StatusOr<CheckSpec> CheckSpecFromProto(const muster::v1::CheckSpec& p,
 // check_output maps to health_detail.output; the live counters of
 // HealthDetail and last_heartbeat_at are not part of the model.
 void ToProto(const Instance& instance, muster::v1::Instance* proto);
-// Tags come out sorted and unique, metadata sorted by key.
+// A stored instance (or an event's): every field, tags sorted and
+// unique, metadata sorted by key.
 absl::StatusOr<Instance> InstanceFromProto(const muster::v1::Instance& p,
                                            absl::string_view field);
+// The instance of a Register request: only the fields a client sets,
+// tags in the client's order (duplicates kept) so that validation names
+// the index the client sent; the registry normalizes them. The realm is
+// left empty (the request's realm field says where it goes).
+absl::StatusOr<Instance> RegistrationFromProto(
+    const muster::v1::RegisterRequest& request);
 
 void ToProto(const Realm& realm, muster::v1::Realm* proto);
 absl::StatusOr<Realm> RealmFromProto(const muster::v1::Realm& proto,

@@ -184,6 +184,7 @@ void Instances::Register(std::string realm, Instance request,
     done(valid);
     return;
   }
+  NormalizeRegistration(request);
   if (request.weight == 0) request.weight = 1;
   if (request.id.empty()) {
     request.id = options_.id_generator ? options_.id_generator() : RandomId();

@@ -270,9 +270,21 @@ absl::Status ValidateHttpFields(const CheckSpec& check, string_view field) {
   return absl::OkStatus();
 }
 
+// The tags as the set they stand for: sorted, each once.
+std::vector<string_view> DistinctTags(const std::vector<std::string>& tags) {
+  std::vector<string_view> distinct(tags.begin(), tags.end());
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  return distinct;
+}
+
 absl::Status ValidateTagsAndMetadata(const Instance& instance) {
-  RETURN_IF_ERROR(CheckCount(instance.tags.size(), limits::kMaxTags,
-                             "instance.tags", "tags"));
+  // Tags are a set: a repeated tag counts once. Paths name the index the
+  // client sent.
+  if (instance.tags.size() > limits::kMaxTags) {
+    RETURN_IF_ERROR(CheckCount(DistinctTags(instance.tags).size(),
+                               limits::kMaxTags, "instance.tags", "tags"));
+  }
   for (size_t i = 0; i < instance.tags.size(); ++i) {
     const std::string path = absl::StrCat("instance.tags[", i, "]");
     const std::string& tag = instance.tags[i];
@@ -302,7 +314,7 @@ size_t RegistrationBytes(const Instance& instance) {
                  instance.zone.size() + instance.version.size() +
                  check.http_url.size() + check.http_method.size() +
                  check.grpc_service.size();
-  for (const std::string& tag : instance.tags) total += tag.size();
+  for (string_view tag : DistinctTags(instance.tags)) total += tag.size();
   for (const auto* pairs : {&instance.metadata, &check.http_headers}) {
     for (const auto& [key, value] : *pairs) total += key.size() + value.size();
   }
@@ -376,6 +388,13 @@ absl::Status ValidateRegistration(const Instance& instance) {
                    limits::kMaxInstanceBytes, " allowed");
   }
   return absl::OkStatus();
+}
+
+void NormalizeRegistration(Instance& instance) {
+  std::vector<std::string>& tags = instance.tags;
+  std::sort(tags.begin(), tags.end());
+  tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+  std::sort(instance.metadata.begin(), instance.metadata.end());
 }
 
 absl::Status ValidateCheckSpec(const CheckSpec& check, string_view field) {

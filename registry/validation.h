@@ -53,8 +53,15 @@ absl::Status ValidateAddress(absl::string_view address,
 // "instance.tags[3]", "instance.metadata[\"owner\"]", "instance.check.ttl".
 // `instance.realm` and the output-only fields are not checked here: the
 // caller validates the request's realm with ValidateName(realm, "realm").
-// Duplicate tags are not an error (tags are a set).
+// Tags are taken in the client's order, so "instance.tags[i]" is the
+// index the client sent. Duplicate tags are not an error (tags are a
+// set): the tag limit and the size total count each distinct tag once.
 absl::Status ValidateRegistration(const Instance& instance);
+
+// Puts a registration in the form the registry stores and compares
+// (Instance::SameRegistration, the index): tags sorted and unique,
+// metadata sorted by key. Call after ValidateRegistration.
+void NormalizeRegistration(Instance& instance);
 
 // Checks a check spec as a client sends it. `field` prefixes every path
 // ("instance.check" gives "instance.check.interval"). A zero duration or

@@ -100,8 +100,7 @@ grpc::ServerUnaryReactor* RegistryService::Register(
     grpc::CallbackServerContext* context,
     const muster::v1::RegisterRequest* request,
     muster::v1::RegisterResponse* response) {
-  absl::StatusOr<Instance> instance =
-      InstanceFromProto(request->instance(), "instance");
+  absl::StatusOr<Instance> instance = RegistrationFromProto(*request);
   if (!instance.ok()) return Finish(context, kRegister, instance.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Register(

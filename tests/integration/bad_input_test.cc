@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tests/integration/test_server.h"
 
@@ -53,6 +54,22 @@ struct BadCase {
   std::function<void(muster::v1::RegisterRequest&)> spoil;
   const char* field;
 };
+
+// Registers `request`; expects INVALID_ARGUMENT whose message starts with
+// `prefix`, and nothing stored.
+void RequireRefused(TestServer& server,
+                    const muster::v1::RegisterRequest& request,
+                    const std::string& prefix) {
+  const uint64_t revision = Revision(server);
+  muster::v1::RegisterResponse response;
+  const grpc::Status status =
+      server.registry().Register(Context().get(), request, &response);
+  INFO(status.error_message());
+  CHECK(status.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK_THAT(status.error_message(), Catch::StartsWith(prefix));
+  CHECK(Revision(server) == revision);
+  CHECK(InstanceCount(server) == 0);
+}
 
 }  // namespace
 
@@ -330,6 +347,55 @@ TEST_CASE(
     CHECK(status.error_code() == grpc::NOT_FOUND);
     CHECK_THAT(status.error_message(), Catch::Contains("\"staging\""));
     CHECK(messages == 0);
+  }
+}
+
+TEST_CASE("a bad tag is named by the index the client sent",
+          "[integration][bad_input][tags]") {
+  TestServer server;
+  // Sorted, the bad tag of the second list would be instance.tags[0].
+  for (const std::vector<std::string>& tags :
+       {std::vector<std::string>{"b", "a", "bad\x01"},
+        std::vector<std::string>{"b", "a", "0bad\x01"}}) {
+    muster::v1::RegisterRequest request;
+    *request.mutable_instance() = MakeInstance("web", "w1");
+    for (const std::string& tag : tags)
+      request.mutable_instance()->add_tags(tag);
+    RequireRefused(server, request, "instance.tags[2]: ");
+  }
+
+  SECTION("a repeated tag counts once and the stored tags are a sorted set") {
+    muster::v1::RegisterRequest ok;
+    *ok.mutable_instance() = MakeInstance("web", "w1");
+    for (int i = 63; i >= 0; --i) {
+      ok.mutable_instance()->add_tags("t" + std::to_string(100 + i));
+      ok.mutable_instance()->add_tags("t" + std::to_string(100 + i));
+    }
+    muster::v1::RegisterResponse registered;
+    grpc::Status status =
+        server.registry().Register(Context().get(), ok, &registered);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+    REQUIRE(registered.instance().tags_size() == 64);
+    CHECK(registered.instance().tags(0) == "t100");
+    CHECK(registered.instance().tags(63) == "t163");
+    // The same set in another order is the same registration.
+    muster::v1::RegisterRequest reordered;
+    *reordered.mutable_instance() = MakeInstance("web", "w1");
+    for (int i = 0; i < 64; ++i) {
+      reordered.mutable_instance()->add_tags("t" + std::to_string(100 + i));
+    }
+    muster::v1::RegisterResponse again;
+    REQUIRE(
+        server.registry().Register(Context().get(), reordered, &again).ok());
+    CHECK(again.revision() == registered.revision());
+    muster::v1::Instance got;
+    muster::v1::GetInstanceRequest get;
+    get.set_service("web");
+    get.set_id("w1");
+    REQUIRE(server.registry().GetInstance(Context().get(), get, &got).ok());
+    CHECK(got.tags(0) == "t100");
+    CHECK(got.tags(63) == "t163");
   }
 }
 

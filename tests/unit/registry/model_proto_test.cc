@@ -128,6 +128,23 @@ TEST_CASE("model_proto: tags become a sorted set and maps sorted pairs",
         Pairs{{"k1", "h"}, {"k2", "h"}, {"k3", "h"}});
 }
 
+TEST_CASE("model_proto: a registration keeps the client's tag order",
+          "[model_proto][registration]") {
+  muster::v1::RegisterRequest request;
+  request.set_realm("prod");
+  muster::v1::Instance& proto = *request.mutable_instance();
+  proto.set_service("web");
+  for (const char* tag : {"zeta", "alpha", "mid", "alpha"}) proto.add_tags(tag);
+  for (const char* key : {"k2", "k1"}) (*proto.mutable_metadata())[key] = "v";
+  const Instance instance = ValueOf(RegistrationFromProto(request));
+  CHECK(instance.tags ==
+        std::vector<std::string>{"zeta", "alpha", "mid", "alpha"});
+  CHECK(instance.metadata == Pairs{{"k1", "v"}, {"k2", "v"}});
+  CHECK(instance.service == "web");
+  // The request's realm field says where it goes.
+  CHECK(instance.realm.empty());
+}
+
 TEST_CASE("model_proto: unspecified enums take the model defaults",
           "[model_proto]") {
   const Instance instance =
