@@ -266,13 +266,46 @@ absl::Status RegisteredFieldsFromProto(const muster::v1::Instance& p,
   return absl::OkStatus();
 }
 
+absl::Status OutputOnly(absl::string_view field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("instance.", field, ": output only; leave it unset"));
+}
+
+// The first output-only field a registration sets, in field order.
+absl::Status RefuseOutputOnly(const muster::v1::Instance& p) {
+  const std::pair<bool, const char*> fields[] = {
+      {p.health() != muster::v1::HEALTH_UNSPECIFIED, "health"},
+      {p.admin_state() != muster::v1::ADMIN_STATE_UNSPECIFIED, "admin_state"},
+      {p.has_health_detail(), "health_detail"},
+      {p.has_registered_at(), "registered_at"},
+      {p.has_status_changed_at(), "status_changed_at"},
+      {p.has_last_heartbeat_at(), "last_heartbeat_at"},
+      {p.create_revision() != 0, "create_revision"},
+      {p.modify_revision() != 0, "modify_revision"},
+      {!p.admin_reason().empty(), "admin_reason"},
+  };
+  for (const auto& [set, name] : fields) {
+    if (set) return OutputOnly(name);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Instance> RegistrationFromProto(
     const muster::v1::RegisterRequest& request) {
+  const muster::v1::Instance& p = request.instance();
+  const absl::string_view realm = request.realm().empty()
+                                      ? absl::string_view(kDefaultRealm)
+                                      : absl::string_view(request.realm());
+  if (!p.realm().empty() && p.realm() != realm) {
+    return absl::InvalidArgumentError(
+        "instance.realm: differs from the request's realm; leave it unset "
+        "(the request's realm field says where the instance goes)");
+  }
+  RETURN_IF_ERROR(RefuseOutputOnly(p));
   Instance instance;
-  RETURN_IF_ERROR(
-      RegisteredFieldsFromProto(request.instance(), "instance", instance));
+  RETURN_IF_ERROR(RegisteredFieldsFromProto(p, "instance", instance));
   return instance;
 }
 

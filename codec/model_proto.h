@@ -63,7 +63,12 @@ absl::StatusOr<Instance> InstanceFromProto(const muster::v1::Instance& p,
 // The instance of a Register request: only the fields a client sets,
 // tags in the client's order (duplicates kept) so that validation names
 // the index the client sent; the registry normalizes them. The realm is
-// left empty (the request's realm field says where it goes).
+// left empty (the request's realm field says where it goes). Refuses
+// with INVALID_ARGUMENT "instance.<field>: output only; leave it unset"
+// a set output-only field (health, admin_state, health_detail,
+// registered_at, status_changed_at, last_heartbeat_at, create_revision,
+// modify_revision, admin_reason), and an instance.realm that is not the
+// request's realm (empty: "default").
 absl::StatusOr<Instance> RegistrationFromProto(
     const muster::v1::RegisterRequest& request);
 

@@ -399,4 +399,81 @@ TEST_CASE("a bad tag is named by the index the client sent",
   }
 }
 
+TEST_CASE("a registration that sets an output-only field is refused",
+          "[integration][bad_input][output_only]") {
+  TestServer server;
+  const BadCase cases[] = {
+      {"health",
+       [](auto& r) {
+         r.mutable_instance()->set_health(muster::v1::HEALTH_PASSING);
+       },
+       "instance.health: output only; leave it unset"},
+      {"admin_state",
+       [](auto& r) {
+         r.mutable_instance()->set_admin_state(
+             muster::v1::ADMIN_STATE_DRAINING);
+       },
+       "instance.admin_state: output only; leave it unset"},
+      {"admin_reason",
+       [](auto& r) { r.mutable_instance()->set_admin_reason("maintenance"); },
+       "instance.admin_reason: output only; leave it unset"},
+      {"health_detail",
+       [](auto& r) {
+         r.mutable_instance()->mutable_health_detail()->set_output("ok");
+       },
+       "instance.health_detail: output only; leave it unset"},
+      {"registered_at",
+       [](auto& r) {
+         r.mutable_instance()->mutable_registered_at()->set_seconds(1);
+       },
+       "instance.registered_at: output only; leave it unset"},
+      {"status_changed_at",
+       [](auto& r) {
+         r.mutable_instance()->mutable_status_changed_at()->set_seconds(1);
+       },
+       "instance.status_changed_at: output only; leave it unset"},
+      {"last_heartbeat_at",
+       [](auto& r) {
+         r.mutable_instance()->mutable_last_heartbeat_at()->set_seconds(1);
+       },
+       "instance.last_heartbeat_at: output only; leave it unset"},
+      {"create_revision",
+       [](auto& r) { r.mutable_instance()->set_create_revision(7); },
+       "instance.create_revision: output only; leave it unset"},
+      {"modify_revision",
+       [](auto& r) { r.mutable_instance()->set_modify_revision(7); },
+       "instance.modify_revision: output only; leave it unset"},
+      {"realm other than the request's",
+       [](auto& r) {
+         r.set_realm("default");
+         r.mutable_instance()->set_realm("prod");
+       },
+       "instance.realm: "},
+      {"realm set while the request's is empty (default)",
+       [](auto& r) { r.mutable_instance()->set_realm("prod"); },
+       "instance.realm: "},
+  };
+  for (const BadCase& bad : cases) {
+    SECTION(bad.name) {
+      muster::v1::RegisterRequest request;
+      *request.mutable_instance() = MakeInstance("web", "w1");
+      bad.spoil(request);
+      RequireRefused(server, request, bad.field);
+    }
+  }
+  SECTION("instance.realm equal to the request's realm is accepted") {
+    for (const char* realm : {"", "default"}) {
+      muster::v1::RegisterRequest request;
+      request.set_realm(realm);
+      *request.mutable_instance() = MakeInstance("web", "w1");
+      request.mutable_instance()->set_realm("default");
+      muster::v1::RegisterResponse response;
+      grpc::Status status =
+          server.registry().Register(Context().get(), request, &response);
+      INFO(status.error_message());
+      CHECK(status.ok());
+    }
+  }
+}
+
 }  // namespace muster::testing

@@ -145,6 +145,32 @@ TEST_CASE("model_proto: a registration keeps the client's tag order",
   CHECK(instance.realm.empty());
 }
 
+TEST_CASE("model_proto: a registration refuses output-only fields",
+          "[model_proto][registration]") {
+  muster::v1::RegisterRequest full;
+  ToProto(FullInstance(), full.mutable_instance());
+  full.set_realm("prod");
+  // The first one in field order is named.
+  absl::Status status = RegistrationFromProto(full).status();
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(status.message() == "instance.health: output only; leave it unset");
+
+  muster::v1::RegisterRequest request;
+  request.mutable_instance()->set_service("web");
+  request.mutable_instance()->set_create_revision(3);
+  status = RegistrationFromProto(request).status();
+  CHECK(status.message() ==
+        "instance.create_revision: output only; leave it unset");
+
+  request.mutable_instance()->set_create_revision(0);
+  request.mutable_instance()->set_realm("prod");
+  status = RegistrationFromProto(request).status();
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK(absl::StartsWith(status.message(), "instance.realm: "));
+  request.set_realm("prod");
+  CHECK(RegistrationFromProto(request).ok());
+}
+
 TEST_CASE("model_proto: unspecified enums take the model defaults",
           "[model_proto]") {
   const Instance instance =
