@@ -46,48 +46,91 @@ ChangeLog::ChangeLog(const Index& index, WatchHub& hub)
     : index_(index), hub_(hub) {}
 
 absl::StatusOr<ChangeLog::EventsPage> ChangeLog::ListEvents(
-    const InstanceKey& filter_in, uint64_t from, uint32_t limit) {
-  InstanceKey filter = filter_in;
+    const EventsQuery& query) {
+  InstanceKey filter = query.filter;
   if (filter.realm.empty()) filter.realm = kDefaultRealm;
   RETURN_IF_ERROR(ValidateFilter(filter));
+  uint32_t limit = query.limit;
   if (limit > limits::kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat(
         "limit: ", limit, " is more than the maximum ", limits::kMaxPageSize));
   }
   if (limit == 0) limit = limits::kDefaultPageSize;
+  if (query.from_event_index != 0 && query.from_revision == 0) {
+    return absl::InvalidArgumentError(
+        "from_event_index: requires from_revision (pass both from the "
+        "previous response)");
+  }
   if (!index_.FindRealm(filter.realm).has_value())
     return RealmNotFound(filter.realm);
 
   EventsPage page;
   page.revision = index_.revision();
   page.oldest_retained_revision = hub_.OldestRetainedRevision();
-  uint64_t next = std::max(from, page.oldest_retained_revision);
+  if (query.from_revision != 0 &&
+      query.from_revision < page.oldest_retained_revision) {
+    return absl::OutOfRangeError(
+        absl::StrCat("from_revision: revision ", query.from_revision,
+                     " has been compacted; the oldest retained revision is ",
+                     page.oldest_retained_revision));
+  }
+  // The position to continue from: a revision and how many of its events
+  // to skip.
+  uint64_t next = std::max(query.from_revision, page.oldest_retained_revision);
+  uint32_t skip = query.from_event_index;
+  size_t bytes = 0;
   size_t scanned = 0;
-  while (next <= page.revision && page.events.size() < limit &&
-         scanned < kMaxScanned) {
+  // Where the events of the last revision added begin in the page: a page
+  // that must end is cut back to there, on a revision boundary, unless
+  // that revision is all the page holds.
+  uint64_t last_added = 0;
+  size_t last_added_start = 0;
+  bool full = false;
+  while (!full && next <= page.revision && scanned < kMaxScanned) {
+    // Whole revisions only (ReadRange never splits one).
     ASSIGN_OR_RETURN(std::vector<Event> chunk,
                      hub_.ReadRange(next, page.revision, kReadChunk));
     if (chunk.empty()) {
       next = page.revision + 1;
       break;
     }
-    scanned += chunk.size();
+    uint64_t revision = 0;
+    uint32_t position = 0;  // of the event within its revision
     for (Event& event : chunk) {
-      if (Matches(filter, *event.instance))
-        page.events.push_back(std::move(event));
-    }
-    next = chunk.back().revision + 1;
-    if (page.events.size() > limit) {
-      // Stop at a revision boundary after `limit` events.
-      uint64_t last = page.events[limit - 1].revision;
-      while (page.events.size() > limit &&
-             page.events.back().revision != last) {
-        page.events.pop_back();
+      position = event.revision == revision ? position + 1 : 0;
+      revision = event.revision;
+      if (revision == next && position < skip) continue;
+      ++scanned;
+      if (!Matches(filter, *event.instance)) continue;
+      const size_t size = EncodedSizeBound(event);
+      if (page.events.size() >= limit ||
+          (!page.events.empty() && bytes + size > limits::kMaxReplyBytes)) {
+        full = true;
+        next = revision;
+        if (last_added == revision && last_added_start == 0) {
+          skip = position;  // the revision alone fills the page
+        } else {
+          if (last_added == revision) page.events.resize(last_added_start);
+          skip = 0;
+        }
+        break;
       }
-      next = last + 1;
+      if (last_added != revision) {
+        last_added = revision;
+        last_added_start = page.events.size();
+      }
+      bytes += size;
+      page.events.push_back(std::move(event));
+    }
+    if (!full) {
+      next = chunk.back().revision + 1;
+      skip = 0;
     }
   }
-  page.next_revision = next <= page.revision ? next : 0;
+  if (next <= page.revision) {
+    page.next_revision = next;
+    page.next_event_index = skip;
+  }
   return page;
 }
 

@@ -21,10 +21,26 @@ namespace muster::registry {
 // Thread-safe; owned by Registry.
 class ChangeLog final {
  public:
+  // A ListEvents request.
+  struct EventsQuery {
+    // The realm (empty: "default"); `service` and `id` may be empty: no
+    // filter.
+    InstanceKey filter;
+    // 0: the oldest retained revision.
+    uint64_t from_revision = 0;
+    // Events of from_revision to skip (an EventsPage's next_event_index).
+    uint32_t from_event_index = 0;
+    // 0: the default page size.
+    uint32_t limit = 0;
+  };
   struct EventsPage {
     std::vector<Event> events;
     // Where to continue; 0 when everything up to `revision` was scanned.
     uint64_t next_revision = 0;
+    // Events of next_revision this page and those before it covered
+    // (counted in the change log, matching the filter or not); 0 when the
+    // page ends on a revision boundary.
+    uint32_t next_event_index = 0;
     uint64_t oldest_retained_revision = 0;
     uint64_t revision = 0;
   };
@@ -47,12 +63,16 @@ class ChangeLog final {
   ChangeLog(const ChangeLog&) = delete;
   ChangeLog& operator=(const ChangeLog&) = delete;
 
-  // The realm's retained events matching `filter` (`service` and `id` may
-  // be empty: no filter) from revision `from` (0: the oldest), at most
-  // `limit` (0: the default page size) and ending on a revision boundary.
-  // NOT_FOUND for a missing realm.
-  absl::StatusOr<EventsPage> ListEvents(const InstanceKey& filter,
-                                        uint64_t from, uint32_t limit);
+  // A page of the realm's retained events matching the filter, in
+  // revision order: at most `limit` events and at most
+  // limits::kMaxReplyBytes of them (by EncodedSizeBound), at least one
+  // when there is one. A page ends on a revision boundary unless one
+  // revision alone fills it; it then ends inside that revision and
+  // next_event_index says where the rest starts. INVALID_ARGUMENT for a
+  // bad filter or limit, or from_event_index without from_revision;
+  // OUT_OF_RANGE naming the oldest retained revision when from_revision
+  // was compacted; NOT_FOUND for a missing realm.
+  absl::StatusOr<EventsPage> ListEvents(const EventsQuery& query);
 
   // Opens a watcher on `spec` (realm and service names checked as in
   // every request). `wake` runs, never under registry locks and never

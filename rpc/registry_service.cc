@@ -251,14 +251,20 @@ grpc::ServerUnaryReactor* RegistryService::ListEvents(
     grpc::CallbackServerContext* context,
     const muster::v1::ListEventsRequest* request,
     muster::v1::ListEventsResponse* response) {
+  ChangeLog::EventsQuery query;
+  query.filter =
+      InstanceKey{request->realm(), request->service(), request->id()};
+  query.from_revision = request->from_revision();
+  query.from_event_index = request->from_event_index();
+  query.limit = request->limit();
   absl::StatusOr<ChangeLog::EventsPage> page =
-      registry_.change_log().ListEvents(
-          InstanceKey{request->realm(), request->service(), request->id()},
-          request->from_revision(), request->limit());
+      registry_.change_log().ListEvents(query);
   if (page.ok()) {
+    response->mutable_events()->Reserve(static_cast<int>(page->events.size()));
     for (const Event& event : page->events)
       ToProto(event, response->add_events());
     response->set_next_revision(page->next_revision);
+    response->set_next_event_index(page->next_event_index);
     response->set_oldest_retained_revision(page->oldest_retained_revision);
     response->set_revision(page->revision);
   }

@@ -211,8 +211,10 @@ TEST_CASE("eviction deletes with a reason but never a draining instance",
   CHECK(absl::IsNotFound(f.registry->instances()
                              .Get(InstanceKey{"default", "web", "a"})
                              .status()));
-  auto events = f.registry->change_log().ListEvents(
-      InstanceKey{"default", "web", "a"}, 0, 100);
+  ChangeLog::EventsQuery query;
+  query.filter = InstanceKey{"default", "web", "a"};
+  query.limit = 100;
+  auto events = f.registry->change_log().ListEvents(query);
   REQUIRE(events.ok());
   REQUIRE(events->events.size() == 2);
   CHECK(events->events[1].cause == EventCause::kEvicted);
@@ -620,6 +622,75 @@ TEST_CASE("Submit completes with the result, or with prepare's error alone",
                                   std::move(done));
                             }).status()));
   CHECK(!prepared);
+}
+
+TEST_CASE(
+    "ListEvents pages end on revision boundaries unless one revision fills "
+    "a page",
+    "[registry][list_events]") {
+  Fixture f;
+  Realm prod;
+  prod.name = "prod";
+  REQUIRE(Await<Realm>([&](auto done) {
+            f.registry->realms().Create(prod, std::move(done));
+          }).ok());
+  const auto register_in = [&](const std::string& realm,
+                               const std::string& id) {
+    REQUIRE(Await<Instances::RegisterResult>([&](auto done) {
+              f.registry->instances().Register(realm, MakeInstance(id),
+                                               std::move(done));
+            }).ok());
+  };
+  for (const char* id : {"a", "b", "c", "d", "e"}) register_in("prod", id);
+  register_in("default", "x");
+  // One revision with five events.
+  REQUIRE(Await<Realms::DeleteResult>([&](auto done) {
+            f.registry->realms().Delete("prod", true, std::move(done));
+          }).ok());
+  REQUIRE(Await<Realm>([&](auto done) {
+            f.registry->realms().Create(prod, std::move(done));
+          }).ok());
+  register_in("prod", "f");
+  const std::vector<std::string> expected = {
+      "put a",    "put b",    "put c",    "put d",    "put e", "delete a",
+      "delete b", "delete c", "delete d", "delete e", "put f"};
+
+  for (uint32_t limit = 1; limit <= 12; ++limit) {
+    INFO("limit " << limit);
+    ChangeLog::EventsQuery query;
+    query.filter.realm = "prod";
+    query.limit = limit;
+    std::vector<std::string> seen;
+    for (int pages = 0; pages < 20; ++pages) {
+      auto page = f.registry->change_log().ListEvents(query);
+      REQUIRE(page.ok());
+      REQUIRE_FALSE(page->events.empty());
+      CHECK(page->events.size() <= limit);
+      for (const Event& event : page->events) {
+        seen.push_back((event.type == EventType::kPut ? "put " : "delete ") +
+                       event.instance->id);
+      }
+      if (page->next_revision == 0) break;
+      if (page->next_event_index != 0) {
+        // Inside a revision only when that revision is the whole page.
+        CHECK(page->events.front().revision == page->next_revision);
+        CHECK(page->events.back().revision == page->next_revision);
+      } else {
+        CHECK(page->events.back().revision < page->next_revision);
+      }
+      query.from_revision = page->next_revision;
+      query.from_event_index = page->next_event_index;
+    }
+    CHECK(seen == expected);
+  }
+
+  ChangeLog::EventsQuery bad;
+  bad.filter.realm = "prod";
+  bad.from_event_index = 2;
+  auto refused = f.registry->change_log().ListEvents(bad);
+  CHECK(absl::IsInvalidArgument(refused.status()));
+  CHECK_THAT(std::string(refused.status().message()),
+             Catch::StartsWith("from_event_index: "));
 }
 
 }  // namespace muster::registry
