@@ -155,6 +155,11 @@ std::optional<healthchecker::HealthDetail> CheckerBridge::LiveDetail(
   return provider->Detail(ToTargetKey(instance), instance.create_revision);
 }
 
+bool CheckerBridge::HasListeners() const {
+  absl::MutexLock lock(&listeners_mu_);
+  return !listeners_.empty();
+}
+
 void CheckerBridge::NotifyHeartbeat(const InstanceKey& key,
                                     uint64_t incarnation, absl::Time at) {
   healthchecker::TargetKey target{key.realm, key.service, key.id};

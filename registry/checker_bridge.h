@@ -54,6 +54,8 @@ class CheckerBridge final : public healthchecker::TargetSource,
   std::optional<healthchecker::HealthDetail> LiveDetail(
       const Instance& instance) const;
 
+  // True while a checker (a listener) is subscribed.
+  bool HasListeners() const;
   // Tells every listener about an accepted heartbeat.
   void NotifyHeartbeat(const InstanceKey& key, uint64_t incarnation,
                        absl::Time at);

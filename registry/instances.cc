@@ -163,6 +163,46 @@ absl::Status ApplyAdminState(Txn& txn, const InstanceKey& key, AdminState state,
   return absl::OkStatus();
 }
 
+// The checker's words for a heartbeat (healthchecker/health_checker.cc):
+// the committed output reads the same whichever of the two commits it.
+constexpr char kHeartbeatOutput[] = "ttl: heartbeat received";
+
+// Whether a heartbeat changes the instance's health, by the checker's TTL
+// rule: one heartbeat is decisive (healthy_threshold does not apply to
+// TTL checks), so STARTING or CRITICAL becomes PASSING.
+bool HeartbeatRevives(const Instance& instance) {
+  return instance.check.kind == CheckKind::kTtl &&
+         (instance.health == Health::kStarting ||
+          instance.health == Health::kCritical);
+}
+
+// A reviving heartbeat's write: PASSING, unless the incarnation is gone or
+// something committed since made the heartbeat change nothing.
+absl::Status ApplyHeartbeat(Txn& txn, const InstanceKey& key,
+                            uint64_t incarnation,
+                            std::shared_ptr<const Instance>& result) {
+  std::shared_ptr<const Instance> existing = txn.FindInstance(key);
+  if (existing == nullptr) return InstanceNotFound(key);
+  if (existing->create_revision != incarnation) {
+    return StaleIncarnation(*existing, incarnation);
+  }
+  if (!HeartbeatRevives(*existing)) {
+    result = existing;
+    return absl::OkStatus();
+  }
+  Instance updated = *existing;
+  updated.health = Health::kPassing;
+  updated.status_changed_at = txn.now();
+  updated.check_output = kHeartbeatOutput;
+  // Worded as the checker's health reports are.
+  std::string reason =
+      absl::StrCat(HealthName(existing->health), " -> ",
+                   HealthName(Health::kPassing), ": ", kHeartbeatOutput);
+  result = txn.PutInstance(std::move(updated), EventCause::kHealthChanged,
+                           std::move(reason));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Instances::Instances(Options options, Index& index, Committer& committer,
@@ -235,19 +275,45 @@ void Instances::SetAdminState(InstanceKey key, AdminState state,
       std::move(done));
 }
 
-absl::StatusOr<std::shared_ptr<const Instance>> Instances::Heartbeat(
-    const InstanceKey& key_in, uint64_t incarnation) {
-  const InstanceKey key = WithDefaultRealm(key_in);
-  RETURN_IF_ERROR(ValidateKey(key));
+void Instances::Heartbeat(InstanceKey key, uint64_t incarnation,
+                          Callback<std::shared_ptr<const Instance>> done) {
+  key = WithDefaultRealm(std::move(key));
+  if (absl::Status valid = ValidateKey(key); !valid.ok()) {
+    done(valid);
+    return;
+  }
   if (incarnation == 0) {
-    return absl::InvalidArgumentError(
-        "incarnation: required; use the create_revision returned by Register");
+    done(absl::InvalidArgumentError(
+        "incarnation: required; use the create_revision returned by "
+        "Register"));
+    return;
   }
   const absl::Time now = clock_.Now();
-  ASSIGN_OR_RETURN(std::shared_ptr<const Instance> instance,
-                   index_.Heartbeat(key, incarnation, now));
+  absl::StatusOr<std::shared_ptr<const Instance>> instance =
+      index_.Heartbeat(key, incarnation, now);
+  if (!instance.ok()) {
+    done(std::move(instance));
+    return;
+  }
   checker_.NotifyHeartbeat(key, incarnation, now);
-  return instance;
+  // Without a checker nothing judges health (it stays as committed), so a
+  // heartbeat changes nothing either.
+  if (!HeartbeatRevives(**instance) || !checker_.HasListeners()) {
+    done(std::move(instance));
+    return;
+  }
+  // The heartbeat changes the health: answer only once that change is
+  // synced, so that the reply and every read after it agree. The checker,
+  // told first, has queued its own report of PASSING already; this write
+  // comes after it and makes the change only if that report did not (so
+  // the change is committed once, whoever writes it).
+  Submit<std::shared_ptr<const Instance>>(
+      committer_, CommitMode::kGrouped,
+      [key = std::move(key), incarnation](
+          Txn& txn, std::shared_ptr<const Instance>& result) {
+        return ApplyHeartbeat(txn, key, incarnation, result);
+      },
+      std::move(done));
 }
 
 absl::StatusOr<std::shared_ptr<const Instance>> Instances::Get(

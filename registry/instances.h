@@ -21,9 +21,10 @@ namespace muster::registry {
 // Instances serves the instance API: Register (an idempotent upsert),
 // Deregister, SetAdminState and Heartbeat, and the reads of instances and
 // services. Every request is validated first (INVALID_ARGUMENT naming the
-// field); an empty realm means "default". Mutations complete through
-// `done` on the commit thread after the synced write, or inline when the
-// request is refused before queueing; reads are served from the index.
+// field); an empty realm means "default". Mutations (and heartbeats that
+// change health) complete through `done` on the commit thread after the
+// synced write, or inline when the request is refused before queueing or
+// writes nothing; reads are served from the index.
 // Thread-safe; owned by Registry.
 class Instances final {
  public:
@@ -60,10 +61,16 @@ class Instances final {
   // Setting the current state and reason again writes nothing.
   void SetAdminState(InstanceKey key, AdminState state, std::string reason,
                      Callback<std::shared_ptr<const Instance>> done);
-  // In memory only; tells the checker. NOT_FOUND when missing,
-  // FAILED_PRECONDITION when `incarnation` is not current.
-  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(
-      const InstanceKey& key, uint64_t incarnation);
+  // Records the heartbeat in memory and tells the checker; yields the
+  // instance as it is once the heartbeat is applied. When a checker is
+  // subscribed and the heartbeat changes the health (a TTL instance
+  // STARTING or CRITICAL becomes PASSING), that change is committed and
+  // `done` runs after the synced write; otherwise nothing is written and
+  // `done` runs inline. INVALID_ARGUMENT for a bad key or incarnation 0,
+  // NOT_FOUND when missing, FAILED_PRECONDITION when `incarnation` is not
+  // current, UNAVAILABLE when the change cannot be written.
+  void Heartbeat(InstanceKey key, uint64_t incarnation,
+                 Callback<std::shared_ptr<const Instance>> done);
 
   absl::StatusOr<std::shared_ptr<const Instance>> Get(
       const InstanceKey& key) const;

@@ -138,15 +138,23 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
     grpc::CallbackServerContext* context,
     const muster::v1::HeartbeatRequest* request,
     muster::v1::HeartbeatResponse* response) {
-  absl::StatusOr<std::shared_ptr<const Instance>> instance =
-      registry_.instances().Heartbeat(
-          InstanceKey{request->realm(), request->service(), request->id()},
-          request->incarnation());
-  if (instance.ok()) {
-    response->set_health(HealthToProto((*instance)->health));
-    response->set_admin_state(AdminStateToProto((*instance)->admin_state));
-  }
-  return Finish(context, kHeartbeat, instance.status());
+  // Finishes inline, or from the commit thread when the heartbeat commits
+  // a change of health.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  registry_.instances().Heartbeat(
+      InstanceKey{request->realm(), request->service(), request->id()},
+      request->incarnation(),
+      [this, reactor,
+       response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
+        if (instance.ok()) {
+          response->set_health(HealthToProto((*instance)->health));
+          response->set_admin_state(
+              AdminStateToProto((*instance)->admin_state));
+        }
+        rpc_metrics_.Count(kHeartbeat, instance.status());
+        reactor->Finish(ToGrpcStatus(instance.status()));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RegistryService::SetAdminState(

@@ -1,6 +1,6 @@
 // Replies that would not fit one gRPC message page instead (ListEvents,
-// ListInstances, after a forced realm delete too), and ListEvents from a
-// compacted revision.
+// ListInstances, after a forced realm delete too), ListEvents from a
+// compacted revision, and heartbeats that answer the health they make.
 // The client keeps gRPC's default 4 MiB receive limit throughout.
 
 #include <catch2/catch.hpp>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "healthchecker/health_checker.h"
 #include "tests/integration/test_server.h"
 
 namespace muster::testing {
@@ -274,6 +275,69 @@ TEST_CASE(
     CHECK(response.events(0).revision() == oldest);
     CHECK(response.oldest_retained_revision() == oldest);
   }
+}
+
+TEST_CASE("a heartbeat that makes a TTL instance PASSING says so, durably",
+          "[integration][heartbeat]") {
+  TestServer server;
+  healthchecker::HealthChecker::Options checker_options;
+  auto checker = healthchecker::HealthChecker::Create(
+      checker_options, server.core().checker_bridge(),
+      server.core().checker_bridge(), Clock::Real(), server.metrics());
+  REQUIRE(checker.ok());
+  REQUIRE((*checker)->Start().ok());
+
+  Instance instance = MakeInstance("worker", "w1");
+  instance.mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL);
+  instance.mutable_check()->mutable_ttl()->set_seconds(30);
+  const uint64_t registered = MustRegister(server, "default", instance);
+
+  std::unique_ptr<grpc::ClientContext> watch_context = Context();
+  muster::v1::WatchRequest watch;
+  watch.set_from_revision(registered + 1);
+  auto stream = server.registry().Watch(watch_context.get(), watch);
+
+  muster::v1::HeartbeatRequest heartbeat;
+  heartbeat.set_service("worker");
+  heartbeat.set_id("w1");
+  heartbeat.set_incarnation(registered);
+  muster::v1::HeartbeatResponse answer;
+  REQUIRE(
+      server.registry().Heartbeat(Context().get(), heartbeat, &answer).ok());
+  CHECK(answer.health() == muster::v1::HEALTH_PASSING);
+
+  muster::v1::GetInstanceRequest get;
+  get.set_service("worker");
+  get.set_id("w1");
+  Instance got;
+  REQUIRE(server.registry().GetInstance(Context().get(), get, &got).ok());
+  CHECK(got.health() == muster::v1::HEALTH_PASSING);
+  CHECK(got.modify_revision() == registered + 1);
+
+  // A second heartbeat commits nothing.
+  REQUIRE(
+      server.registry().Heartbeat(Context().get(), heartbeat, &answer).ok());
+  CHECK(answer.health() == muster::v1::HEALTH_PASSING);
+  // A marker write after both: the watch sees exactly one change before it.
+  const uint64_t marker =
+      MustRegister(server, "default", MakeInstance("marker", "m"));
+  CHECK(marker == registered + 2);
+
+  std::vector<Event> events;
+  muster::v1::WatchResponse response;
+  while (events.size() < 2 && stream->Read(&response)) {
+    for (const Event& event : response.events()) events.push_back(event);
+  }
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].cause() == Event::HEALTH_CHANGED);
+  CHECK(events[0].instance().id() == "w1");
+  CHECK(events[0].instance().health() == muster::v1::HEALTH_PASSING);
+  CHECK(events[1].instance().id() == "m");
+  watch_context->TryCancel();
+  while (stream->Read(&response)) {
+  }
+  CHECK(stream->Finish().error_code() == grpc::CANCELLED);
+  (*checker)->Stop();
 }
 
 }  // namespace muster::testing

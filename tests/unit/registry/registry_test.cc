@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "healthchecker/health_checker.h"
 #include "registry/submit.h"
 #include "store/memory/memory_store.h"
 #include "tests/support/fake_clock.h"
+#include "tests/unit/healthchecker/fakes.h"
 
 namespace muster::registry {
 namespace {
@@ -70,6 +72,14 @@ struct Fixture {
     INFO(result.status().ToString());
     REQUIRE(result.ok());
     return *result;
+  }
+
+  absl::StatusOr<std::shared_ptr<const Instance>> Heartbeat(
+      const std::string& id, uint64_t incarnation) {
+    return Await<std::shared_ptr<const Instance>>([&](auto done) {
+      registry->instances().Heartbeat(InstanceKey{"default", "web", id},
+                                      incarnation, std::move(done));
+    });
   }
 
   uint64_t Revision() { return Stats().revision; }
@@ -139,8 +149,7 @@ TEST_CASE("registrations take their time from the clock", "[registry]") {
   CHECK(first.instance->registered_at == t0);
   CHECK(first.instance->health == Health::kStarting);
   f.clock.Advance(absl::Minutes(5));
-  auto heartbeat = f.registry->instances().Heartbeat(
-      InstanceKey{"default", "web", "a"}, first.instance->create_revision);
+  auto heartbeat = f.Heartbeat("a", first.instance->create_revision);
   REQUIRE(heartbeat.ok());
   healthchecker::HealthDetail detail =
       f.registry->instances().HealthDetailOf(*first.instance);
@@ -229,10 +238,9 @@ TEST_CASE("a subscriber gets every current target, then every change",
   f.registry->checker_bridge().Subscribe(&listener);
   CHECK(listener.Log() == std::vector<std::string>{"upsert a passing"});
   auto b = f.Register(MakeInstance("b", CheckKind::kTtl));
-  REQUIRE(f.registry->instances()
-              .Heartbeat(InstanceKey{"default", "web", "b"},
-                         b.instance->create_revision)
-              .ok());
+  // With a subscriber (a checker) a heartbeat of a STARTING TTL instance
+  // commits PASSING: the subscriber sees that change too.
+  REQUIRE(f.Heartbeat("b", b.instance->create_revision).ok());
   auto gone = Await<uint64_t>([&](auto done) {
     f.registry->instances().Deregister(InstanceKey{"default", "web", "a"}, 0,
                                        std::move(done));
@@ -240,9 +248,9 @@ TEST_CASE("a subscriber gets every current target, then every change",
   REQUIRE(gone.ok());
   f.registry->checker_bridge().Unsubscribe(&listener);
   f.Register(MakeInstance("c"));
-  CHECK(listener.Log() == std::vector<std::string>{"upsert a passing",
-                                                   "upsert b starting",
-                                                   "heartbeat b", "removed a"});
+  CHECK(listener.Log() == std::vector<std::string>{
+                              "upsert a passing", "upsert b starting",
+                              "heartbeat b", "upsert b passing", "removed a"});
 }
 
 TEST_CASE("a watcher that falls behind is cut off without slowing writers",
@@ -622,6 +630,118 @@ TEST_CASE("Submit completes with the result, or with prepare's error alone",
                                   std::move(done));
                             }).status()));
   CHECK(!prepared);
+}
+
+namespace {
+
+// A real health checker on the fixture's registry and clock, with fake
+// probers and its scheduler driven by hand.
+std::unique_ptr<healthchecker::HealthChecker> StartChecker(Fixture& f) {
+  healthchecker::HealthChecker::Options options;
+  options.scheduler_thread =
+      healthchecker::HealthChecker::SchedulerThread::kManual;
+  healthchecker::HealthChecker::Probers probers;
+  probers.http = std::make_unique<healthchecker::testing::FakeProber>();
+  probers.tcp = std::make_unique<healthchecker::testing::FakeProber>();
+  probers.grpc = std::make_unique<healthchecker::testing::FakeProber>();
+  auto checker = healthchecker::HealthChecker::CreateWithProbers(
+      options, std::move(probers), f.registry->checker_bridge(),
+      f.registry->checker_bridge(), f.clock, f.metrics);
+  REQUIRE(checker.ok());
+  REQUIRE((*checker)->Start().ok());
+  return *std::move(checker);
+}
+
+// Waits until everything queued on the committer before it has finished:
+// a SetAdminState that changes nothing goes through the committer.
+void AwaitCommitted(Fixture& f, const std::string& id) {
+  REQUIRE(Await<std::shared_ptr<const Instance>>([&](auto done) {
+            f.registry->instances().SetAdminState(
+                InstanceKey{"default", "web", id}, AdminState::kEnabled, "",
+                std::move(done));
+          }).ok());
+}
+
+std::vector<Event> HealthChanges(Fixture& f, const std::string& id) {
+  ChangeLog::EventsQuery query;
+  query.filter = InstanceKey{"default", "web", id};
+  query.limit = 1000;
+  auto page = f.registry->change_log().ListEvents(query);
+  REQUIRE(page.ok());
+  std::vector<Event> changes;
+  for (Event& event : page->events) {
+    if (event.cause == EventCause::kHealthChanged)
+      changes.push_back(std::move(event));
+  }
+  return changes;
+}
+
+}  // namespace
+
+TEST_CASE("a heartbeat that revives a TTL instance commits before it answers",
+          "[registry][heartbeat]") {
+  Fixture f;
+  std::unique_ptr<healthchecker::HealthChecker> checker = StartChecker(f);
+  const auto registered = f.Register(MakeInstance("t", CheckKind::kTtl));
+  const uint64_t incarnation = registered.instance->create_revision;
+  REQUIRE(registered.instance->health == Health::kStarting);
+  const uint64_t before = f.Revision();
+
+  auto first = f.Heartbeat("t", incarnation);
+  REQUIRE(first.ok());
+  CHECK((*first)->health == Health::kPassing);
+  // Already committed when the answer came.
+  CHECK(f.Revision() == before + 1);
+  auto stored = f.registry->instances().Get(InstanceKey{"default", "web", "t"});
+  REQUIRE(stored.ok());
+  CHECK((*stored)->health == Health::kPassing);
+  CHECK((*stored)->check_output == "ttl: heartbeat received");
+
+  // The checker heard of it too and writes nothing more; a second
+  // heartbeat changes nothing and writes nothing.
+  AwaitCommitted(f, "t");
+  auto second = f.Heartbeat("t", incarnation);
+  REQUIRE(second.ok());
+  CHECK((*second)->health == Health::kPassing);
+  AwaitCommitted(f, "t");
+  CHECK(f.Revision() == before + 1);
+  std::vector<Event> changes = HealthChanges(f, "t");
+  REQUIRE(changes.size() == 1);
+  CHECK(changes[0].reason == "starting -> passing: ttl: heartbeat received");
+
+  // The TTL still runs out: silence for longer than the TTL is CRITICAL.
+  for (int i = 0; i < 60; ++i) {
+    f.clock.Advance(absl::Milliseconds(250));
+    checker->TEST_RunDue();
+  }
+  AwaitCommitted(f, "t");
+  stored = f.registry->instances().Get(InstanceKey{"default", "web", "t"});
+  REQUIRE(stored.ok());
+  CHECK((*stored)->health == Health::kCritical);
+
+  // A heartbeat revives a CRITICAL instance the same way.
+  auto revived = f.Heartbeat("t", incarnation);
+  REQUIRE(revived.ok());
+  CHECK((*revived)->health == Health::kPassing);
+  AwaitCommitted(f, "t");
+  changes = HealthChanges(f, "t");
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[1].instance->health == Health::kCritical);
+  CHECK(changes[2].instance->health == Health::kPassing);
+  checker->Stop();
+}
+
+TEST_CASE("without a checker a heartbeat writes nothing and changes nothing",
+          "[registry][heartbeat]") {
+  Fixture f;
+  const auto registered = f.Register(MakeInstance("t", CheckKind::kTtl));
+  const uint64_t before = f.Revision();
+  auto answer = f.Heartbeat("t", registered.instance->create_revision);
+  REQUIRE(answer.ok());
+  CHECK((*answer)->health == Health::kStarting);
+  CHECK(f.Revision() == before);
+  CHECK(absl::IsInvalidArgument(f.Heartbeat("t", 0).status()));
+  CHECK(absl::IsNotFound(f.Heartbeat("nope", 5).status()));
 }
 
 TEST_CASE(
