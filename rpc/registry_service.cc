@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "codec/model_proto.h"
 #include "rpc/grpc_status.h"
 #include "rpc/watch_reactor.h"
@@ -37,8 +38,10 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
       grpc::SerializationTraits<muster::v1::WatchRequest>::Deserialize(
           &copy, &request);
   if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        "the WatchRequest message could not be parsed");
+    // Word for word what rpc/parse_errors.cc says for the unary methods.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the request body is not a valid ",
+        muster::v1::WatchRequest::descriptor()->full_name(), " message"));
   }
   // The registry validates the names and maps an empty realm to "default".
   WatchSpec spec;

@@ -1,12 +1,15 @@
 // Every class of bad input is refused with INVALID_ARGUMENT naming the
 // field, and nothing is stored.
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <catch2/catch.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "tests/integration/test_server.h"
 
 namespace muster::testing {
@@ -54,6 +57,26 @@ struct BadCase {
   std::function<void(muster::v1::RegisterRequest&)> spoil;
   const char* field;
 };
+
+// Sends `body` as the whole request of `method` and waits for the status
+// (a streaming method that ends before its first message is seen so too).
+grpc::Status CallRaw(TestServer& server, const std::string& method,
+                     const std::string& body) {
+  grpc::GenericStub stub(server.channel());
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
+}
 
 // Registers `request`; expects INVALID_ARGUMENT whose message starts with
 // `prefix`, and nothing stored.
@@ -474,6 +497,21 @@ TEST_CASE("a registration that sets an output-only field is refused",
       CHECK(status.ok());
     }
   }
+}
+
+TEST_CASE("an unparseable Watch body says what the unary methods say",
+          "[integration][bad_input][parse][watch]") {
+  TestServer server;
+  const std::string garbage = "\xff\xff\xff";  // a varint that never ends
+  const grpc::Status watch =
+      CallRaw(server, "/muster.v1.Registry/Watch", garbage);
+  CHECK(watch.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(watch.error_message() ==
+        "the request body is not a valid muster.v1.WatchRequest message");
+  const grpc::Status unary =
+      CallRaw(server, "/muster.v1.Registry/ListEvents", garbage);
+  CHECK(unary.error_message() ==
+        "the request body is not a valid muster.v1.ListEventsRequest message");
 }
 
 }  // namespace muster::testing
