@@ -114,7 +114,7 @@ absl::Status RunHistory(Context& ctx, const InstanceRef& ref) {
          PaintHealth(HealthName(i.health()), i.health(), ctx.output.colour),
          PaintAdminState(AdminStateName(i.admin_state()), i.admin_state(),
                          ctx.output.colour),
-         e.reason()});
+         OneLine(e.reason())});
   }
   table.Print(ctx.out);
   if (all.events().empty()) {

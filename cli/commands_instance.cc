@@ -66,7 +66,7 @@ void PrintInstance(Context& ctx, const v1::Instance& instance) {
           ? FormatAge(detail.last_checked_at(), now)
           : std::string("-");
   if (!detail.output().empty()) {
-    absl::StrAppend(&last_check, ": \"", detail.output(), "\"");
+    absl::StrAppend(&last_check, ": \"", OneLine(detail.output()), "\"");
   }
   std::string eviction = "-";
   if (detail.eviction_paused()) {

@@ -103,7 +103,7 @@ std::string LastCheckFinding(const v1::Instance& instance, absl::Time now) {
   if (IsStatic(check)) return "none (static instances are not probed)";
   std::string output = detail.output().empty()
                            ? "no output"
-                           : absl::StrCat("\"", detail.output(), "\"");
+                           : absl::StrCat("\"", OneLine(detail.output()), "\"");
   std::optional<absl::Time> checked =
       FromProtoTimestamp(detail.last_checked_at());
   if (check.kind() == v1::CHECK_KIND_TTL) {

@@ -20,7 +20,8 @@ struct Explanation {
   // drained it."
   std::string verdict;
   // Labelled findings in a fixed order: "Admin state", "Health", "Check",
-  // "Last check", "Eviction".
+  // "Last check", "Eviction". Each is one line: the check output they
+  // quote is escaped with OneLine (the raw output is in the Instance).
   std::vector<std::pair<std::string, std::string>> findings;
   // What an operator can do next; may be empty.
   std::vector<std::string> hints;

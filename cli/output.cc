@@ -39,6 +39,52 @@ std::string Coarse(absl::Duration d) {
   return absl::StrCat(absl::ToInt64Hours(d) / 24, "d");
 }
 
+// Length of the valid UTF-8 sequence that starts at text[i] (0 when the
+// bytes there are not one: a stray continuation byte, a truncated or
+// overlong sequence, a surrogate or a code point above U+10FFFF); its code
+// point goes to `code_point`.
+size_t Utf8SequenceAt(std::string_view text, size_t i, uint32_t& code_point) {
+  const auto lead = static_cast<unsigned char>(text[i]);
+  size_t length = 0;
+  uint32_t min = 0;
+  if (lead < 0x80) {
+    code_point = lead;
+    return 1;
+  } else if ((lead & 0xE0) == 0xC0) {
+    length = 2;
+    min = 0x80;
+    code_point = lead & 0x1F;
+  } else if ((lead & 0xF0) == 0xE0) {
+    length = 3;
+    min = 0x800;
+    code_point = lead & 0x0F;
+  } else if ((lead & 0xF8) == 0xF0) {
+    length = 4;
+    min = 0x10000;
+    code_point = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (text.size() - i < length) return 0;
+  for (size_t k = 1; k < length; ++k) {
+    const auto next = static_cast<unsigned char>(text[i + k]);
+    if ((next & 0xC0) != 0x80) return 0;
+    code_point = (code_point << 6) | (next & 0x3F);
+  }
+  if (code_point < min || code_point > 0x10FFFF ||
+      (code_point >= 0xD800 && code_point <= 0xDFFF)) {
+    return 0;
+  }
+  return length;
+}
+
+void AppendHexEscapes(std::string& out, std::string_view bytes) {
+  for (char c : bytes) {
+    absl::StrAppend(&out, "\\x",
+                    absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+  }
+}
+
 std::string Pad(std::string text, size_t width) {
   for (size_t w = VisibleWidth(text); w < width; ++w) text += ' ';
   return text;
@@ -145,6 +191,43 @@ std::string FormatRfc3339(const google::protobuf::Timestamp& t) {
   return time.has_value() ? FormatRfc3339(*time) : "-";
 }
 
+std::string OneLine(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  size_t i = 0;
+  while (i < text.size()) {
+    uint32_t code_point = 0;
+    size_t length = Utf8SequenceAt(text, i, code_point);
+    if (length == 0) {
+      AppendHexEscapes(out, text.substr(i, 1));
+      ++i;
+      continue;
+    }
+    switch (code_point) {
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (code_point < 0x20 || (code_point >= 0x7F && code_point < 0xA0)) {
+          AppendHexEscapes(out, text.substr(i, length));
+        } else {
+          out.append(text.substr(i, length));
+        }
+    }
+    i += length;
+  }
+  return out;
+}
+
 std::string FormatEventLine(const v1::Event& event, Colour colour) {
   const v1::Instance& i = event.instance();
   std::string line =
@@ -157,7 +240,9 @@ std::string FormatEventLine(const v1::Event& event, Colour colour) {
                        kHealthWidth),
                    PaintAdminState(AdminStateName(i.admin_state()),
                                    i.admin_state(), colour));
-  if (!event.reason().empty()) absl::StrAppend(&line, "  ", event.reason());
+  if (!event.reason().empty()) {
+    absl::StrAppend(&line, "  ", OneLine(event.reason()));
+  }
   return line;
 }
 

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,6 +63,15 @@ std::string FormatAge(const google::protobuf::Timestamp& then, absl::Time now);
 // the proto timestamp is unset.
 std::string FormatRfc3339(absl::Time t);
 std::string FormatRfc3339(const google::protobuf::Timestamp& t);
+
+// `text` made safe to show on one line of a table or of `explain`, for
+// strings the daemon passes on as it read them (check output, and event
+// reasons that quote it). A backslash is doubled; newline, carriage
+// return and tab become the two characters \n, \r and \t; every other
+// control character (C0, DEL, C1) and every byte that is not part of
+// valid UTF-8 becomes \xNN (lowercase hex). Other text is kept, so the
+// escaped form reads back unambiguously.
+std::string OneLine(std::string_view text);
 
 // One `watch` line for an event, columns padded to fixed widths:
 //   REVISION  TIME  TYPE  CAUSE  SERVICE/ID  HEALTH  ADMIN  [REASON]
