@@ -1,7 +1,11 @@
 #include "daemon/daemon_options.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -37,6 +41,42 @@ absl::StatusOr<absl::Duration> ParseDurationFlag(const std::string& value,
 }
 
 }  // namespace
+
+absl::Status CheckWholeNumber(const std::string& value, uint64_t min,
+                              uint64_t max) {
+  uint64_t number = 0;
+  // SimpleAtoi alone would take a sign, a "+" or spaces.
+  if (value.empty() ||
+      value.find_first_not_of("0123456789") != std::string::npos ||
+      !absl::SimpleAtoi(value, &number) || number < min || number > max) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", value, "\" is not a whole number from ", min, " to ", max));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckShare(const std::string& value) {
+  char* end = nullptr;
+  errno = 0;
+  const double share = std::strtod(value.c_str(), &end);
+  // NaN fails both comparisons.
+  if (value.empty() || absl::ascii_isspace(value[0]) || *end != '\0' ||
+      errno != 0 || !(share > 0 && share <= 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", value, "\" is not a number in (0, 1]; 1 disables protection"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckSwitch(const std::string& value) {
+  const std::string lower = absl::AsciiStrToLower(value);
+  for (const char* word :
+       {"true", "false", "yes", "no", "on", "off", "1", "0"}) {
+    if (lower == word) return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "\"", value, "\" is not one of true, false, yes, no, on, off, 1, 0"));
+}
 
 absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
                                        const std::string& value) {
@@ -90,9 +130,11 @@ absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
         "--grpc-max-connection-idle: must be at least 1s, or 0 for never");
   }
   out.max_connection_idle = *idle;
-  if (options.grpc_fd_reserve < 64 || options.grpc_fd_reserve > 1048576) {
+  if (options.grpc_fd_reserve < kMinGrpcFdReserve ||
+      options.grpc_fd_reserve > kMaxGrpcFdReserve) {
     return absl::InvalidArgumentError(
-        "--grpc-fd-reserve: must be from 64 to 1048576");
+        absl::StrCat("--grpc-fd-reserve: must be from ", kMinGrpcFdReserve,
+                     " to ", kMaxGrpcFdReserve));
   }
   out.fd_reserve = options.grpc_fd_reserve;
   return out;
@@ -107,7 +149,7 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("--data-dir: must not be empty");
   }
-  if (options.changelog_retention < 1) {
+  if (options.changelog_retention < kMinChangelogRetention) {
     return absl::InvalidArgumentError(
         "--changelog-retention: must be at least 1 revision");
   }
@@ -117,14 +159,17 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
         absl::StrCat("--log-level: \"", options.log_level,
                      "\" is not one of debug, info, warning, error"));
   }
-  if (options.checker_max_in_flight < 1 ||
-      options.checker_max_in_flight > 100000) {
+  if (options.checker_max_in_flight < kMinProbesInFlight ||
+      options.checker_max_in_flight > kMaxProbesInFlight) {
     return absl::InvalidArgumentError(
-        "--checker-max-in-flight: must be from 1 to 100000");
+        absl::StrCat("--checker-max-in-flight: must be from ",
+                     kMinProbesInFlight, " to ", kMaxProbesInFlight));
   }
-  if (options.checker_max_in_flight_per_host < 1) {
+  if (options.checker_max_in_flight_per_host < kMinProbesInFlight ||
+      options.checker_max_in_flight_per_host > kMaxProbesInFlight) {
     return absl::InvalidArgumentError(
-        "--checker-max-in-flight-per-host: must be at least 1");
+        absl::StrCat("--checker-max-in-flight-per-host: must be from ",
+                     kMinProbesInFlight, " to ", kMaxProbesInFlight));
   }
   absl::StatusOr<uint64_t> buffer =
       ParseByteSize("--watch-buffer-bytes", options.watch_buffer_bytes);

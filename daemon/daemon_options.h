@@ -11,6 +11,14 @@
 
 namespace muster::registry {
 
+// The ranges of musterd's numeric flags, inclusive.
+inline constexpr uint64_t kMinChangelogRetention = 1;
+inline constexpr uint64_t kMaxChangelogRetention = UINT64_MAX;
+inline constexpr uint64_t kMinProbesInFlight = 1;
+inline constexpr uint64_t kMaxProbesInFlight = 100000;
+inline constexpr uint64_t kMinGrpcFdReserve = 64;
+inline constexpr uint64_t kMaxGrpcFdReserve = 1048576;
+
 // Everything musterd is configured with (flags; see `musterd --help` and
 // the README). Defaults are the documented ones.
 struct DaemonOptions {
@@ -40,6 +48,20 @@ struct DaemonOptions {
 
 // INVALID_ARGUMENT naming the flag and the rule.
 absl::Status ValidateDaemonOptions(const DaemonOptions& options);
+
+// The rules a flag's text must follow before it becomes a number or a
+// bool, for the flag parser (a negative number must not wrap around).
+// INVALID_ARGUMENT stating the rule broken, e.g. `"-5" is not a whole
+// number from 1 to 100000`; the parser puts the flag's name first.
+//
+// Decimal digits only, from `min` to `max`.
+absl::Status CheckWholeNumber(const std::string& value, uint64_t min,
+                              uint64_t max);
+// --eviction-protection-share: a number in (0, 1].
+absl::Status CheckShare(const std::string& value);
+// An on/off flag given a value (--checker=false): true, false, yes, no, on,
+// off, 1 or 0, in any case.
+absl::Status CheckSwitch(const std::string& value);
 
 // A size: a whole number of bytes, optionally followed by KiB, MiB or
 // GiB (powers of 1024). INVALID_ARGUMENT naming `flag` for anything else,

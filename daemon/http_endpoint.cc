@@ -42,7 +42,7 @@ constexpr size_t kMaxRequestBodyBytes = 64 * 1024;
 constexpr char kPrometheusContentType[] = "text/plain; version=0.0.4";
 
 // httplib would fail on an unresolvable host too, but without saying why.
-absl::Status CheckResolvable(const std::string& listen,
+absl::Status CheckResolvable(const std::string& name, const std::string& listen,
                              const std::string& host) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -51,7 +51,7 @@ absl::Status CheckResolvable(const std::string& listen,
   addrinfo* result = nullptr;
   int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &result);
   if (rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("http listen ", listen,
+    return absl::InvalidArgumentError(absl::StrCat(name, " ", listen,
                                                    ": cannot resolve \"", host,
                                                    "\": ", ::gai_strerror(rc)));
   }
@@ -71,9 +71,10 @@ void ListenerSocketOptions(socket_t sock) {
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
     const Options& options, Metrics& metrics, ReadyCheck ready) {
   absl::StatusOr<HostPort> host_port =
-      ParseListenAddress("http listen", options.listen);
+      ParseListenAddress(options.name, options.listen);
   if (!host_port.ok()) return host_port.status();
-  absl::Status resolvable = CheckResolvable(options.listen, host_port->host);
+  absl::Status resolvable =
+      CheckResolvable(options.name, options.listen, host_port->host);
   if (!resolvable.ok()) return resolvable;
 
   auto server = std::make_unique<HttpServer>();
@@ -123,8 +124,9 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
         error == EACCES || error == EPERM ? absl::StatusCode::kPermissionDenied
         : error == EADDRNOTAVAIL          ? absl::StatusCode::kInvalidArgument
                                           : absl::StatusCode::kUnavailable;
-    return absl::Status(code, absl::StrCat("http listen ", options.listen, ": ",
-                                           absl::AsciiStrToLower(reason)));
+    return absl::Status(code,
+                        absl::StrCat(options.name, " ", options.listen, ": ",
+                                     absl::AsciiStrToLower(reason)));
   }
   std::string host = host_port->host.find(':') != std::string::npos
                          ? absl::StrCat("[", host_port->host, "]")

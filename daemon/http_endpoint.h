@@ -29,6 +29,8 @@ class HttpEndpoint final {
     // "host:port" or "[ipv6]:port"; host is an IP address or a resolvable
     // name; port 0 picks a free port (see port()).
     std::string listen = "127.0.0.1:7401";
+    // What errors call the address (musterd: its flag, "--http-listen").
+    std::string name = "http listen";
   };
 
   // The readiness check behind /readyz; it runs on a worker thread for
@@ -37,9 +39,11 @@ class HttpEndpoint final {
 
   // Binds and listens on options.listen; requests are served after Start().
   // An empty `ready` means always ready.
-  // Returns INVALID_ARGUMENT for a malformed or unresolvable listen address,
-  // UNAVAILABLE when the address cannot be bound, e.g.
-  // "http listen 127.0.0.1:7401: address already in use".
+  // Returns INVALID_ARGUMENT for a malformed or unresolvable listen address
+  // or one that is not this host's, PERMISSION_DENIED for a privileged
+  // port, UNAVAILABLE when the port is taken; messages start with the name
+  // and the address, e.g. "http listen 127.0.0.1:7401: address already in
+  // use".
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Create(
       const Options& options, Metrics& metrics, ReadyCheck ready);
 
