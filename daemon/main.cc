@@ -1,19 +1,23 @@
 // musterd: the muster service registry daemon.
 //
-// Wiring and lifecycle only: parse flags, open the store, start the
-// registry, the health checker, the gRPC server and the HTTP endpoint,
-// wait for SIGTERM/SIGINT, then shut down in order (server, HTTP, checker,
-// registry, store).
+// Wiring and lifecycle only: parse flags, bind the gRPC and HTTP ports,
+// open the store, start the registry, the health checker, the gRPC server
+// and the HTTP endpoint, wait for SIGTERM/SIGINT (logging SIGHUP), then
+// shut down in order (server, HTTP, checker, registry, store).
 
 #include <signal.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -27,6 +31,7 @@
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
 #include "registry/registry.h"
+#include "rpc/protobuf_log.h"
 #include "rpc/server.h"
 #include "store/rocksdb/rocksdb_store.h"
 
@@ -37,9 +42,33 @@
 namespace muster::registry {
 namespace {
 
+// Exit codes: 0 a clean stop (and --help, --version), 1 a start-up
+// failure, 2 a bad flag or value.
+constexpr int kExitStartup = 1;
+constexpr int kExitUsage = 2;
+
 int Fail(const std::string& what, const absl::Status& status) {
   MUSTER_LOG(kError, "%s: %s", what, status.message());
-  return 1;
+  return kExitStartup;
+}
+
+// A listen address that cannot be had, as one line naming the flag before
+// anything is logged or written: 2 when the address is wrong (does not
+// resolve, is not this host's), 1 when it is refused (taken, privileged).
+int ListenFailure(const absl::Status& status) {
+  std::fprintf(stderr, "musterd: %s\n", std::string(status.message()).c_str());
+  return absl::IsInvalidArgument(status) ? kExitUsage : kExitStartup;
+}
+
+// SIGTERM and SIGINT stop musterd; SIGHUP, whose default would kill it, is
+// only logged.
+sigset_t HandledSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  return signals;
 }
 
 // Each probe holds a socket: lift the soft open-file limit to the hard one
@@ -71,17 +100,106 @@ healthchecker::HealthChecker::Options CheckerOptions(
   return checker;
 }
 
+// A flag rule from daemon_options as a CLI11 check; CLI11 puts the flag's
+// name before the message.
+CLI::Validator Rule(std::function<absl::Status(const std::string&)> rule) {
+  return CLI::Validator(
+      [rule = std::move(rule)](std::string& value) {
+        absl::Status s = rule(value);
+        return s.ok() ? std::string() : std::string(s.message());
+      },
+      "");
+}
+
+CLI::Validator WholeNumber(uint64_t min, uint64_t max) {
+  return Rule([min, max](const std::string& value) {
+    return CheckWholeNumber(value, min, max);
+  });
+}
+
+// A bad flag, as every one is reported: one line, "musterd: " and the
+// flag first, exit 2. CLI11's own parse errors are reworded to match (the
+// two below follow CLI11 2.1's messages; others pass as they are).
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "musterd: %s\n", message.c_str());
+  return kExitUsage;
+}
+
+// Unknown flags and stray words (CLI11's ExtrasError).
+int UnexpectedArguments(const std::vector<std::string>& extras) {
+  if (extras.empty()) return UsageError("unexpected arguments");
+  const std::string& first = extras.front();
+  std::string message =
+      absl::StartsWith(first, "-")
+          ? absl::StrCat(first.substr(0, first.find('=')), ": unknown flag")
+          : absl::StrCat("\"", first,
+                         "\": unexpected argument (musterd takes only flags)");
+  if (extras.size() > 1) {
+    absl::StrAppend(&message, ", and ", extras.size() - 1,
+                    " more unexpected argument(s)");
+  }
+  return UsageError(absl::StrCat(message, "; see musterd --help"));
+}
+
+// A flag without its value, or given twice (CLI11's ArgumentMismatch:
+// "--listen: 1 required TEXT missing", "--listen: At Most 1 required but
+// received 2").
+int MissingOrRepeatedValue(const std::string& message) {
+  const std::string flag = message.substr(0, message.find(": "));
+  if (absl::EndsWith(message, " missing")) {
+    return UsageError(absl::StrCat(flag, ": needs a value"));
+  }
+  if (absl::StrContains(message, "At Most 1 required")) {
+    return UsageError(absl::StrCat(flag, ": given more than once"));
+  }
+  return UsageError(message);
+}
+
 int Run(const DaemonOptions& options) {
   LogLevel level = LogLevel::kInfo;
   ParseLogLevel(options.log_level, &level);
   SetLogLevel(level);
+
+  Metrics metrics;
+  Clock& clock = Clock::Real();
+  // libprotobuf complains about a client's bad bytes (invalid UTF-8 in a
+  // string field); in muster's format, and rate-limited.
+  RouteProtobufLogs(clock, metrics);
+  // Gives back the heap that floods of connections or of watchers leave.
+  HeapTrimmer trimmer(clock, metrics, HeapTrimmer::Options{});
+  // Before the listener is bound: it sizes its descriptor reserve by the
+  // limit.
+  RaiseFileLimit();
+
+  Server::Options server_options;
+  server_options.listen = options.listen;
+  server_options.listen_name = "--listen";
+  server_options.trimmer = &trimmer;
+  server_options.facts.version = MUSTER_VERSION;
+  server_options.facts.started_at = clock.Now();
+  server_options.facts.health_checker_enabled = options.checker;
+  server_options.facts.data_dir = options.data_dir;
+  // Validated with the flags.
+  const GrpcConnectionOptions grpc = *ParseGrpcConnectionOptions(options);
+  server_options.handshake_timeout = grpc.handshake_timeout;
+  server_options.max_connection_idle = grpc.max_connection_idle;
+  server_options.fd_reserve = grpc.fd_reserve;
+  // Both ports are held before the data dir is touched, so a taken port
+  // stops musterd without creating or opening anything.
+  absl::StatusOr<std::unique_ptr<TcpListener>> listener =
+      Server::Bind(server_options, metrics);
+  if (!listener.ok()) return ListenFailure(listener.status());
+  // Set before the endpoint starts serving, which is when /readyz can ask.
+  std::unique_ptr<GrpcReadiness> readiness;
+  HttpEndpoint::Options http_options;
+  http_options.listen = options.http_listen;
+  http_options.name = "--http-listen";
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::Create(
+      http_options, metrics, [&readiness] { return readiness->Check(); });
+  if (!http.ok()) return ListenFailure(http.status());
+
   MUSTER_LOG(kInfo, "musterd %s starting; data dir %s", MUSTER_VERSION,
              options.data_dir);
-
-  absl::StatusOr<std::unique_ptr<RocksDbStore>> store =
-      RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
-  if (!store.ok()) return Fail("cannot open the data dir", store.status());
-
   const healthchecker::HealthChecker::Options checker_options =
       CheckerOptions(options);
   absl::StatusOr<healthchecker::NetworkPolicy> policy =
@@ -89,10 +207,10 @@ int Run(const DaemonOptions& options) {
           healthchecker::NetworkPolicyOptions(checker_options));
   if (!policy.ok()) return Fail("bad probe networks", policy.status());
 
-  Metrics metrics;
-  Clock& clock = Clock::Real();
-  // Gives back the heap that floods of connections or of watchers leave.
-  HeapTrimmer trimmer(clock, metrics, HeapTrimmer::Options{});
+  absl::StatusOr<std::unique_ptr<RocksDbStore>> store =
+      RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
+  if (!store.ok()) return Fail("cannot open the data dir", store.status());
+
   Registry::Options registry_options;
   if (options.checker) {
     // Refuse IP literals the checker would never probe, at registration.
@@ -121,7 +239,6 @@ int Run(const DaemonOptions& options) {
     return Fail("cannot start the registry", started);
   }
 
-  RaiseFileLimit();
   std::unique_ptr<healthchecker::HealthChecker> checker;
   if (options.checker) {
     absl::StatusOr<std::unique_ptr<healthchecker::HealthChecker>> created =
@@ -141,28 +258,13 @@ int Run(const DaemonOptions& options) {
         "health checker off (--checker=false): every instance stays STARTING");
   }
 
-  Server::Options server_options;
-  server_options.listen = options.listen;
-  server_options.trimmer = &trimmer;
-  server_options.facts.version = MUSTER_VERSION;
-  server_options.facts.started_at = clock.Now();
-  server_options.facts.health_checker_enabled = options.checker;
-  server_options.facts.data_dir = options.data_dir;
-  // Validated with the flags.
-  const GrpcConnectionOptions grpc = *ParseGrpcConnectionOptions(options);
-  server_options.handshake_timeout = grpc.handshake_timeout;
-  server_options.max_connection_idle = grpc.max_connection_idle;
-  server_options.fd_reserve = grpc.fd_reserve;
   absl::StatusOr<std::unique_ptr<Server>> server =
-      Server::Start(server_options, **registry, metrics);
+      Server::Start(server_options, **registry, metrics, std::move(*listener));
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
 
   // Ready while a new client can connect and get a Ping answered.
-  GrpcReadiness readiness(GrpcReadiness::Options{(*server)->target()}, clock);
-  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
-      HttpEndpoint::Create(HttpEndpoint::Options{options.http_listen}, metrics,
-                           [&readiness] { return readiness.Check(); });
-  if (!http.ok()) return Fail("cannot serve HTTP", http.status());
+  readiness = std::make_unique<GrpcReadiness>(
+      GrpcReadiness::Options{(*server)->target()}, clock);
   if (absl::Status s = (*http)->Start(); !s.ok())
     return Fail("cannot serve HTTP", s);
 
@@ -173,12 +275,18 @@ int Run(const DaemonOptions& options) {
              options.listen, (*server)->port(), (*http)->address(),
              loaded.revision, loaded.instances);
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
+  const sigset_t signals = HandledSignals();
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    // Flags come from the command line only (the systemd unit expands
+    // /etc/default/musterd into it at start): there is nothing to re-read.
+    // A warning: whoever sent it expected something to change.
+    MUSTER_LOG(kWarning,
+               "SIGHUP: nothing to reload; musterd reads its flags only at "
+               "start (restart it to change them)");
+  }
   MUSTER_LOG(kInfo, "%s received; shutting down",
              signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
 
@@ -201,24 +309,18 @@ int Run(const DaemonOptions& options) {
   return 0;
 }
 
-}  // namespace
-}  // namespace muster::registry
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   // Debian's Abseil is built without NDEBUG, which turns on lock-order
   // (deadlock) tracking for every Mutex acquisition: a few percent of the
   // daemon's CPU under load. The tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  // Block the shutdown signals before any thread starts, so every thread
-  // inherits the mask and only sigwait in main sees them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
+  // Block the handled signals before any thread starts, so every thread
+  // inherits the mask and only sigwait in Run sees them.
+  const sigset_t signals = HandledSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  muster::registry::DaemonOptions options;
+  DaemonOptions options;
   CLI::App app{
       "musterd: the muster service registry daemon (gRPC API muster.v1)",
       "musterd"};
@@ -231,32 +333,38 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", options.data_dir,
                  "RocksDB data directory (created if missing)")
       ->capture_default_str();
-  app.add_flag(
-      "--auto-create-realms", options.auto_create_realms,
-      "Create a missing realm on its first registration instead of NOT_FOUND");
+  app.add_flag("--auto-create-realms", options.auto_create_realms,
+               "Create a missing realm on its first registration instead of "
+               "NOT_FOUND")
+      ->check(Rule(CheckSwitch));
   app.add_option(
          "--changelog-retention", options.changelog_retention,
          "Revisions of change log kept for Watch resumption and history")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(WholeNumber(kMinChangelogRetention, kMaxChangelogRetention));
   app.add_option("--log-level", options.log_level,
                  "debug, info, warning or error")
       ->capture_default_str();
   app.add_flag(
-      "--checker,!--no-checker", options.checker,
-      "Run the built-in health checker (HTTP, TCP, gRPC and TTL checks); on by "
-      "default, --checker=false or --no-checker turns it off");
+         "--checker,!--no-checker", options.checker,
+         "Run the built-in health checker (HTTP, TCP, gRPC and TTL checks); on "
+         "by default, --checker=false or --no-checker turns it off")
+      ->check(Rule(CheckSwitch));
   app.add_option("--checker-max-in-flight", options.checker_max_in_flight,
                  "Most probes in flight at once (1 to 100000)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(WholeNumber(kMinProbesInFlight, kMaxProbesInFlight));
   app.add_option("--checker-max-in-flight-per-host",
                  options.checker_max_in_flight_per_host,
-                 "Most probes in flight at once to one host")
-      ->capture_default_str();
+                 "Most probes in flight at once to one host (1 to 100000)")
+      ->capture_default_str()
+      ->check(WholeNumber(kMinProbesInFlight, kMaxProbesInFlight));
   app.add_option(
          "--eviction-protection-share", options.eviction_protection_share,
          "Evictions pause in a realm when more than this share of its checked "
          "instances is critical (0 < x <= 1; 1 disables protection)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(Rule(CheckShare));
   app.add_option("--watch-buffer-bytes", options.watch_buffer_bytes,
                  "Bytes of events one watcher may hold (queued, and unsent "
                  "in its stream) before it is cut off, e.g. 16MiB")
@@ -276,8 +384,9 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-fd-reserve", options.grpc_fd_reserve,
                  "File descriptors kept for the store, the checker and HTTP: a "
                  "gRPC connection arriving when fewer remain is closed at once "
-                 "(at most half the open-file limit is kept)")
-      ->capture_default_str();
+                 "(at most half the open-file limit is kept; 64 to 1048576)")
+      ->capture_default_str()
+      ->check(WholeNumber(kMinGrpcFdReserve, kMaxGrpcFdReserve));
   app.add_option(
          "--probe-allow", options.probe_allow,
          "Network (CIDR or address) probes may reach; repeat for several. When "
@@ -290,20 +399,32 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError&) {
+    return UnexpectedArguments(app.remaining());
+  } catch (const CLI::ArgumentMismatch& e) {
+    return MissingOrRepeatedValue(e.what());
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0, as CLI11 has them.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+      return app.exit(e);
+    }
+    return UsageError(e.what());
   }
-  if (absl::Status valid = muster::registry::ValidateDaemonOptions(options);
-      !valid.ok()) {
+  if (absl::Status valid = ValidateDaemonOptions(options); !valid.ok()) {
     std::fprintf(stderr, "musterd: %s\n", std::string(valid.message()).c_str());
-    return 2;
+    return kExitUsage;
   }
-  if (absl::Status valid = muster::healthchecker::ValidateOptions(
-          muster::registry::CheckerOptions(options));
+  if (absl::Status valid =
+          healthchecker::ValidateOptions(CheckerOptions(options));
       !valid.ok()) {
     std::fprintf(stderr, "musterd: --probe-allow/--probe-deny: %s\n",
                  std::string(valid.message()).c_str());
-    return 2;
+    return kExitUsage;
   }
-  return muster::registry::Run(options);
+  return Run(options);
 }
+
+}  // namespace
+}  // namespace muster::registry
+
+int main(int argc, char** argv) { return muster::registry::Main(argc, argv); }
