@@ -61,7 +61,7 @@ TEST_CASE("an unparseable body is INVALID_ARGUMENT naming the request type",
   }
 }
 
-TEST_CASE("an unparseable Watch body is INVALID_ARGUMENT naming WatchRequest",
+TEST_CASE("an unparseable Watch body gets the same INVALID_ARGUMENT",
           "[integration][bad_input][parse][watch]") {
   TestServer server;
   // A server-streaming method answered with a status and no message: a
@@ -69,7 +69,8 @@ TEST_CASE("an unparseable Watch body is INVALID_ARGUMENT naming WatchRequest",
   const grpc::Status status =
       CallRaw(server, "/muster.v1.Registry/Watch", kGarbage);
   CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK_THAT(status.error_message(), Catch::Contains("WatchRequest"));
+  CHECK(status.error_message() ==
+        "the request body is not a valid muster.v1.WatchRequest message");
 }
 
 TEST_CASE("well-formed raw requests still work; unknown methods UNIMPLEMENTED",
