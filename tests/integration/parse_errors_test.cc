@@ -1,5 +1,6 @@
 // A request body that does not parse as the method's request message is
 // INVALID_ARGUMENT naming the message type, not gRPC's UNIMPLEMENTED.
+// (The raw Watch method's own answer is checked in bad_input_test.cc.)
 
 #include <grpcpp/generic/generic_stub.h>
 
@@ -61,19 +62,7 @@ TEST_CASE("an unparseable body is INVALID_ARGUMENT naming the request type",
   }
 }
 
-TEST_CASE("an unparseable Watch body gets the same INVALID_ARGUMENT",
-          "[integration][bad_input][parse][watch]") {
-  TestServer server;
-  // A server-streaming method answered with a status and no message: a
-  // unary call sees that status.
-  const grpc::Status status =
-      CallRaw(server, "/muster.v1.Registry/Watch", kGarbage);
-  CHECK(status.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
-  CHECK(status.error_message() ==
-        "the request body is not a valid muster.v1.WatchRequest message");
-}
-
-TEST_CASE("well-formed raw requests still work; unknown methods UNIMPLEMENTED",
+TEST_CASE("well-formed raw requests work, unknown methods stay UNIMPLEMENTED",
           "[integration][bad_input][parse]") {
   TestServer server;
   muster::v1::RegisterRequest request;
