@@ -110,6 +110,18 @@ absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
   return count * multiplier;
 }
 
+absl::StatusOr<absl::Duration> ParseWatchProgressInterval(
+    const DaemonOptions& options) {
+  absl::StatusOr<absl::Duration> interval = ParseDurationFlag(
+      options.watch_progress_interval, "--watch-progress-interval");
+  if (!interval.ok()) return interval.status();
+  if (*interval < absl::Milliseconds(100) || *interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "--watch-progress-interval: must be from 100ms to 1h");
+  }
+  return *interval;
+}
+
 absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
     const DaemonOptions& options) {
   GrpcConnectionOptions out;
@@ -189,6 +201,8 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
         "protection");
   }
   if (absl::Status s = ParseGrpcConnectionOptions(options).status(); !s.ok())
+    return s;
+  if (absl::Status s = ParseWatchProgressInterval(options).status(); !s.ok())
     return s;
   return absl::OkStatus();
 }

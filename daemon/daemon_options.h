@@ -39,6 +39,9 @@ struct DaemonOptions {
   // such as 16MiB; see ParseByteSize).
   std::string watch_buffer_bytes = "16MiB";
   std::string watch_memory_limit = "512MiB";
+  // How often an idle watch that asked for progress notifications gets
+  // one (ParseWatchProgressInterval).
+  std::string watch_progress_interval = "10s";
   // gRPC connections (durations such as 20s or 30m; see
   // ParseGrpcConnectionOptions).
   std::string grpc_handshake_timeout = "20s";
@@ -68,6 +71,11 @@ absl::Status CheckSwitch(const std::string& value);
 // for 0 and for more than 1 TiB.
 absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
                                        const std::string& value);
+
+// --watch-progress-interval: a duration from 100ms to 1h.
+// INVALID_ARGUMENT naming the flag.
+absl::StatusOr<absl::Duration> ParseWatchProgressInterval(
+    const DaemonOptions& options);
 
 // The gRPC connection flags as values.
 struct GrpcConnectionOptions {

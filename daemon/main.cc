@@ -184,6 +184,7 @@ int Run(const DaemonOptions& options) {
   server_options.handshake_timeout = grpc.handshake_timeout;
   server_options.max_connection_idle = grpc.max_connection_idle;
   server_options.fd_reserve = grpc.fd_reserve;
+  server_options.watch_progress_interval = *ParseWatchProgressInterval(options);
   // Both ports are held before the data dir is touched, so a taken port
   // stops musterd without creating or opening anything.
   absl::StatusOr<std::unique_ptr<TcpListener>> listener =
@@ -372,6 +373,10 @@ int Main(int argc, char** argv) {
   app.add_option("--watch-memory-limit", options.watch_memory_limit,
                  "Bytes of events all watchers together may hold; beyond it "
                  "those holding more than an even share are cut off")
+      ->capture_default_str();
+  app.add_option("--watch-progress-interval", options.watch_progress_interval,
+                 "How often a watch that asked for progress notifications "
+                 "gets one while it has nothing else to send (100ms to 1h)")
       ->capture_default_str();
   app.add_option("--grpc-handshake-timeout", options.grpc_handshake_timeout,
                  "A gRPC connection that has not sent the HTTP/2 preface and "

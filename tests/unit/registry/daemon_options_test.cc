@@ -42,3 +42,26 @@ TEST_CASE("one watcher's budget may not exceed the total", "[daemon]") {
 }
 
 }  // namespace muster::registry
+
+namespace muster::registry {
+
+TEST_CASE("the watch progress interval is a duration from 100ms to 1h",
+          "[daemon]") {
+  DaemonOptions options;
+  absl::StatusOr<absl::Duration> interval = ParseWatchProgressInterval(options);
+  REQUIRE(interval.ok());
+  CHECK(*interval == absl::Seconds(10));
+  options.watch_progress_interval = "250ms";
+  interval = ParseWatchProgressInterval(options);
+  REQUIRE(interval.ok());
+  CHECK(*interval == absl::Milliseconds(250));
+  for (const char* bad : {"50ms", "2h", "0", "-1s", "soon"}) {
+    CAPTURE(bad);
+    options.watch_progress_interval = bad;
+    const absl::Status status = ValidateDaemonOptions(options);
+    REQUIRE(absl::IsInvalidArgument(status));
+    CHECK(status.message().find("--watch-progress-interval") == 0);
+  }
+}
+
+}  // namespace muster::registry
