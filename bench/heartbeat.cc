@@ -47,7 +47,8 @@ void Bench::Heartbeat() {
     CheckErrors("heartbeat warm-up",
                 RunClosedLoop<v1::HeartbeatRequest, v1::HeartbeatResponse>(
                     256, 0, n, make, start));
-    // The health changes commit after the answers: wait for them.
+    // Each first heartbeat commits its health change before it answers;
+    // the count is read back to be sure every instance is passing.
     for (int poll = 0; poll < 100; ++poll) {
       routable = Routable(realm);
       if (routable >= uint64_t(n)) break;
