@@ -156,32 +156,51 @@ TEST_CASE("events never arrive behind a progress that covers them",
   Stream stream(server, kQuiet, 0, /*progress_notify=*/true);
   REQUIRE(stream.Next().kind() == WatchResponse::SNAPSHOT_END);
 
-  // Writers change both realms, mostly the other one, so progress
-  // messages are computed while events of the watched realm commit; the
-  // stream is read meanwhile. A last write to the watched realm marks the
-  // end.
+  // Rounds of: a burst from three writers over both realms (mostly the
+  // other one); then one writer on the other realm, with writes to the
+  // watched realm ever further apart, until a PROGRESS has come. So
+  // progress messages are computed while events of the watched realm
+  // commit, and every round sees at least one. The stream is read
+  // meanwhile; a last write to the watched realm marks the end.
+  constexpr int kRounds = 6;
   constexpr int kWriters = 3;
-  constexpr int kPerWriter = 150;
+  constexpr int kBurst = 24;
   std::atomic<int> failures{0};
   std::atomic<int> written_here{0};
+  std::atomic<int> progress_seen{0};
   std::atomic<uint64_t> marker{0};
-  std::thread writing([&] {
-    std::vector<std::thread> writers;
-    for (int w = 0; w < kWriters; ++w) {
-      writers.emplace_back([&, w] {
-        for (int i = 0; i < kPerWriter; ++i) {
-          const bool here = i % 8 == w;
-          const std::string id =
-              "w" + std::to_string(w) + "-" + std::to_string(i);
-          if (TryRegister(server, here ? kQuiet : "default", "web", id) == 0) {
-            ++failures;
-          } else if (here) {
-            ++written_here;
-          }
-        }
-      });
+  auto write = [&](bool here, const std::string& id) {
+    if (TryRegister(server, here ? kQuiet : "default", "web", id) == 0) {
+      ++failures;
+    } else if (here) {
+      ++written_here;
     }
-    for (auto& t : writers) t.join();
+  };
+  std::thread writing([&] {
+    for (int round = 0; round < kRounds && failures == 0; ++round) {
+      const std::string prefix = "r" + std::to_string(round);
+      std::vector<std::thread> writers;
+      for (int w = 0; w < kWriters; ++w) {
+        writers.emplace_back([&, w] {
+          for (int i = 0; i < kBurst; ++i) {
+            write(i % 8 == w,
+                  prefix + "w" + std::to_string(w) + "-" + std::to_string(i));
+          }
+        });
+      }
+      for (auto& t : writers) t.join();
+      const int seen = progress_seen.load();
+      const auto give_up =
+          std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      for (int i = 1; progress_seen.load() == seen; ++i) {
+        if (std::chrono::steady_clock::now() > give_up) {
+          ++failures;  // no PROGRESS in 10 s
+          break;
+        }
+        // The watched realm at i = 1, 2, 4, 8...: ever longer quiet spells.
+        write((i & (i - 1)) == 0, prefix + "q" + std::to_string(i));
+      }
+    }
     const uint64_t last = TryRegister(server, kQuiet, "web", "marker");
     if (last == 0) ++failures;
     marker = last == 0 ? 1 : last;  // on failure, stop reading soon
@@ -202,6 +221,7 @@ TEST_CASE("events never arrive behind a progress that covers them",
     const WatchResponse response = stream.Next();
     if (response.kind() == WatchResponse::PROGRESS) {
       ++progress_messages;
+      ++progress_seen;
       CHECK(response.events_size() == 0);
       CHECK(response.revision() >= sent);
       CHECK(response.revision() >= progressed);
@@ -221,7 +241,7 @@ TEST_CASE("events never arrive behind a progress that covers them",
   REQUIRE(failures == 0);
   const size_t expected = static_cast<size_t>(written_here.load()) + 1;
   CHECK(events == expected);
-  CHECK(progress_messages > 0);
+  CHECK(progress_messages >= kRounds);
 }
 
 TEST_CASE(
