@@ -1,15 +1,12 @@
 // Every class of bad input is refused with INVALID_ARGUMENT naming the
 // field, and nothing is stored.
 
-#include <grpcpp/generic/generic_stub.h>
-
 #include <catch2/catch.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "tests/integration/test_server.h"
 
 namespace muster::testing {
@@ -57,26 +54,6 @@ struct BadCase {
   std::function<void(muster::v1::RegisterRequest&)> spoil;
   const char* field;
 };
-
-// Sends `body` as the whole request of `method` and waits for the status
-// (a streaming method that ends before its first message is seen so too).
-grpc::Status CallRaw(TestServer& server, const std::string& method,
-                     const std::string& body) {
-  grpc::GenericStub stub(server.channel());
-  grpc::Slice slice(body);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::unique_ptr<grpc::ClientContext> context = Context();
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
-  return status;
-}
 
 // Registers `request`; expects INVALID_ARGUMENT whose message starts with
 // `prefix`, and nothing stored.

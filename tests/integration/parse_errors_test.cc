@@ -2,12 +2,9 @@
 // INVALID_ARGUMENT naming the message type, not gRPC's UNIMPLEMENTED.
 // (The raw Watch method's own answer is checked in bad_input_test.cc.)
 
-#include <grpcpp/generic/generic_stub.h>
-
 #include <catch2/catch.hpp>
 #include <string>
 
-#include "absl/synchronization/notification.h"
 #include "tests/integration/test_server.h"
 
 namespace muster::testing {
@@ -15,26 +12,6 @@ namespace {
 
 // Not a protobuf message: a varint that never ends.
 constexpr char kGarbage[] = "\xff\xff\xff";
-
-// Sends `body` as the whole request of `method` (one message, then
-// half-close) and waits for the status.
-grpc::Status CallRaw(TestServer& server, const std::string& method,
-                     const std::string& body) {
-  grpc::GenericStub stub(server.channel());
-  grpc::Slice slice(body);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
-  std::unique_ptr<grpc::ClientContext> context = Context();
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
-                 &response, [&](grpc::Status s) {
-                   status = std::move(s);
-                   done.Notify();
-                 });
-  done.WaitForNotification();
-  return status;
-}
 
 }  // namespace
 

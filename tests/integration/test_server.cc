@@ -1,8 +1,11 @@
 #include "tests/integration/test_server.h"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <chrono>
 #include <cstdlib>
 
+#include "absl/synchronization/notification.h"
 #include "store/rocksdb/rocksdb_store.h"
 
 namespace muster::testing {
@@ -61,6 +64,24 @@ std::unique_ptr<grpc::ClientContext> Context() {
   context->set_deadline(std::chrono::system_clock::now() +
                         std::chrono::seconds(10));
   return context;
+}
+
+grpc::Status CallRaw(TestServer& server, const std::string& method,
+                     const std::string& body) {
+  grpc::GenericStub stub(server.channel());
+  grpc::Slice slice(body);
+  grpc::ByteBuffer request(&slice, 1);
+  grpc::ByteBuffer response;
+  std::unique_ptr<grpc::ClientContext> context = Context();
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(context.get(), method, grpc::StubOptions(), &request,
+                 &response, [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return status;
 }
 
 muster::v1::Instance MakeInstance(const std::string& service,

@@ -63,6 +63,12 @@ class TestServer final {
 // A client context with a 10 s deadline.
 std::unique_ptr<grpc::ClientContext> Context();
 
+// Sends `body` as the whole request of `method` (one message, then
+// half-close) without encoding it, and waits for the status; a streaming
+// method that ends before its first message is seen so too.
+grpc::Status CallRaw(TestServer& server, const std::string& method,
+                     const std::string& body);
+
 // A minimal valid instance.
 muster::v1::Instance MakeInstance(const std::string& service,
                                   const std::string& id,
