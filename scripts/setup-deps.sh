@@ -18,8 +18,9 @@ PACKAGES=(
   # libraries
   libabsl-dev librocksdb-dev libcurl4-openssl-dev libcli11-dev
   libcpp-httplib-dev
-  # tests: Catch2 v2, and an independent gRPC client for end-to-end tests
-  catch2 python3-grpcio
+  # tests: Catch2 v2, and an independent gRPC client for end-to-end tests;
+  # openssl makes the TLS tests' certificates
+  catch2 python3-grpcio openssl
 )
 
 # One dpkg-query for all; a package dpkg has never seen is not listed.
