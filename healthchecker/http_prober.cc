@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "healthchecker/http_response.h"
 
 namespace muster::healthchecker {
 namespace {
@@ -27,12 +28,6 @@ absl::Status GlobalInit() {
   return absl::OkStatus();
 }
 
-ProbeResult ResultOfStatus(long status) {
-  if (status >= 200 && status < 300) return ProbeResult::kSuccess;
-  if (status == 429) return ProbeResult::kWarning;
-  return ProbeResult::kFailure;
-}
-
 }  // namespace
 
 struct HttpProber::Transfer {
@@ -41,8 +36,7 @@ struct HttpProber::Transfer {
   curl_slist* headers = nullptr;
   ProbeRequest request;
   ProbeCallback done;
-  std::string body;
-  bool body_truncated = false;
+  ProbeBody body;
   // Set when the network policy refused an address.
   std::string refusal;
   char error[CURL_ERROR_SIZE] = {};
@@ -54,17 +48,7 @@ struct HttpProber::Transfer {
 
   static size_t OnBody(char* data, size_t size, size_t count, void* user) {
     auto* transfer = static_cast<Transfer*>(user);
-    const size_t bytes = size * count;
-    const size_t room = kMaxProbeBodyBytes - transfer->body.size();
-    if (bytes > room) {
-      // Taking less than offered makes libcurl abort the transfer
-      // (CURLE_WRITE_ERROR); the status line has been read by now.
-      transfer->body.append(data, room);
-      transfer->body_truncated = true;
-      return room;
-    }
-    transfer->body.append(data, bytes);
-    return bytes;
+    return transfer->body.Append(absl::string_view(data, size * count));
   }
 
   static curl_socket_t OnOpenSocket(void* user, curlsocktype /*purpose*/,
@@ -222,12 +206,9 @@ void HttpProber::FinishTransfer(void* easy, int code_value) {
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   ProbeOutcome outcome;
-  if (status > 0 && (code == CURLE_OK ||
-                     (code == CURLE_WRITE_ERROR && transfer->body_truncated))) {
-    outcome.result = ResultOfStatus(status);
-    outcome.output = absl::StrCat("HTTP ", status);
-    if (!transfer->body.empty())
-      absl::StrAppend(&outcome.output, "\n", transfer->body);
+  if (status > 0 && (code == CURLE_OK || (code == CURLE_WRITE_ERROR &&
+                                          transfer->body.truncated()))) {
+    outcome = HttpResponseOutcome(status, transfer->body.bytes());
   } else if (code == CURLE_OPERATION_TIMEDOUT) {
     outcome.output = TimeoutOutput(transfer->request.check.timeout);
   } else if (!transfer->refusal.empty()) {
