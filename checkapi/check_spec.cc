@@ -10,7 +10,9 @@ bool operator==(const CheckSpec& a, const CheckSpec& b) {
          a.deregister_after == b.deregister_after && a.http_url == b.http_url &&
          a.http_method == b.http_method && a.http_headers == b.http_headers &&
          a.http_follow_redirects == b.http_follow_redirects &&
-         a.grpc_service == b.grpc_service;
+         a.grpc_service == b.grpc_service && a.grpc_tls == b.grpc_tls &&
+         a.tls_skip_verify == b.tls_skip_verify &&
+         a.tls_server_name == b.tls_server_name;
 }
 
 absl::string_view HealthName(Health health) {

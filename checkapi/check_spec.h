@@ -55,6 +55,12 @@ struct CheckSpec {
   std::vector<std::pair<std::string, std::string>> http_headers;
   bool http_follow_redirects = false;
   std::string grpc_service;
+  // TLS of the probe (see muster.v1.CheckSpec): a GRPC check over TLS;
+  // no certificate verification (HTTPS or gRPC over TLS); the name to
+  // verify and send as SNI instead of the URL's host or the address.
+  bool grpc_tls = false;
+  bool tls_skip_verify = false;
+  std::string tls_server_name;
 
   friend bool operator==(const CheckSpec& a, const CheckSpec& b);
   friend bool operator!=(const CheckSpec& a, const CheckSpec& b) {

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "healthchecker/grpc_prober.h"
 #include "healthchecker/http_prober.h"
 #include "healthchecker/tcp_prober.h"
@@ -31,6 +32,13 @@ absl::Status ValidateOptions(const HealthCheckerOptions& options) {
   if (options.stall_threshold <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("stall_threshold: must be positive");
   }
+  if (!options.probe_ca_file.empty()) {
+    if (absl::Status read = ReadCaFile(options.probe_ca_file).status();
+        !read.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("probe_ca_file: ", read.message()));
+    }
+  }
   return NetworkPolicy::Create(NetworkPolicyOptions(options)).status();
 }
 
@@ -52,16 +60,20 @@ Scheduler::Options SchedulerOptions(const HealthCheckerOptions& options) {
   return scheduler;
 }
 
-absl::StatusOr<ProberSet> MakeProbers(const NetworkPolicy& policy) {
+absl::StatusOr<ProberSet> MakeProbers(const NetworkPolicy& policy,
+                                      const ProbeTrust& trust) {
   ProberSet probers;
-  absl::StatusOr<std::unique_ptr<HttpProber>> http = HttpProber::Create(policy);
+  absl::StatusOr<std::unique_ptr<HttpProber>> http =
+      HttpProber::Create(policy, trust);
   if (!http.ok()) return http.status();
   probers.http = *std::move(http);
   absl::StatusOr<std::unique_ptr<TcpProber>> tcp = TcpProber::Create(policy);
   if (!tcp.ok()) return tcp.status();
   probers.tcp = *std::move(tcp);
+  GrpcProber::Options grpc_options;
+  grpc_options.trust = trust;
   absl::StatusOr<std::unique_ptr<GrpcProber>> grpc =
-      GrpcProber::Create(policy, GrpcProber::Options());
+      GrpcProber::Create(policy, grpc_options);
   if (!grpc.ok()) return grpc.status();
   probers.grpc = *std::move(grpc);
   return probers;

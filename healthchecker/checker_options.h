@@ -30,6 +30,9 @@ struct HealthCheckerOptions {
   // its checked instances is critical; 1 disables. A realm's own
   // setting (TargetSource::EvictionProtectionShare) wins.
   double eviction_protection_share = 0.5;
+  // A PEM bundle of the CAs https and gRPC-over-TLS probes trust, read
+  // when the checker is made; empty: the system's roots.
+  std::string probe_ca_file;
   // Networks probes may reach (see NetworkPolicy::Options).
   std::vector<std::string> allow_networks;
   std::vector<std::string> deny_networks = NetworkPolicy::Options().deny;
@@ -55,15 +58,18 @@ struct ProberSet {
   std::unique_ptr<Prober> grpc;
 };
 
-// INVALID_ARGUMENT naming the option and its rule, or the bad network.
+// INVALID_ARGUMENT naming the option and its rule, or the bad network
+// (an unreadable probe_ca_file: "probe_ca_file: cannot read ...").
 absl::Status ValidateOptions(const HealthCheckerOptions& options);
 // REQUIRES: ValidateOptions(options).ok().
 NetworkPolicy::Options NetworkPolicyOptions(
     const HealthCheckerOptions& options);
 Scheduler::Options SchedulerOptions(const HealthCheckerOptions& options);
 
-// The real HTTP (libcurl), TCP and gRPC probers. INTERNAL when one
-// cannot be made.
-absl::StatusOr<ProberSet> MakeProbers(const NetworkPolicy& policy);
+// The real HTTP (libcurl), TCP and gRPC probers, TLS ones verifying
+// against `trust`. INTERNAL when one cannot be made; INVALID_ARGUMENT
+// when trust.ca_file cannot be read.
+absl::StatusOr<ProberSet> MakeProbers(const NetworkPolicy& policy,
+                                      const ProbeTrust& trust = ProbeTrust());
 
 }  // namespace muster::healthchecker

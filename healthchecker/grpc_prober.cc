@@ -4,12 +4,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "healthchecker/grpc_probe_credentials.h"
 
 namespace muster::healthchecker {
 namespace {
@@ -20,16 +22,47 @@ using grpc::health::v1::HealthCheckResponse;
 
 constexpr size_t kResolverThreads = 2;
 
-std::string ChannelKey(const std::string& target,
-                       const std::string& authority) {
-  return absl::StrCat(target, "|", authority);
+// Channels differ by their TLS settings too: a verified and an
+// unverified check of one target must never share a connection.
+std::string ChannelKey(const std::string& target, const std::string& authority,
+                       const CheckSpec& check) {
+  return absl::StrCat(target, "|", authority, "|", check.grpc_tls ? 1 : 0,
+                      check.tls_skip_verify ? 1 : 0, "|",
+                      check.tls_server_name);
+}
+
+// gRPC reports a failed handshake as UNAVAILABLE with the TLS reason deep
+// in its message ("...: Ssl handshake failed: SSL_ERROR_SSL: error:...:
+// certificate verify failed", "...: Peer name 127.0.0.1 is not in peer
+// certificate"); the output leads with the reason.
+std::optional<std::string> TlsReason(const std::string& message) {
+  const absl::string_view text = message;
+  if (size_t name = text.find("Peer name "); name != absl::string_view::npos) {
+    return std::string(text.substr(name));
+  }
+  constexpr absl::string_view kHandshake = "handshake failed: ";
+  const size_t at = text.find(kHandshake);
+  if (at == absl::string_view::npos) return std::nullopt;
+  absl::string_view reason = text.substr(at + kHandshake.size());
+  // "SSL_ERROR_SSL: error:0A000086:SSL routines::certificate verify
+  // failed": the last part is the one a person can read.
+  const size_t last_colon = reason.rfind("::");
+  if (last_colon != absl::string_view::npos) {
+    reason = reason.substr(last_colon + 2);
+  }
+  return std::string(reason);
 }
 
 ProbeOutcome OutcomeOf(const grpc::Status& status,
                        const HealthCheckResponse& response,
-                       absl::Duration timeout) {
+                       absl::Duration timeout, bool tls) {
   if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     return {ProbeResult::kFailure, TimeoutOutput(timeout)};
+  }
+  if (!status.ok() && tls) {
+    if (std::optional<std::string> reason = TlsReason(status.error_message())) {
+      return {ProbeResult::kFailure, TlsOutput(*reason)};
+    }
   }
   if (!status.ok()) {
     const auto code = static_cast<absl::StatusCode>(status.error_code());
@@ -56,6 +89,7 @@ struct GrpcProber::Call {
   absl::Duration timeout;
   std::string target;
   std::string authority;
+  CheckSpec check;
 };
 
 struct GrpcProber::Shared {
@@ -79,13 +113,21 @@ absl::StatusOr<std::unique_ptr<GrpcProber>> GrpcProber::Create(
     return absl::InvalidArgumentError(
         "grpc prober: max_channels must be at least 1");
   }
+  std::string ca_pem;
+  if (!options.trust.ca_file.empty()) {
+    absl::StatusOr<std::string> read = ReadCaFile(options.trust.ca_file);
+    if (!read.ok()) return read.status();
+    ca_pem = *std::move(read);
+  }
   return std::unique_ptr<GrpcProber>(
-      new GrpcProber(std::move(policy), options));
+      new GrpcProber(std::move(policy), options, std::move(ca_pem)));
 }
 
-GrpcProber::GrpcProber(NetworkPolicy policy, const Options& options)
+GrpcProber::GrpcProber(NetworkPolicy policy, const Options& options,
+                       std::string ca_pem)
     : policy_(std::move(policy)),
       options_(options),
+      ca_pem_(std::move(ca_pem)),
       resolver_(kResolverThreads),
       shared_(std::make_shared<Shared>()) {}
 
@@ -143,8 +185,9 @@ void GrpcProber::Probe(const ProbeRequest& request, ProbeCallback done) {
 }
 
 std::shared_ptr<grpc::Channel> GrpcProber::ChannelFor(
-    const std::string& target, const std::string& authority) {
-  const std::string key = ChannelKey(target, authority);
+    const std::string& target, const std::string& authority,
+    const CheckSpec& check) {
+  const std::string key = ChannelKey(target, authority, check);
   absl::MutexLock lock(&channels_mu_);
   auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
@@ -159,16 +202,21 @@ std::shared_ptr<grpc::Channel> GrpcProber::ChannelFor(
   // connection in backoff.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority);
+  if (check.grpc_tls && !check.tls_server_name.empty()) {
+    // The name verified in the certificate and sent as SNI.
+    args.SetString(GRPC_SSL_TARGET_NAME_OVERRIDE_ARG, check.tls_server_name);
+  }
   auto channel = grpc::CreateCustomChannel(
-      target, grpc::InsecureChannelCredentials(), args);
+      target, GrpcProbeCredentials(check, ca_pem_), args);
   channels_.emplace(key, channel);
   return channel;
 }
 
 void GrpcProber::DropChannel(const std::string& target,
-                             const std::string& authority) {
+                             const std::string& authority,
+                             const CheckSpec& check) {
   absl::MutexLock lock(&channels_mu_);
-  auto it = channels_.find(ChannelKey(target, authority));
+  auto it = channels_.find(ChannelKey(target, authority, check));
   if (it == channels_.end()) return;
   Retire(std::move(it->second));
   channels_.erase(it);
@@ -210,7 +258,9 @@ void GrpcProber::OnResolved(ProbeRequest request, ProbeCallback done,
   call->authority = bare_v6
                         ? absl::StrCat("[", request.address, "]:", request.port)
                         : absl::StrCat(request.address, ":", request.port);
-  call->stub = Health::NewStub(ChannelFor(call->target, call->authority));
+  call->check = request.check;
+  call->stub =
+      Health::NewStub(ChannelFor(call->target, call->authority, call->check));
   call->request.set_service(request.check.grpc_service);
   call->timeout = request.check.timeout;
   call->done = std::move(done);
@@ -239,9 +289,10 @@ void GrpcProber::OnResolved(ProbeRequest request, ProbeCallback done,
         }
         if (!stopping) {
           if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
-            DropChannel(raw->target, raw->authority);
+            DropChannel(raw->target, raw->authority, raw->check);
           }
-          raw->done(OutcomeOf(status, raw->response, raw->timeout));
+          raw->done(OutcomeOf(status, raw->response, raw->timeout,
+                              raw->check.grpc_tls));
         }
         // Last: once the call is gone, Stop() may return and `this` die.
         absl::MutexLock lock(&shared->mu);

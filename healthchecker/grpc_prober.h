@@ -23,16 +23,22 @@ namespace muster::healthchecker {
 // as the service name. SERVING is a success, anything else a failure
 // ("grpc NOT_SERVING", "grpc UNAVAILABLE: ...", "timeout after 2s").
 // The host is resolved here and its address must pass the network
-// policy; channels (plaintext, no proxy) are cached per address and
+// policy; channels (no proxy) are cached per address and TLS settings and
 // dropped after an UNAVAILABLE answer, so a restarted target is not
-// hidden behind reconnect backoff. Thread-safe.
+// hidden behind reconnect backoff. Plaintext unless the check sets
+// grpc_tls; then the certificate is verified against the trust (see
+// GrpcProbeCredentials) and a failed handshake reads "TLS: <reason>".
+// Thread-safe.
 class GrpcProber final : public Prober {
  public:
   struct Options {
     // Cached channels; past this the cache drops an arbitrary one.
     size_t max_channels = 4096;
+    // What TLS checks verify certificates against.
+    ProbeTrust trust;
   };
 
+  // INVALID_ARGUMENT for a bad option or an unreadable trust.ca_file.
   static absl::StatusOr<std::unique_ptr<GrpcProber>> Create(
       NetworkPolicy policy, const Options& options);
   ~GrpcProber() override;
@@ -46,18 +52,21 @@ class GrpcProber final : public Prober {
   // Outlives the prober while a completion callback still runs.
   struct Shared;
 
-  GrpcProber(NetworkPolicy policy, const Options& options);
+  GrpcProber(NetworkPolicy policy, const Options& options, std::string ca_pem);
   void OnResolved(ProbeRequest request, ProbeCallback done,
                   absl::StatusOr<std::vector<IpAddress>> addresses);
   std::shared_ptr<grpc::Channel> ChannelFor(const std::string& target,
-                                            const std::string& authority);
-  void DropChannel(const std::string& target, const std::string& authority);
+                                            const std::string& authority,
+                                            const CheckSpec& check);
+  void DropChannel(const std::string& target, const std::string& authority,
+                   const CheckSpec& check);
   void Retire(std::shared_ptr<grpc::Channel> channel);
   // Releases finished calls and retired channels on the calling thread.
   void ReleaseGarbage();
 
   const NetworkPolicy policy_;
   const Options options_;
+  const std::string ca_pem_;  // Empty: the system's roots.
   Resolver resolver_;
   const std::shared_ptr<Shared> shared_;
 

@@ -25,7 +25,8 @@ absl::StatusOr<std::unique_ptr<HealthChecker>> HealthChecker::Create(
   absl::StatusOr<NetworkPolicy> policy =
       NetworkPolicy::Create(NetworkPolicyOptions(options));
   if (!policy.ok()) return policy.status();
-  absl::StatusOr<Probers> probers = MakeProbers(*policy);
+  absl::StatusOr<Probers> probers =
+      MakeProbers(*policy, ProbeTrust{options.probe_ca_file});
   if (!probers.ok()) return probers.status();
   return CreateWithProbers(options, *std::move(probers), source, sink, clock,
                            metrics);

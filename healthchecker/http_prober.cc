@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "healthchecker/http_response.h"
 
 namespace muster::healthchecker {
@@ -28,12 +29,61 @@ absl::Status GlobalInit() {
   return absl::OkStatus();
 }
 
+// A check's tls_server_name as libcurl takes it: the URL names the
+// server name, so that libcurl sends it as SNI (and Host) and verifies the
+// certificate against it, and a CONNECT_TO entry still sends the
+// connection to the URL's own host and port.
+struct Retargeted {
+  std::string url;
+  std::string connect_to;
+};
+
+absl::StatusOr<Retargeted> RetargetUrl(const std::string& url,
+                                       const std::string& server_name) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> parsed(curl_url(),
+                                                             &curl_url_cleanup);
+  char* host = nullptr;
+  char* port = nullptr;
+  if (parsed == nullptr ||
+      curl_url_set(parsed.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(parsed.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      curl_url_get(parsed.get(), CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) !=
+          CURLUE_OK) {
+    curl_free(host);
+    return absl::InvalidArgumentError("cannot parse the url");
+  }
+  Retargeted out;
+  out.connect_to = absl::StrCat(server_name, ":", port, ":", host, ":", port);
+  curl_free(host);
+  curl_free(port);
+  char* rewritten = nullptr;
+  if (curl_url_set(parsed.get(), CURLUPART_HOST, server_name.c_str(), 0) !=
+          CURLUE_OK ||
+      curl_url_get(parsed.get(), CURLUPART_URL, &rewritten, 0) != CURLUE_OK) {
+    return absl::InvalidArgumentError("cannot set the url's host");
+  }
+  out.url = rewritten;
+  curl_free(rewritten);
+  return out;
+}
+
+// libcurl's words for a failed handshake, in the probe's: "SSL
+// certificate problem: X" becomes "certificate verify failed: X".
+std::string TlsFailure(absl::string_view error) {
+  if (absl::ConsumePrefix(&error, "SSL certificate problem: ")) {
+    return TlsOutput(absl::StrCat("certificate verify failed: ", error));
+  }
+  absl::ConsumePrefix(&error, "SSL: ");
+  return TlsOutput(error);
+}
+
 }  // namespace
 
 struct HttpProber::Transfer {
   HttpProber* prober = nullptr;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
+  curl_slist* connect_to = nullptr;
   ProbeRequest request;
   ProbeCallback done;
   ProbeBody body;
@@ -43,6 +93,7 @@ struct HttpProber::Transfer {
 
   ~Transfer() {
     curl_slist_free_all(headers);
+    curl_slist_free_all(connect_to);
     if (easy != nullptr) curl_easy_cleanup(easy);
   }
 
@@ -70,15 +121,22 @@ struct HttpProber::Transfer {
 };
 
 absl::StatusOr<std::unique_ptr<HttpProber>> HttpProber::Create(
-    NetworkPolicy policy) {
+    NetworkPolicy policy, const ProbeTrust& trust) {
+  std::string ca_pem;
+  if (!trust.ca_file.empty()) {
+    absl::StatusOr<std::string> read = ReadCaFile(trust.ca_file);
+    if (!read.ok()) return read.status();
+    ca_pem = *std::move(read);
+  }
   if (absl::Status status = GlobalInit(); !status.ok()) return status;
   CURLM* multi = curl_multi_init();
   if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
-  return std::unique_ptr<HttpProber>(new HttpProber(std::move(policy), multi));
+  return std::unique_ptr<HttpProber>(
+      new HttpProber(std::move(policy), std::move(ca_pem), multi));
 }
 
-HttpProber::HttpProber(NetworkPolicy policy, void* multi)
-    : policy_(std::move(policy)), multi_(multi) {}
+HttpProber::HttpProber(NetworkPolicy policy, std::string ca_pem, void* multi)
+    : policy_(std::move(policy)), ca_pem_(std::move(ca_pem)), multi_(multi) {}
 
 HttpProber::~HttpProber() {
   Stop();
@@ -150,7 +208,24 @@ void HttpProber::StartTransfer(ProbeRequest request, ProbeCallback done) {
   const CheckSpec& check = transfer->request.check;
   const long timeout_ms = std::max<long>(
       1, static_cast<long>(absl::ToInt64Milliseconds(check.timeout)));
-  curl_easy_setopt(easy, CURLOPT_URL, check.http_url.c_str());
+  if (!check.tls_server_name.empty()) {
+    absl::StatusOr<Retargeted> retargeted =
+        RetargetUrl(check.http_url, check.tls_server_name);
+    if (!retargeted.ok()) {
+      transfer->done(
+          ProbeOutcome{ProbeResult::kFailure,
+                       SanitizeOutput(absl::StrCat(
+                           "http: ", retargeted.status().message()))});
+      return;
+    }
+    transfer->connect_to =
+        curl_slist_append(nullptr, retargeted->connect_to.c_str());
+    curl_easy_setopt(easy, CURLOPT_CONNECT_TO, transfer->connect_to);
+    curl_easy_setopt(easy, CURLOPT_URL, retargeted->url.c_str());
+  } else {
+    curl_easy_setopt(easy, CURLOPT_URL, check.http_url.c_str());
+  }
+  SetTlsOptions(easy, check);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -195,6 +270,22 @@ void HttpProber::StartTransfer(ProbeRequest request, ProbeCallback done) {
   active_.emplace(easy, std::move(transfer));
 }
 
+void HttpProber::SetTlsOptions(void* easy, const CheckSpec& check) const {
+  // libcurl's defaults already verify; set them anyway, so that no build
+  // or environment default can turn verification off unasked.
+  const long verify = check.tls_skip_verify ? 0L : 1L;
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify * 2);
+  if (!ca_pem_.empty()) {
+    curl_blob blob{const_cast<char*>(ca_pem_.data()), ca_pem_.size(),
+                   CURL_BLOB_NOCOPY};
+    curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
+    // The bundle replaces the system's roots: libcurl would also trust
+    // its compiled-in CA directory.
+    curl_easy_setopt(easy, CURLOPT_CAPATH, nullptr);
+  }
+}
+
 void HttpProber::FinishTransfer(void* easy, int code_value) {
   auto it = active_.find(easy);
   if (it == active_.end()) return;
@@ -219,6 +310,12 @@ void HttpProber::FinishTransfer(void* easy, int code_value) {
     outcome.output = os_errno != 0
                          ? ErrnoOutput("connect", static_cast<int>(os_errno))
                          : absl::StrCat("connect: ", transfer->error);
+  } else if (code == CURLE_PEER_FAILED_VERIFICATION ||
+             code == CURLE_SSL_CONNECT_ERROR ||
+             code == CURLE_SSL_CACERT_BADFILE) {
+    outcome.output =
+        TlsFailure(transfer->error[0] != '\0' ? transfer->error
+                                              : curl_easy_strerror(code));
   } else if (code == CURLE_COULDNT_RESOLVE_HOST) {
     outcome.output = absl::StrCat("resolve: ", transfer->error);
   } else {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -22,13 +23,17 @@ namespace muster::healthchecker {
 // 429 a warning, anything else a failure; at most kMaxProbeBodyBytes of
 // body are read (a longer transfer is cut off and still judged by its
 // status). Every address libcurl resolves passes the network policy
-// before a socket is opened. The only includer of <curl/...>.
+// before a socket is opened. https verifies the target's certificate
+// chain and name against the trust (the system's roots unless a CA file
+// is given) unless the check sets tls_skip_verify; tls_server_name is the
+// name verified and sent as SNI and Host. The only includer of <curl/...>.
 // Thread-safe.
 class HttpProber final : public Prober {
  public:
-  // INTERNAL when libcurl cannot be initialised.
+  // INTERNAL when libcurl cannot be initialised; INVALID_ARGUMENT when
+  // trust.ca_file cannot be read (see ReadCaFile).
   static absl::StatusOr<std::unique_ptr<HttpProber>> Create(
-      NetworkPolicy policy);
+      NetworkPolicy policy, const ProbeTrust& trust = ProbeTrust());
   ~HttpProber() override;
 
   absl::Status Start() override;
@@ -38,12 +43,16 @@ class HttpProber final : public Prober {
  private:
   struct Transfer;  // Defined in the .cc, next to the libcurl calls.
 
-  HttpProber(NetworkPolicy policy, void* multi);
+  HttpProber(NetworkPolicy policy, std::string ca_pem, void* multi);
+  void SetTlsOptions(void* easy, const CheckSpec& check) const;
   void Loop();
   void StartTransfer(ProbeRequest request, ProbeCallback done);
   void FinishTransfer(void* easy, int code);
 
   const NetworkPolicy policy_;
+  // The CA bundle's PEM text, or empty for the system's roots. libcurl
+  // borrows it (CURL_BLOB_NOCOPY) for every transfer.
+  const std::string ca_pem_;
   void* const multi_;  // CURLM*, owned.
 
   absl::Mutex mu_;

@@ -1,7 +1,9 @@
 #include "healthchecker/prober.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -81,6 +83,41 @@ std::string ErrnoOutput(absl::string_view what, int error_number) {
   // GNU strerror_r returns the message, not necessarily in `buffer`.
   const char* message = strerror_r(error_number, buffer, sizeof(buffer));
   return absl::StrCat(what, ": ", absl::AsciiStrToLower(message));
+}
+
+absl::StatusOr<std::string> ReadCaFile(const std::string& path) {
+  // A CA bundle is small; the cap only keeps a wrong path (a device, a
+  // huge log) from being read whole.
+  constexpr size_t kMaxCaFileBytes = 16 << 20;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read \"", path,
+                     "\": ", absl::AsciiStrToLower(strerror(errno))));
+  }
+  std::string pem;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof(buffer)) || in.gcount() > 0) {
+    pem.append(buffer, static_cast<size_t>(in.gcount()));
+    if (pem.size() > kMaxCaFileBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", path, "\" is larger than 16 MiB"));
+    }
+  }
+  if (in.bad()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read \"", path, "\""));
+  }
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", path,
+        "\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+  }
+  return pem;
+}
+
+std::string TlsOutput(absl::string_view reason) {
+  return SanitizeOutput(absl::StrCat("TLS: ", reason));
 }
 
 }  // namespace muster::healthchecker

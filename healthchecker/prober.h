@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "checkapi/check_spec.h"
@@ -40,6 +41,25 @@ struct ProbeRequest {
 };
 
 using ProbeCallback = std::function<void(ProbeOutcome)>;
+
+// The certificates TLS probes (https, gRPC over TLS) verify targets
+// against, one set for the whole checker; a check may only opt out of
+// verification (CheckSpec::tls_skip_verify).
+struct ProbeTrust {
+  // A PEM bundle of CA certificates, read once when the prober is made;
+  // empty: the system's roots.
+  std::string ca_file;
+};
+
+// The PEM text of a CA bundle file. INVALID_ARGUMENT when it cannot be
+// read or holds no PEM certificate (the message names the file, not an
+// option).
+absl::StatusOr<std::string> ReadCaFile(const std::string& path);
+
+// The output of a probe whose TLS handshake failed: "TLS: <reason>",
+// e.g. "TLS: certificate verify failed: unable to get local issuer
+// certificate".
+std::string TlsOutput(absl::string_view reason);
 
 // An asynchronous probe transport (HTTP, TCP, gRPC). Thousands of probes
 // may be in flight; none holds a thread. Thread-safe.

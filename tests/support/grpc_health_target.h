@@ -8,6 +8,7 @@
 namespace grpc {
 class CallbackGenericService;
 class Server;
+class ServerCredentials;
 }  // namespace grpc
 
 namespace muster::testing {
@@ -16,12 +17,16 @@ namespace muster::testing {
 // grpc.health.v1 service (grpc::EnableDefaultHealthCheckService), whose
 // answers a test switches between SERVING and NOT_SERVING. The whole
 // server ("") starts SERVING; a named service is unknown (NOT_FOUND)
-// until set. Not thread-safe.
+// until set. StartTls serves over TLS with a given certificate. Not
+// thread-safe.
 class GrpcHealthTarget final {
  public:
   enum class Serving { kServing, kNotServing };
 
   static absl::StatusOr<std::unique_ptr<GrpcHealthTarget>> Start();
+  // TLS with the PEM certificate (chain) and key in these files.
+  static absl::StatusOr<std::unique_ptr<GrpcHealthTarget>> StartTls(
+      const std::string& cert_file, const std::string& key_file);
   ~GrpcHealthTarget();
 
   int port() const { return port_; }
@@ -32,6 +37,8 @@ class GrpcHealthTarget final {
   void Stop();
 
  private:
+  static absl::StatusOr<std::unique_ptr<GrpcHealthTarget>> Serve(
+      std::shared_ptr<grpc::ServerCredentials> credentials);
   GrpcHealthTarget(std::unique_ptr<grpc::CallbackGenericService> generic,
                    std::unique_ptr<grpc::Server> server, int port);
 

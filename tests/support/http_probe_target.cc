@@ -42,11 +42,30 @@ void WidenBacklog(int port) {
 
 }  // namespace
 
-HttpProbeTarget::HttpProbeTarget()
-    : server_(std::make_unique<httplib::Server>()) {}
+HttpProbeTarget::HttpProbeTarget(std::unique_ptr<httplib::Server> server,
+                                 std::string scheme)
+    : server_(std::move(server)), scheme_(std::move(scheme)) {}
 
 absl::StatusOr<std::unique_ptr<HttpProbeTarget>> HttpProbeTarget::Start() {
-  std::unique_ptr<HttpProbeTarget> target(new HttpProbeTarget());
+  return Serve(std::unique_ptr<HttpProbeTarget>(
+      new HttpProbeTarget(std::make_unique<httplib::Server>(), "http")));
+}
+
+absl::StatusOr<std::unique_ptr<HttpProbeTarget>> HttpProbeTarget::StartTls(
+    const std::string& cert_file, const std::string& key_file) {
+  auto server =
+      std::make_unique<httplib::SSLServer>(cert_file.c_str(), key_file.c_str());
+  if (!server->is_valid()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("http probe target: cannot use certificate ", cert_file,
+                     " and key ", key_file));
+  }
+  return Serve(std::unique_ptr<HttpProbeTarget>(
+      new HttpProbeTarget(std::move(server), "https")));
+}
+
+absl::StatusOr<std::unique_ptr<HttpProbeTarget>> HttpProbeTarget::Serve(
+    std::unique_ptr<HttpProbeTarget> target) {
   HttpProbeTarget* self = target.get();
   auto handler = [self](const httplib::Request& request,
                         httplib::Response& response) {
@@ -105,7 +124,11 @@ absl::StatusOr<std::unique_ptr<HttpProbeTarget>> HttpProbeTarget::Start() {
   target->thread_ = std::thread([self] { self->server_->listen_after_bind(); });
   // httplib's stop() is a no-op until its accept loop runs, so wait for an
   // answer: a Stop() from now on really stops the server.
-  httplib::Client client("127.0.0.1", target->port_);
+  // The self-check trusts any certificate: the tests decide what a
+  // prober should trust.
+  httplib::Client client(
+      absl::StrCat(target->scheme_, "://127.0.0.1:", target->port_));
+  client.enable_server_certificate_verification(false);
   client.set_connection_timeout(10);
   client.set_read_timeout(10);
   if (!client.Get(kReadyPath)) {
@@ -117,7 +140,7 @@ absl::StatusOr<std::unique_ptr<HttpProbeTarget>> HttpProbeTarget::Start() {
 HttpProbeTarget::~HttpProbeTarget() { Stop(); }
 
 std::string HttpProbeTarget::Url(absl::string_view path) const {
-  return absl::StrCat("http://127.0.0.1:", port_, path);
+  return absl::StrCat(scheme_, "://127.0.0.1:", port_, path);
 }
 
 void HttpProbeTarget::AnswerStatus(int status, std::string body) {

@@ -21,14 +21,17 @@ namespace muster::testing {
 // answer the test flips: a status and body, a hang (until the answer is
 // flipped again or the server stops), a huge body, or a redirect. Every
 // path answers the same, except /redirected, which always answers 200.
-// Thread-safe.
+// StartTls serves https with a given certificate. Thread-safe.
 class HttpProbeTarget final {
  public:
   static absl::StatusOr<std::unique_ptr<HttpProbeTarget>> Start();
+  // https with the PEM certificate (chain) and key in these files.
+  static absl::StatusOr<std::unique_ptr<HttpProbeTarget>> StartTls(
+      const std::string& cert_file, const std::string& key_file);
   ~HttpProbeTarget();
 
   int port() const { return port_; }
-  // "http://127.0.0.1:<port><path>".
+  // "http://127.0.0.1:<port><path>" (https:// when started with TLS).
   std::string Url(absl::string_view path = "/health") const;
 
   void AnswerStatus(int status, std::string body = "");
@@ -48,9 +51,12 @@ class HttpProbeTarget final {
 
  private:
   enum class Mode { kStatus, kHang, kHugeBody, kRedirect };
-  HttpProbeTarget();
+  HttpProbeTarget(std::unique_ptr<httplib::Server> server, std::string scheme);
+  static absl::StatusOr<std::unique_ptr<HttpProbeTarget>> Serve(
+      std::unique_ptr<HttpProbeTarget> target);
 
   std::unique_ptr<httplib::Server> server_;
+  const std::string scheme_;  // "http" or "https"
   int port_ = 0;
   std::thread thread_;
 
