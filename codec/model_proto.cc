@@ -192,6 +192,9 @@ void ToProto(const CheckSpec& check, muster::v1::CheckSpec* proto) {
   }
   proto->set_http_follow_redirects(check.http_follow_redirects);
   proto->set_grpc_service(check.grpc_service);
+  proto->set_grpc_tls(check.grpc_tls);
+  proto->set_tls_skip_verify(check.tls_skip_verify);
+  proto->set_tls_server_name(check.tls_server_name);
 }
 
 absl::StatusOr<CheckSpec> CheckSpecFromProto(const muster::v1::CheckSpec& p,
@@ -214,6 +217,9 @@ absl::StatusOr<CheckSpec> CheckSpecFromProto(const muster::v1::CheckSpec& p,
   check.http_headers = SortedPairs(p.http_headers());
   check.http_follow_redirects = p.http_follow_redirects();
   check.grpc_service = p.grpc_service();
+  check.grpc_tls = p.grpc_tls();
+  check.tls_skip_verify = p.tls_skip_verify();
+  check.tls_server_name = p.tls_server_name();
   return check;
 }
 

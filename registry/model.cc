@@ -60,7 +60,8 @@ size_t EncodedSizeBound(const Instance& instance) {
        {&instance.realm, &instance.service, &instance.id, &instance.address,
         &instance.zone, &instance.version, &instance.admin_reason,
         &instance.check_output, &instance.check.http_url,
-        &instance.check.http_method, &instance.check.grpc_service}) {
+        &instance.check.http_method, &instance.check.grpc_service,
+        &instance.check.tls_server_name}) {
     bytes += StringBound(*field);
   }
   for (const std::string& tag : instance.tags) bytes += StringBound(tag);

@@ -270,6 +270,45 @@ absl::Status ValidateHttpFields(const CheckSpec& check, string_view field) {
   return absl::OkStatus();
 }
 
+// The probe's TLS settings. TLS comes from the check itself (an https://
+// URL, grpc_tls), so a setting that cannot take effect is refused rather
+// than silently ignored.
+absl::Status ValidateTlsFields(const CheckSpec& check, string_view field) {
+  const std::string grpc_tls_path = absl::StrCat(field, ".grpc_tls");
+  if (check.grpc_tls && check.kind != CheckKind::kGrpc) {
+    return MustBeUnset(grpc_tls_path, check.kind);
+  }
+  const bool http = check.kind == CheckKind::kHttp;
+  const bool tls =
+      (http && absl::StartsWithIgnoreCase(check.http_url, "https://")) ||
+      (check.kind == CheckKind::kGrpc && check.grpc_tls);
+  const std::pair<bool, const char*> settings[] = {
+      {check.tls_skip_verify, ".tls_skip_verify"},
+      {!check.tls_server_name.empty(), ".tls_server_name"}};
+  for (const auto& [is_set, leaf] : settings) {
+    if (!is_set || tls) continue;
+    const std::string path = absl::StrCat(field, leaf);
+    if (http) {
+      return Invalid(path, "needs TLS: use an https:// http_url");
+    }
+    if (check.kind == CheckKind::kGrpc) {
+      return Invalid(path, "needs TLS: set grpc_tls");
+    }
+    return MustBeUnset(path, check.kind);
+  }
+  if (check.tls_server_name.empty()) return absl::OkStatus();
+  const std::string name_path = absl::StrCat(field, ".tls_server_name");
+  const string_view name = check.tls_server_name;
+  RETURN_IF_ERROR(CheckBytes(name, 1, limits::kMaxAddressBytes, name_path));
+  // SNI carries DNS names only (RFC 6066 3): an IP literal cannot be one.
+  if (name.find(':') != string_view::npos ||
+      name.find_first_not_of("0123456789.") == string_view::npos) {
+    return Invalid(name_path, Shown(name),
+                   " is an IP address; a server name is a DNS name");
+  }
+  return ValidateHostname(name, name_path);
+}
+
 // The tags as the set they stand for: sorted, each once.
 std::vector<string_view> DistinctTags(const std::vector<std::string>& tags) {
   std::vector<string_view> distinct(tags.begin(), tags.end());
@@ -313,7 +352,7 @@ size_t RegistrationBytes(const Instance& instance) {
                  instance.id.size() + instance.address.size() +
                  instance.zone.size() + instance.version.size() +
                  check.http_url.size() + check.http_method.size() +
-                 check.grpc_service.size();
+                 check.grpc_service.size() + check.tls_server_name.size();
   for (string_view tag : DistinctTags(instance.tags)) total += tag.size();
   for (const auto* pairs : {&instance.metadata, &check.http_headers}) {
     for (const auto& [key, value] : *pairs) total += key.size() + value.size();
@@ -411,6 +450,7 @@ absl::Status ValidateCheckSpec(const CheckSpec& check, string_view field) {
   }
   RETURN_IF_ERROR(ValidateCheckTiming(check, field));
   RETURN_IF_ERROR(ValidateHttpFields(check, field));
+  RETURN_IF_ERROR(ValidateTlsFields(check, field));
   const std::string grpc_path = absl::StrCat(field, ".grpc_service");
   if (check.kind != CheckKind::kGrpc && !check.grpc_service.empty()) {
     return MustBeUnset(grpc_path, check.kind);

@@ -80,7 +80,10 @@ void NormalizeRegistration(Instance& instance);
 //   headers whose names are HTTP tokens of <= kMaxHttpHeaderNameBytes
 //   and whose values have <= kMaxHttpHeaderValueBytes and no CR, LF or
 //   NUL; no other kind may set an http_* field;
-// - only GRPC may set `grpc_service`, <= kMaxGrpcServiceBytes.
+// - only GRPC may set `grpc_service`, <= kMaxGrpcServiceBytes;
+// - only GRPC may set `grpc_tls`; `tls_skip_verify` and `tls_server_name`
+//   need TLS (HTTP with an https:// url, or GRPC with grpc_tls);
+//   `tls_server_name` is a hostname (<= kMaxAddressBytes), not an IP.
 absl::Status ValidateCheckSpec(const CheckSpec& check, absl::string_view field);
 
 // Validates `check` (as ValidateCheckSpec) and returns it with every
