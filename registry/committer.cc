@@ -77,6 +77,30 @@ void Txn::DeleteRealm(const std::string& name) {
   has_writes_ = true;
 }
 
+std::optional<Token> Txn::FindPendingToken(const std::string& name) const {
+  if (auto it = mine_.tokens.find(name); it != mine_.tokens.end())
+    return it->second;
+  if (auto it = group_.tokens.find(name); it != group_.tokens.end())
+    return it->second;
+  return std::nullopt;
+}
+
+bool Txn::PendingTokenHasHash(const std::string& secret_hash) const {
+  for (const GroupChanges* changes : {&mine_, &group_}) {
+    for (const auto& [name, token] : changes->tokens) {
+      if (token.secret_hash == secret_hash) return true;
+    }
+  }
+  return false;
+}
+
+void Txn::PutToken(Token token) {
+  token.modify_revision = revision_;
+  std::string name = token.name;
+  mine_.tokens[name] = std::move(token);
+  has_writes_ = true;
+}
+
 Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
                      Metrics& metrics, Options options)
     : store_(store),
@@ -196,6 +220,7 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
     for (const auto& [key, value] : mine.instances)
       changes.instances[key] = value;
     for (const auto& [name, value] : mine.realms) changes.realms[name] = value;
+    for (const auto& [name, value] : mine.tokens) changes.tokens[name] = value;
     changes.events.insert(changes.events.end(), mine.events.begin(),
                           mine.events.end());
     ++next_revision;
@@ -218,6 +243,9 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       } else {
         batch.delete_instances.push_back(key);
       }
+    }
+    for (auto& [name, token] : changes.tokens) {
+      batch.put_tokens.push_back(std::move(token));
     }
     batch.events = std::move(changes.events);
 
@@ -348,6 +376,8 @@ absl::Status Committer::CatchUp(uint64_t revision) {
   ASSIGN_OR_RETURN(std::vector<Realm> realms, store_.LoadRealms());
   CommitBatch batch;
   batch.revision = revision;
+  // Tokens have no events either: the stored ones go to the commit hook.
+  ASSIGN_OR_RETURN(batch.put_tokens, store_.LoadTokens());
   // Every instance write has its event, carrying the record as written;
   // the last event of a key is its state on disk.
   std::map<InstanceKey, std::shared_ptr<const Instance>> last;

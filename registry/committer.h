@@ -19,15 +19,17 @@
 #include "registry/index.h"
 #include "registry/model.h"
 #include "registry/store.h"
+#include "registry/token.h"
 #include "registry/watch_hub.h"
 
 namespace muster::registry {
 
 // Pending changes of a commit group, keyed by record; a null instance or
-// an empty realm marks a delete.
+// an empty realm marks a delete (tokens are never deleted).
 struct GroupChanges {
   std::map<InstanceKey, std::shared_ptr<const Instance>> instances;
   std::map<std::string, std::optional<Realm>> realms;
+  std::map<std::string, Token> tokens;
   std::vector<Event> events;
 };
 
@@ -53,15 +55,24 @@ class Txn final {
       const std::string& realm) const;
 
   // Stores `instance` (modify_revision is set to revision()) and records
-  // a PUT event. Returns the stored instance.
+  // a PUT event made by `actor`. Returns the stored instance.
   std::shared_ptr<const Instance> PutInstance(Instance instance,
                                               EventCause cause,
-                                              std::string reason);
-  // Deletes the instance and records a DELETE event carrying `last`.
+                                              std::string reason,
+                                              std::string actor);
+  // Deletes the instance and records a DELETE event carrying `last`, made
+  // by `actor`.
   void DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
-                      std::string reason);
+                      std::string reason, std::string actor);
   void PutRealm(Realm realm);
   void DeleteRealm(const std::string& name);
+  // A token this group put earlier (the committed ones are the Tokens
+  // part's to find); nullopt when none did.
+  std::optional<Token> FindPendingToken(const std::string& name) const;
+  // Whether a token this group put has `secret_hash`.
+  bool PendingTokenHasHash(const std::string& secret_hash) const;
+  // Stores `token` (modify_revision is set to revision()); no event.
+  void PutToken(Token token);
 
   bool HasWrites() const { return has_writes_; }
   const GroupChanges& changes() const { return mine_; }

@@ -81,6 +81,15 @@ inline constexpr size_t kWatchMaxMessageBytes = 256 * 1024;
 // it (the client is not reading) is reset after this long.
 inline constexpr int kWatchCutOffGraceMs = 5000;
 
+// Access tokens: names [a-z0-9][a-z0-9._-]{0,62}; realms and services a
+// token's scope may name; the length of a secret an operator chooses
+// (generated ones have 47 bytes).
+inline constexpr size_t kMaxTokenNameBytes = 63;
+inline constexpr size_t kMaxTokenRealms = 64;
+inline constexpr size_t kMaxTokenServices = 64;
+inline constexpr size_t kMinTokenSecretBytes = 32;
+inline constexpr size_t kMaxTokenSecretBytes = 1024;
+
 // Change log retention default (revisions).
 inline constexpr uint64_t kDefaultChangelogRetention = 100000;
 

@@ -33,11 +33,12 @@ Registry::Registry(Options options, Store& store, Clock& clock,
       instances_(InstancesOptions(options), index_, committer_, checker_bridge_,
                  clock),
       realms_(index_, committer_),
-      change_log_(index_, hub_) {
-  committer_.SetCommitHook(
-      [bridge = &checker_bridge_](const CommitBatch& batch) {
-        bridge->OnCommitted(batch);
-      });
+      change_log_(index_, hub_),
+      tokens_(committer_) {
+  committer_.SetCommitHook([this](const CommitBatch& batch) {
+    tokens_.Apply(batch);
+    checker_bridge_.OnCommitted(batch);
+  });
 }
 
 absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options,
@@ -51,6 +52,7 @@ absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options,
   ASSIGN_OR_RETURN(StoredState state, store.Load());
   std::unique_ptr<Registry> registry(
       new Registry(std::move(options), store, clock, metrics));
+  registry->tokens_.Load(std::move(state.tokens));
   registry->index_.Load(std::move(state));
   const Registry* self = registry.get();
   registry->collector_id_ = metrics.AddCollector(

@@ -18,6 +18,7 @@
 #include "registry/model.h"
 #include "registry/realms.h"
 #include "registry/store.h"
+#include "registry/tokens.h"
 #include "registry/watch_hub.h"
 
 namespace muster::registry {
@@ -29,6 +30,7 @@ namespace muster::registry {
 //   realms()          realm CRUD and the listing with counts
 //   change_log()      ListEvents, watches, and the log's statistics
 //   checker_bridge()  the health checker's TargetSource and VerdictSink
+//   tokens()          access tokens: create, revoke, list, authenticate
 // It knows neither gRPC nor RocksDB. Thread-safe; the parts live as long
 // as the registry.
 class Registry final {
@@ -69,6 +71,7 @@ class Registry final {
   Realms& realms() { return realms_; }
   ChangeLog& change_log() { return change_log_; }
   CheckerBridge& checker_bridge() { return checker_bridge_; }
+  Tokens& tokens() { return tokens_; }
 
  private:
   Registry(Options options, Store& store, Clock& clock, Metrics& metrics);
@@ -83,6 +86,7 @@ class Registry final {
   Instances instances_;
   Realms realms_;
   ChangeLog change_log_;
+  Tokens tokens_;
   int collector_id_ = 0;
 };
 

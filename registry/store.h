@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "registry/model.h"
+#include "registry/token.h"
 
 namespace muster::registry {
 
@@ -22,6 +23,8 @@ struct StoredState {
   // Each instance in its final place: the index keeps these pointers, so
   // a start-up with a million instances does not copy them again.
   std::vector<std::shared_ptr<const Instance>> instances;
+  // Every access token, revoked ones included, in name order.
+  std::vector<Token> tokens;
 };
 
 // One atomic, durable commit: puts and deletes of records, their
@@ -33,6 +36,8 @@ struct CommitBatch {
   std::vector<std::string> delete_realms;
   std::vector<Instance> put_instances;
   std::vector<InstanceKey> delete_instances;
+  // Created or changed (revoked) tokens; tokens are never deleted.
+  std::vector<Token> put_tokens;
   // In order; every event's revision is <= `revision`.
   std::vector<Event> events;
 };
@@ -47,7 +52,7 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
-  // Reads every realm and instance and the revision counters.
+  // Reads every realm, instance and token and the revision counters.
   // Returns DATA_LOSS or INTERNAL when the stored data cannot be decoded.
   virtual absl::StatusOr<StoredState> Load() = 0;
 
@@ -74,6 +79,9 @@ class Store {
   // Every realm as stored, in name order (cheaper than Load when only the
   // realms are needed).
   virtual absl::StatusOr<std::vector<Realm>> LoadRealms() = 0;
+
+  // Every access token as stored, in name order (see LoadRealms).
+  virtual absl::StatusOr<std::vector<Token>> LoadTokens() = 0;
 
   // Whether Commit may be tried: false after a failed write (UNAVAILABLE
   // from Commit or Compact) and while the store is open read-only, until

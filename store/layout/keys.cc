@@ -1,9 +1,14 @@
 #include "store/layout/keys.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "codec/model_proto.h"
+#include "codec/token_proto.h"
+#include "muster/v1/tokens.pb.h"
 #include "muster/v1/types.pb.h"
 
 namespace muster::registry::keys {
@@ -128,6 +133,12 @@ std::string InstanceServicePrefix(absl::string_view realm,
                       absl::string_view(&kSeparator, 1));
 }
 
+absl::StatusOr<std::string> EncodeTokenKey(absl::string_view name) {
+  absl::Status status = CheckKeyPart("token", name);
+  if (!status.ok()) return status;
+  return absl::StrCat(kTokenKeyPrefix, name);
+}
+
 std::string EncodeChangelogKey(uint64_t revision, uint32_t sequence) {
   std::string out;
   out.reserve(12);
@@ -158,6 +169,10 @@ std::string EncodeInstanceValue(const Instance& instance) {
 
 std::string EncodeEventValue(const Event& event) {
   return Serialize<muster::v1::Event>(event);
+}
+
+std::string EncodeTokenValue(const Token& token) {
+  return Serialize<muster::v1::StoredToken>(token);
 }
 
 absl::StatusOr<Realm> DecodeRealmRecord(absl::string_view key,
@@ -199,6 +214,28 @@ absl::StatusOr<Event> DecodeChangelogRecord(absl::string_view key,
     return Undecodable("change-log entry", key, "revision does not match key");
   }
   return event;
+}
+
+absl::StatusOr<Token> DecodeTokenRecord(absl::string_view key,
+                                        absl::string_view value) {
+  if (!absl::StartsWith(key, kTokenKeyPrefix) ||
+      key.size() == sizeof(kTokenKeyPrefix) - 1) {
+    return Undecodable("token", key, "not a token key");
+  }
+  absl::StatusOr<Token> token = ParseRecord<muster::v1::StoredToken>(
+      "token", key, value,
+      [](const auto& proto) { return TokenFromProto(proto, "stored_token"); });
+  if (!token.ok()) return token;
+  if (token->name != key.substr(sizeof(kTokenKeyPrefix) - 1)) {
+    return Undecodable("token", key, "name does not match key");
+  }
+  const std::string& hash = token->secret_hash;
+  const bool hex =
+      hash.size() == 64 && std::all_of(hash.begin(), hash.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      });
+  if (!hex) return Undecodable("token", key, "malformed secret hash");
+  return token;
 }
 
 absl::Status CheckCommitBatch(const CommitBatch& batch,

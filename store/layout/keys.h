@@ -7,6 +7,9 @@
 //                  "meta/format_version"            kFormatVersion
 //                  "meta/revision"                  last committed revision
 //                  "meta/oldest_retained_revision"  change-log watermark
+//                and the access tokens:
+//                  "token/" + token name  serialized muster.v1.StoredToken
+//                (a data dir from before tokens has none: it loads as is)
 //   "realms"     key: realm name
 //                value: serialized muster.v1.Realm
 //   "instances"  key: realm \0 service \0 id (names never contain NUL),
@@ -52,6 +55,8 @@ inline constexpr std::array<const char*, 4> kColumnFamilies = {
 inline constexpr char kFormatVersionKey[] = "meta/format_version";
 inline constexpr char kRevisionKey[] = "meta/revision";
 inline constexpr char kOldestRetainedKey[] = "meta/oldest_retained_revision";
+// Token records, in the default column family: kTokenKeyPrefix + name.
+inline constexpr char kTokenKeyPrefix[] = "token/";
 
 // 8-byte big-endian: byte order equals numeric order.
 std::string EncodeUint64(uint64_t value);
@@ -72,6 +77,10 @@ std::string InstanceRealmPrefix(absl::string_view realm);
 std::string InstanceServicePrefix(absl::string_view realm,
                                   absl::string_view service);
 
+// kTokenKeyPrefix + name. INVALID_ARGUMENT when the name is empty or
+// holds NUL.
+absl::StatusOr<std::string> EncodeTokenKey(absl::string_view name);
+
 // A change-log entry's position: its revision and its index among the
 // events of that revision.
 struct ChangelogPosition {
@@ -84,10 +93,13 @@ std::string EncodeChangelogKey(uint64_t revision, uint32_t sequence);
 // INVALID_ARGUMENT unless `bytes` is exactly 12 bytes.
 absl::StatusOr<ChangelogPosition> DecodeChangelogKey(absl::string_view bytes);
 
-// Record values: serialized muster.v1 protos (Realm, Instance, Event).
+// Record values: serialized muster.v1 protos (Realm, Instance, Event,
+// StoredToken).
 std::string EncodeRealmValue(const Realm& realm);
 std::string EncodeInstanceValue(const Instance& instance);
 std::string EncodeEventValue(const Event& event);
+// Serialized muster.v1.StoredToken: the token and its secret's hash.
+std::string EncodeTokenValue(const Token& token);
 
 // Decode one stored record. DATA_LOSS naming the key when the key or the
 // value is malformed, holds an unknown enum value, or does not match the
@@ -98,6 +110,9 @@ absl::StatusOr<Instance> DecodeInstanceRecord(absl::string_view key,
                                               absl::string_view value);
 absl::StatusOr<Event> DecodeChangelogRecord(absl::string_view key,
                                             absl::string_view value);
+// Also DATA_LOSS when the secret hash is not 64 lowercase hex digits.
+absl::StatusOr<Token> DecodeTokenRecord(absl::string_view key,
+                                        absl::string_view value);
 
 // The CommitBatch contract, checked by every Store before it writes:
 // INTERNAL unless batch.revision > `store_revision` and every event has

@@ -18,6 +18,7 @@ absl::StatusOr<StoredState> MemoryStore::Load() {
   for (const auto& [key, instance] : instances_) {
     state.instances.push_back(std::make_shared<const Instance>(instance));
   }
+  ASSIGN_OR_RETURN(state.tokens, DecodeTokens());
   return state;
 }
 
@@ -29,6 +30,7 @@ absl::Status MemoryStore::Commit(const CommitBatch& batch) {
   std::vector<std::string> delete_instances;
   std::vector<std::string> put_realms;
   std::vector<std::string> put_instances;
+  std::vector<std::string> put_tokens;
   for (const std::string& name : batch.delete_realms) {
     ASSIGN_OR_RETURN(std::string key, keys::EncodeRealmKey(name));
     delete_realms.push_back(std::move(key));
@@ -45,6 +47,10 @@ absl::Status MemoryStore::Commit(const CommitBatch& batch) {
     ASSIGN_OR_RETURN(std::string key, keys::EncodeInstanceKey(instance.Key()));
     put_instances.push_back(std::move(key));
   }
+  for (const Token& token : batch.put_tokens) {
+    ASSIGN_OR_RETURN(std::string key, keys::EncodeTokenKey(token.name));
+    put_tokens.push_back(std::move(key));
+  }
   if (fail_commits_) {
     return absl::UnavailableError("memory store: injected commit failure");
   }
@@ -56,6 +62,10 @@ absl::Status MemoryStore::Commit(const CommitBatch& batch) {
   }
   for (size_t i = 0; i < put_instances.size(); ++i) {
     instances_.insert_or_assign(put_instances[i], batch.put_instances[i]);
+  }
+  for (size_t i = 0; i < put_tokens.size(); ++i) {
+    tokens_.insert_or_assign(put_tokens[i],
+                             keys::EncodeTokenValue(batch.put_tokens[i]));
   }
   changelog_.insert(changelog_.end(), batch.events.begin(), batch.events.end());
   revision_ = batch.revision;
@@ -108,6 +118,25 @@ absl::StatusOr<std::vector<Realm>> MemoryStore::LoadRealms() {
   std::vector<Realm> realms;
   for (const auto& [key, realm] : realms_) realms.push_back(realm);
   return realms;
+}
+
+absl::StatusOr<std::vector<Token>> MemoryStore::LoadTokens() {
+  absl::MutexLock lock(&mu_);
+  return DecodeTokens();
+}
+
+absl::StatusOr<std::vector<Token>> MemoryStore::DecodeTokens() const {
+  std::vector<Token> tokens;
+  for (const auto& [key, value] : tokens_) {
+    ASSIGN_OR_RETURN(Token token, keys::DecodeTokenRecord(key, value));
+    tokens.push_back(std::move(token));
+  }
+  return tokens;
+}
+
+std::map<std::string, std::string> MemoryStore::TEST_TokenRecords() const {
+  absl::MutexLock lock(&mu_);
+  return tokens_;
 }
 
 bool MemoryStore::Writable() const {

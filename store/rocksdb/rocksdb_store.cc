@@ -488,6 +488,7 @@ absl::StatusOr<StoredState> RocksDbStore::Load() {
   std::unique_ptr<rocksdb::Iterator> it(
       db.db->NewIterator(read_options, db.handles[kInstances]));
   ASSIGN_OR_RETURN(state.instances, LoadInstances(*it));
+  ASSIGN_OR_RETURN(state.tokens, ReadTokens(db, read_options));
   return state;
 }
 
@@ -495,6 +496,29 @@ absl::StatusOr<std::vector<Realm>> RocksDbStore::LoadRealms() {
   absl::ReaderMutexLock lock(&db_mu_);
   if (db_ == nullptr) return Closed();
   return ReadRealms(*db_, rocksdb::ReadOptions());
+}
+
+absl::StatusOr<std::vector<Token>> RocksDbStore::LoadTokens() {
+  absl::ReaderMutexLock lock(&db_mu_);
+  if (db_ == nullptr) return Closed();
+  return ReadTokens(*db_, rocksdb::ReadOptions());
+}
+
+absl::StatusOr<std::vector<Token>> RocksDbStore::ReadTokens(
+    const Db& db, const rocksdb::ReadOptions& options) const {
+  std::vector<Token> tokens;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db.db->NewIterator(options, db.handles[kDefault]));
+  for (it->Seek(keys::kTokenKeyPrefix);
+       it->Valid() && absl::StartsWith(KeyOf(*it), keys::kTokenKeyPrefix);
+       it->Next()) {
+    absl::StatusOr<Token> token =
+        keys::DecodeTokenRecord(KeyOf(*it), ValueOf(*it));
+    if (!token.ok()) return DataLoss(path_, token.status());
+    tokens.push_back(*std::move(token));
+  }
+  if (!it->status().ok()) return ReadError(path_, it->status());
+  return tokens;
 }
 
 absl::StatusOr<std::vector<Realm>> RocksDbStore::ReadRealms(
@@ -720,6 +744,10 @@ absl::Status RocksDbStore::Commit(const CommitBatch& batch) {
     ASSIGN_OR_RETURN(const std::string key,
                      keys::EncodeInstanceKey(instance.Key()));
     write.Put(handles[kInstances], key, keys::EncodeInstanceValue(instance));
+  }
+  for (const Token& token : batch.put_tokens) {
+    ASSIGN_OR_RETURN(const std::string key, keys::EncodeTokenKey(token.name));
+    write.Put(handles[kDefault], key, keys::EncodeTokenValue(token));
   }
   uint32_t sequence = 0;
   for (size_t i = 0; i < batch.events.size(); ++i) {

@@ -72,6 +72,7 @@ class RocksDbStore final : public Store {
   absl::Status Compact(uint64_t oldest_to_keep) override;
   uint64_t OldestRetainedRevision() const override;
   absl::StatusOr<std::vector<Realm>> LoadRealms() override;
+  absl::StatusOr<std::vector<Token>> LoadTokens() override;
   bool Writable() const override { return writable_.load(); }
   absl::StatusOr<uint64_t> Reopen() override;
 
@@ -108,6 +109,9 @@ class RocksDbStore final : public Store {
                                        const rocksdb::ReadOptions& options,
                                        const char* key) const;
   absl::StatusOr<std::vector<Realm>> ReadRealms(
+      const Db& db, const rocksdb::ReadOptions& options) const;
+  // The token records (keys.h: kTokenKeyPrefix in the default family).
+  absl::StatusOr<std::vector<Token>> ReadTokens(
       const Db& db, const rocksdb::ReadOptions& options) const;
   // Writes `batch` with sync=true to the read-write instance. After a
   // failed write the store is not writable until Reopen (see the .cc).

@@ -36,6 +36,9 @@ class ForwardingStore : public registry::Store {
   absl::StatusOr<std::vector<registry::Realm>> LoadRealms() override {
     return inner_.LoadRealms();
   }
+  absl::StatusOr<std::vector<registry::Token>> LoadTokens() override {
+    return inner_.LoadTokens();
+  }
   bool Writable() const override { return inner_.Writable(); }
   absl::StatusOr<uint64_t> Reopen() override { return inner_.Reopen(); }
 

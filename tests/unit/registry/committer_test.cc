@@ -97,6 +97,9 @@ class FlakyStore final : public Store {
   absl::StatusOr<std::vector<Realm>> LoadRealms() override {
     return inner_.LoadRealms();
   }
+  absl::StatusOr<std::vector<Token>> LoadTokens() override {
+    return inner_.LoadTokens();
+  }
   bool Writable() const override {
     absl::MutexLock lock(&mu_);
     return !failed_;
