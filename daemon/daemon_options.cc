@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "daemon/tls_files.h"
 
 namespace muster::registry {
 namespace {
@@ -149,6 +150,74 @@ absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
                      " to ", kMaxGrpcFdReserve));
   }
   out.fd_reserve = options.grpc_fd_reserve;
+  if (options.grpc_max_concurrent_streams < kMinGrpcMaxConcurrentStreams ||
+      options.grpc_max_concurrent_streams > kMaxGrpcMaxConcurrentStreams) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc-max-concurrent-streams: must be from ",
+        kMinGrpcMaxConcurrentStreams, " to ", kMaxGrpcMaxConcurrentStreams));
+  }
+  out.max_concurrent_streams = options.grpc_max_concurrent_streams;
+  absl::StatusOr<uint64_t> memory =
+      ParseByteSize("--grpc-memory-limit", options.grpc_memory_limit);
+  if (!memory.ok()) return memory.status();
+  // Below this the transport could not hold a few maximum-size messages.
+  if (*memory < (uint64_t{16} << 20)) {
+    return absl::InvalidArgumentError(
+        "--grpc-memory-limit: must be at least 16MiB");
+  }
+  out.memory_limit_bytes = *memory;
+  absl::StatusOr<absl::Duration> ping = ParseDurationFlag(
+      options.grpc_min_ping_interval, "--grpc-min-ping-interval");
+  if (!ping.ok()) return ping.status();
+  if (*ping < absl::Seconds(1) || *ping > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        "--grpc-min-ping-interval: must be from 1s to 1h");
+  }
+  out.min_ping_interval = *ping;
+  if (options.grpc_max_ping_strikes < kMinGrpcMaxPingStrikes ||
+      options.grpc_max_ping_strikes > kMaxGrpcMaxPingStrikes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc-max-ping-strikes: must be from ",
+                     kMinGrpcMaxPingStrikes, " to ", kMaxGrpcMaxPingStrikes));
+  }
+  out.max_ping_strikes = options.grpc_max_ping_strikes;
+  return out;
+}
+
+absl::StatusOr<TlsFlagValues> ParseTlsOptions(const DaemonOptions& options) {
+  TlsFlagValues out;
+  absl::StatusOr<absl::Duration> interval =
+      ParseDurationFlag(options.tls_reload_interval, "--tls-reload-interval");
+  if (!interval.ok()) return interval.status();
+  if (*interval < absl::Seconds(1) || *interval > absl::Hours(24) ||
+      *interval != absl::Seconds(absl::ToInt64Seconds(*interval))) {
+    return absl::InvalidArgumentError(
+        "--tls-reload-interval: must be whole seconds from 1s to 24h");
+  }
+  out.reload_interval = *interval;
+  if (options.tls_cert.empty()) {
+    if (!options.tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-key: needs --tls-cert (the certificate the key belongs to)");
+    }
+    if (!options.tls_client_ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-client-ca: needs --tls-cert (mutual TLS is TLS first)");
+    }
+    return out;
+  }
+  if (options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert: needs --tls-key (the certificate's private key)");
+  }
+  if (absl::Status s = CheckTlsFiles(options.tls_cert, options.tls_key,
+                                     options.tls_client_ca);
+      !s.ok()) {
+    return s;
+  }
+  out.cert = options.tls_cert;
+  out.key = options.tls_key;
+  out.client_ca = options.tls_client_ca;
   return out;
 }
 
@@ -204,6 +273,7 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
     return s;
   if (absl::Status s = ParseWatchProgressInterval(options).status(); !s.ok())
     return s;
+  if (absl::Status s = ParseTlsOptions(options).status(); !s.ok()) return s;
   return absl::OkStatus();
 }
 

@@ -18,6 +18,10 @@ inline constexpr uint64_t kMinProbesInFlight = 1;
 inline constexpr uint64_t kMaxProbesInFlight = 100000;
 inline constexpr uint64_t kMinGrpcFdReserve = 64;
 inline constexpr uint64_t kMaxGrpcFdReserve = 1048576;
+inline constexpr uint64_t kMinGrpcMaxConcurrentStreams = 1;
+inline constexpr uint64_t kMaxGrpcMaxConcurrentStreams = 1000000;
+inline constexpr uint64_t kMinGrpcMaxPingStrikes = 1;
+inline constexpr uint64_t kMaxGrpcMaxPingStrikes = 1000;
 
 // Everything musterd is configured with (flags; see `musterd --help` and
 // the README). Defaults are the documented ones.
@@ -47,6 +51,16 @@ struct DaemonOptions {
   std::string grpc_handshake_timeout = "20s";
   std::string grpc_max_connection_idle = "30m";
   uint32_t grpc_fd_reserve = 2048;
+  // gRPC transport limits (ParseGrpcConnectionOptions).
+  uint32_t grpc_max_concurrent_streams = 4096;
+  std::string grpc_memory_limit = "1GiB";
+  std::string grpc_min_ping_interval = "10s";
+  uint32_t grpc_max_ping_strikes = 2;
+  // TLS on the gRPC and HTTP ports (ParseTlsOptions); no --tls-cert: none.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  std::string tls_reload_interval = "10s";
 };
 
 // INVALID_ARGUMENT naming the flag and the rule.
@@ -82,12 +96,33 @@ struct GrpcConnectionOptions {
   absl::Duration handshake_timeout;
   absl::Duration max_connection_idle;  // absl::InfiniteDuration(): never
   uint32_t fd_reserve = 0;
+  uint32_t max_concurrent_streams = 0;
+  uint64_t memory_limit_bytes = 0;
+  absl::Duration min_ping_interval;
+  uint32_t max_ping_strikes = 0;
 };
 
 // --grpc-handshake-timeout from 100ms to 1h; --grpc-max-connection-idle
-// at least 1s, or 0 for never; --grpc-fd-reserve from 64 to 1048576.
+// at least 1s, or 0 for never; --grpc-fd-reserve from 64 to 1048576;
+// --grpc-max-concurrent-streams from 1 to 1000000; --grpc-memory-limit a
+// size of at least 16MiB; --grpc-min-ping-interval from 1s to 1h;
+// --grpc-max-ping-strikes from 1 to 1000.
 // INVALID_ARGUMENT naming the flag.
 absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
     const DaemonOptions& options);
+
+// The TLS flags as values; cert empty: no TLS.
+struct TlsFlagValues {
+  std::string cert;
+  std::string key;
+  std::string client_ca;
+  absl::Duration reload_interval;
+};
+
+// --tls-key and --tls-client-ca need --tls-cert, and --tls-cert needs
+// --tls-key; --tls-reload-interval whole seconds from 1s to 24h; the files
+// are read and must parse, the key must match the certificate
+// (CheckTlsFiles). INVALID_ARGUMENT naming the flag and the rule.
+absl::StatusOr<TlsFlagValues> ParseTlsOptions(const DaemonOptions& options);
 
 }  // namespace muster::registry

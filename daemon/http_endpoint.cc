@@ -17,19 +17,42 @@
 
 namespace muster::registry {
 
-// httplib::Server plus a way to close the listening socket that, unlike
-// httplib's stop(), also works before the accept loop has started (stop()
-// is a no-op until then, so a Stop() racing Start() would hang the join).
-class HttpServer final : public httplib::Server {
+// httplib's Server or SSLServer plus a way to close the listening socket
+// that, unlike httplib's stop(), also works before the accept loop has
+// started (stop() is a no-op until then, so a Stop() racing Start() would
+// hang the join).
+template <typename Base>
+class ClosableServer final : public Base {
  public:
+  using Base::Base;
   void CloseListener() {
-    socket_t sock = svr_sock_.exchange(INVALID_SOCKET);
+    socket_t sock = this->svr_sock_.exchange(INVALID_SOCKET);
     if (sock != INVALID_SOCKET) {
       // shutdown() wakes an accept() blocked on the socket.
       ::shutdown(sock, SHUT_RDWR);
       ::close(sock);
     }
   }
+};
+
+// The server, plain or TLS, and the TLS identity its handshakes use
+// (declared first: it must outlive the server's SSL_CTX).
+class HttpServer final {
+ public:
+  HttpServer(std::unique_ptr<ReloadingTlsIdentity> identity,
+             std::unique_ptr<httplib::Server> server,
+             std::function<void()> close_listener)
+      : identity_(std::move(identity)),
+        server_(std::move(server)),
+        close_listener_(std::move(close_listener)) {}
+
+  httplib::Server& http() { return *server_; }
+  void CloseListener() { close_listener_(); }
+
+ private:
+  const std::unique_ptr<ReloadingTlsIdentity> identity_;
+  const std::unique_ptr<httplib::Server> server_;
+  const std::function<void()> close_listener_;
 };
 
 namespace {
@@ -59,6 +82,41 @@ absl::Status CheckResolvable(const std::string& name, const std::string& listen,
   return absl::OkStatus();
 }
 
+// Whether /metrics may be served to `req`: the one place that decides it.
+// Under mutual TLS the client must have presented a certificate that
+// verified against the client CAs. OK, or UNAUTHENTICATED (401) /
+// PERMISSION_DENIED (403) with the reason for the response body.
+absl::Status MetricsAccess(const httplib::Request& req, bool mutual_tls) {
+  if (!mutual_tls) return absl::OkStatus();
+  if (ReloadingTlsIdentity::PeerVerified(req.ssl)) return absl::OkStatus();
+  return absl::UnauthenticatedError(
+      "/metrics needs a client certificate issued by a CA of "
+      "--tls-client-ca");
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> NewServer(
+    const HttpEndpoint::Options& options) {
+  if (options.tls.cert.empty()) {
+    auto server = std::make_unique<ClosableServer<httplib::Server>>();
+    auto* raw = server.get();
+    return std::make_unique<HttpServer>(nullptr, std::move(server),
+                                        [raw] { raw->CloseListener(); });
+  }
+  absl::StatusOr<std::unique_ptr<ReloadingTlsIdentity>> identity =
+      ReloadingTlsIdentity::Create(options.tls);
+  if (!identity.ok()) return identity.status();
+  ReloadingTlsIdentity* id = identity->get();
+  auto server = std::make_unique<ClosableServer<httplib::SSLServer>>(
+      [id](SSL_CTX& ctx) { return id->ConfigureServer(ctx); });
+  if (!server->is_valid()) {
+    return absl::InternalError(
+        absl::StrCat(options.name, ": cannot set up TLS"));
+  }
+  auto* raw = server.get();
+  return std::make_unique<HttpServer>(*std::move(identity), std::move(server),
+                                      [raw] { raw->CloseListener(); });
+}
+
 // Without SO_REUSEPORT (httplib's default sets it), so a second listener
 // on a taken port fails instead of silently sharing it.
 void ListenerSocketOptions(socket_t sock) {
@@ -77,7 +135,9 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
       CheckResolvable(options.name, options.listen, host_port->host);
   if (!resolvable.ok()) return resolvable;
 
-  auto server = std::make_unique<HttpServer>();
+  absl::StatusOr<std::unique_ptr<HttpServer>> holder = NewServer(options);
+  if (!holder.ok()) return holder.status();
+  httplib::Server* server = &(*holder)->http();
   // httplib takes ownership of the queue and joins its threads when the
   // accept loop ends.
   server->new_task_queue = [] {
@@ -91,10 +151,16 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   server->set_write_timeout(kIoTimeoutSeconds);
   server->set_payload_max_length(kMaxRequestBodyBytes);
 
-  server->Get("/metrics",
-              [&metrics](const httplib::Request&, httplib::Response& res) {
-                res.set_content(metrics.Render(), kPrometheusContentType);
-              });
+  server->Get(
+      "/metrics", [&metrics, mutual = !options.tls.client_ca.empty()](
+                      const httplib::Request& req, httplib::Response& res) {
+        if (absl::Status access = MetricsAccess(req, mutual); !access.ok()) {
+          res.status = absl::IsUnauthenticated(access) ? 401 : 403;
+          res.set_content(std::string(access.message()), "text/plain");
+          return;
+        }
+        res.set_content(metrics.Render(), kPrometheusContentType);
+      });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });
@@ -131,8 +197,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   std::string host = host_port->host.find(':') != std::string::npos
                          ? absl::StrCat("[", host_port->host, "]")
                          : host_port->host;
-  return std::unique_ptr<HttpEndpoint>(
-      new HttpEndpoint(std::move(server), port, absl::StrCat(host, ":", port)));
+  return std::unique_ptr<HttpEndpoint>(new HttpEndpoint(
+      *std::move(holder), port, absl::StrCat(host, ":", port)));
 }
 
 HttpEndpoint::HttpEndpoint(std::unique_ptr<HttpServer> server, int port,
@@ -150,7 +216,7 @@ absl::Status HttpEndpoint::Start() {
   thread_ = std::thread([this] {
     // Returns once CloseListener() has closed the socket and the worker
     // pool has drained.
-    if (!server_->listen_after_bind()) {
+    if (!server_->http().listen_after_bind()) {
       MUSTER_LOG(kError, "http endpoint on %s stopped accepting connections",
                  address_);
     }

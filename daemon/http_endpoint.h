@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
+#include "daemon/tls_files.h"
 
 namespace muster::registry {
 
@@ -31,6 +32,11 @@ class HttpEndpoint final {
     std::string listen = "127.0.0.1:7401";
     // What errors call the address (musterd: its flag, "--http-listen").
     std::string name = "http listen";
+    // HTTPS with this identity, reloaded when the files change; no cert:
+    // plain HTTP. With a client CA (mutual TLS), /healthz and /readyz
+    // still answer clients without a certificate (probes cannot present
+    // one); /metrics needs one that verifies (MetricsAccess).
+    ReloadingTlsIdentity::Files tls;
   };
 
   // The readiness check behind /readyz; it runs on a worker thread for

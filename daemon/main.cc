@@ -33,6 +33,7 @@
 #include "registry/registry.h"
 #include "rpc/protobuf_log.h"
 #include "rpc/server.h"
+#include "rpc/tls_credentials.h"
 #include "store/rocksdb/rocksdb_store.h"
 
 #ifndef MUSTER_VERSION
@@ -184,6 +185,16 @@ int Run(const DaemonOptions& options) {
   server_options.handshake_timeout = grpc.handshake_timeout;
   server_options.max_connection_idle = grpc.max_connection_idle;
   server_options.fd_reserve = grpc.fd_reserve;
+  server_options.max_concurrent_streams = grpc.max_concurrent_streams;
+  server_options.memory_limit_bytes = grpc.memory_limit_bytes;
+  server_options.min_ping_interval = grpc.min_ping_interval;
+  server_options.max_ping_strikes = grpc.max_ping_strikes;
+  // Validated (files read and matched) with the flags.
+  const TlsFlagValues tls = *ParseTlsOptions(options);
+  server_options.tls.cert_file = tls.cert;
+  server_options.tls.key_file = tls.key;
+  server_options.tls.client_ca_file = tls.client_ca;
+  server_options.tls.reload_interval = tls.reload_interval;
   server_options.watch_progress_interval = *ParseWatchProgressInterval(options);
   // Both ports are held before the data dir is touched, so a taken port
   // stops musterd without creating or opening anything.
@@ -195,6 +206,7 @@ int Run(const DaemonOptions& options) {
   HttpEndpoint::Options http_options;
   http_options.listen = options.http_listen;
   http_options.name = "--http-listen";
+  http_options.tls = {tls.cert, tls.key, tls.client_ca, tls.reload_interval};
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::Create(
       http_options, metrics, [&readiness] { return readiness->Check(); });
   if (!http.ok()) return ListenFailure(http.status());
@@ -264,8 +276,10 @@ int Run(const DaemonOptions& options) {
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
 
   // Ready while a new client can connect and get a Ping answered.
-  readiness = std::make_unique<GrpcReadiness>(
-      GrpcReadiness::Options{(*server)->target()}, clock);
+  GrpcReadiness::Options readiness_options;
+  readiness_options.target = (*server)->target();
+  readiness_options.credentials = MakeSelfCheckCredentials(server_options.tls);
+  readiness = std::make_unique<GrpcReadiness>(readiness_options, clock);
   if (absl::Status s = (*http)->Start(); !s.ok())
     return Fail("cannot serve HTTP", s);
 
@@ -275,6 +289,12 @@ int Run(const DaemonOptions& options) {
              "%d instances",
              options.listen, (*server)->port(), (*http)->address(),
              loaded.revision, loaded.instances);
+  MUSTER_LOG(kInfo, "transport: %s; certificate %s, reloaded every %s",
+             !tls.client_ca.empty() ? "mutual TLS"
+             : !tls.cert.empty()    ? "TLS"
+                                    : "plaintext (no --tls-cert)",
+             tls.cert.empty() ? "none" : tls.cert,
+             absl::FormatDuration(tls.reload_interval));
 
   const sigset_t signals = HandledSignals();
   int signal_number = 0;
@@ -392,6 +412,38 @@ int Main(int argc, char** argv) {
                  "(at most half the open-file limit is kept; 64 to 1048576)")
       ->capture_default_str()
       ->check(WholeNumber(kMinGrpcFdReserve, kMaxGrpcFdReserve));
+  app.add_option("--grpc-max-concurrent-streams",
+                 options.grpc_max_concurrent_streams,
+                 "Most calls and watches open at once on one gRPC connection; "
+                 "more wait in the client (1 to 1000000)")
+      ->capture_default_str()
+      ->check(WholeNumber(kMinGrpcMaxConcurrentStreams,
+                          kMaxGrpcMaxConcurrentStreams));
+  app.add_option("--grpc-memory-limit", options.grpc_memory_limit,
+                 "Memory gRPC's transport may hold for all connections; "
+                 "beyond it reads wait and new connections are refused "
+                 "(at least 16MiB)")
+      ->capture_default_str();
+  app.add_option("--grpc-min-ping-interval", options.grpc_min_ping_interval,
+                 "A client's keepalive pings closer than this count as strikes "
+                 "(1s to 1h)")
+      ->capture_default_str();
+  app.add_option("--grpc-max-ping-strikes", options.grpc_max_ping_strikes,
+                 "Ping strikes before a connection gets a GOAWAY (1 to 1000)")
+      ->capture_default_str()
+      ->check(WholeNumber(kMinGrpcMaxPingStrikes, kMaxGrpcMaxPingStrikes));
+  app.add_option("--tls-cert", options.tls_cert,
+                 "PEM certificate chain: serve gRPC and HTTP over TLS "
+                 "(reloaded when the file changes)");
+  app.add_option("--tls-key", options.tls_key, "PEM private key of --tls-cert");
+  app.add_option("--tls-client-ca", options.tls_client_ca,
+                 "PEM CA certificates: require gRPC clients to present a "
+                 "certificate they issued (mutual TLS); HTTP asks for one and "
+                 "/metrics requires it");
+  app.add_option("--tls-reload-interval", options.tls_reload_interval,
+                 "How often the TLS files are checked for changes (whole "
+                 "seconds, 1s to 24h)")
+      ->capture_default_str();
   app.add_option(
          "--probe-allow", options.probe_allow,
          "Network (CIDR or address) probes may reach; repeat for several. When "

@@ -36,7 +36,10 @@ absl::Status GrpcReadiness::PingOnce() const {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
-      options_.target, grpc::InsecureChannelCredentials(), args);
+      options_.target,
+      options_.credentials != nullptr ? options_.credentials
+                                      : grpc::InsecureChannelCredentials(),
+      args);
   std::unique_ptr<muster::v1::Registry::Stub> stub =
       muster::v1::Registry::NewStub(channel);
   grpc::ClientContext context;

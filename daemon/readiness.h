@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -7,6 +8,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
 
 namespace muster::registry {
 
@@ -24,6 +29,8 @@ class GrpcReadiness final {
     std::string target;
     absl::Duration timeout = absl::Seconds(1);
     absl::Duration cache_for = absl::Seconds(1);
+    // How to connect (the port's TLS); none: plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
   };
 
   GrpcReadiness(Options options, Clock& clock);

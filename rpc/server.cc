@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <utility>
@@ -86,11 +87,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // Keepalive pings on a quiet watch stream carry no data; without this
   // gRPC stops sending them after two.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // Transport limits: a client cannot open streams without bound, make
+  // gRPC hold unbounded memory, or flood pings.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             static_cast<int>(std::min<uint32_t>(
+                                 options.max_concurrent_streams, INT_MAX)));
+  grpc::ResourceQuota quota("muster-grpc");
+  quota.Resize(static_cast<size_t>(options.memory_limit_bytes));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      ClampMs(options.min_ping_interval));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES,
+                             static_cast<int>(options.max_ping_strikes));
+  // An idle client's keepalive pings at or above the minimum interval are
+  // fine (max_connection_idle still closes the connection).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // gRPC's own listener stops for good after one failed accept (EMFILE);
   // the TcpListener accepts instead and hands connections over here.
   server->acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
       grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD,
-      grpc::InsecureServerCredentials());
+      MakeServerCredentials(options.tls));
   // An unparseable request body is INVALID_ARGUMENT, not UNIMPLEMENTED.
   builder.experimental().SetInterceptorCreators(
       ParseErrorInterceptors({muster::v1::Registry::service_full_name(),

@@ -11,6 +11,7 @@
 #include "registry/registry.h"
 #include "rpc/registry_service.h"
 #include "rpc/tcp_listener.h"
+#include "rpc/tls_credentials.h"
 
 namespace grpc {
 class Server;
@@ -54,6 +55,21 @@ class Server final {
     // after this long without anything else to send. Positive;
     // absl::InfiniteDuration(): never.
     absl::Duration watch_progress_interval = absl::Seconds(10);
+    // TLS (and mutual TLS) on the port; not enabled: plaintext.
+    TlsFiles tls;
+    // Transport limits against hostile or broken clients; defaults a
+    // normal fleet never meets.
+    // Most streams (calls, watches) open at once on one connection; more
+    // wait in the client until one ends.
+    uint32_t max_concurrent_streams = 4096;
+    // Memory gRPC's transport may hold for all connections (buffers,
+    // messages in flight); beyond it new reads wait and new connections
+    // are refused (grpc::ResourceQuota).
+    uint64_t memory_limit_bytes = uint64_t{1} << 30;
+    // A client sending keepalive pings more often than this (without data)
+    // gets a strike; after max_ping_strikes strikes, a GOAWAY.
+    absl::Duration min_ping_interval = absl::Seconds(10);
+    uint32_t max_ping_strikes = 2;
   };
 
   // Binds and serves. INVALID_ARGUMENT for an option out of range; the

@@ -75,8 +75,7 @@ bool DaemonProcess::Start(int timeout_s) {
   for (int attempt = 0; attempt < attempts; ++attempt) {
     if (!Spawn()) return false;
     if (WaitReady(timeout_s)) {
-      channel_ =
-          grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+      channel_ = grpc::CreateChannel(address(), Credentials());
       return true;
     }
     if (child_ != nullptr) {
@@ -101,8 +100,8 @@ bool DaemonProcess::WaitReady(int timeout_s) {
     // hide the moment musterd starts answering (the bench measures it).
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto stub = muster::v1::Registry::NewStub(grpc::CreateCustomChannel(
-        address(), grpc::InsecureChannelCredentials(), args));
+    auto stub = muster::v1::Registry::NewStub(
+        grpc::CreateCustomChannel(address(), Credentials(), args));
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::milliseconds(200));
@@ -115,6 +114,11 @@ bool DaemonProcess::WaitReady(int timeout_s) {
     usleep(5000);
   }
   return false;
+}
+
+std::shared_ptr<grpc::ChannelCredentials> DaemonProcess::Credentials() const {
+  return credentials_ != nullptr ? credentials_
+                                 : grpc::InsecureChannelCredentials();
 }
 
 int DaemonProcess::ExitCode(std::optional<int> code) const {

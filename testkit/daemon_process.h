@@ -30,6 +30,12 @@ class DaemonProcess final {
   // Environment changes for the next spawns: "NAME=value" sets or
   // replaces, "NAME" alone removes (as SpawnOptions::env).
   void SetEnv(std::vector<std::string> env) { env_ = std::move(env); }
+  // How Start() dials musterd to see it answer, and the credentials of
+  // channel(): for a musterd started with --tls-cert. None: plaintext.
+  void SetChannelCredentials(
+      std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    credentials_ = std::move(credentials);
+  }
 
   // Spawns musterd and waits (up to `timeout_s`) until it answers Ping.
   // Unless the ports are kept, a daemon that exits during start-up is
@@ -75,6 +81,7 @@ class DaemonProcess final {
   bool WaitReady(int timeout_s);
   // Waits for the exit; SIGKILL after `timeout_s`. Exit code or -signal.
   int Reap(int timeout_s);
+  std::shared_ptr<grpc::ChannelCredentials> Credentials() const;
   // `code` from Child::Wait as the exit code, or -signal.
   int ExitCode(std::optional<int> code) const;
 
@@ -83,6 +90,7 @@ class DaemonProcess final {
   const std::string log_path_;
   const std::vector<std::string> extra_args_;
   std::vector<std::string> env_;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;
   int grpc_port_ = 0;
   int http_port_ = 0;
   bool keep_ports_ = false;

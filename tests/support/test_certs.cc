@@ -134,7 +134,7 @@ CertKey TestCerts::MakeServer(const CertKey& ca,
   return Issue(dir_, ca, name, absl::StrCat("/CN=", name),
                "basicConstraints=CA:FALSE\n"
                "keyUsage=critical,digitalSignature,keyEncipherment\n"
-               "extendedKeyUsage=serverAuth\n"
+               "extendedKeyUsage=serverAuth,clientAuth\n"
                "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
 }
 

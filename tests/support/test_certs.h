@@ -51,7 +51,8 @@ class TestCerts final {
   // A self-signed CA "<name>.crt"/"<name>.key" with common name `name`.
   CertKey MakeCa(const std::string& name) const;
   // A server certificate signed by `ca`, for IP:127.0.0.1 and
-  // DNS:localhost (extendedKeyUsage serverAuth).
+  // DNS:localhost (extendedKeyUsage serverAuth and clientAuth: under
+  // mutual TLS musterd's /readyz dials its own port with it).
   CertKey MakeServer(const CertKey& ca, const std::string& name) const;
   // A client certificate signed by `ca` with common name `common_name`
   // (extendedKeyUsage clientAuth).
