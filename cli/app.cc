@@ -11,6 +11,9 @@ namespace {
 constexpr char kRootFooter[] = R"(Environment:
   MUSTER_ADDR    default for --addr
   MUSTER_REALM   default for --realm
+  MUSTER_CA      default for --ca
+  MUSTER_CERT    default for --cert
+  MUSTER_KEY     default for --key
   NO_COLOR       when set, tables are never coloured
 
 Durations are written like 500ms, 10s, 1m, 1h30m or 2d.
@@ -64,6 +67,18 @@ CommandLine::CommandLine()
                   "Deadline of each call to the daemon")
       ->type_name("DURATION")
       ->capture_default_str();
+  root.add_flag("--tls", global.tls,
+                "Connect with TLS, trusting the system's CAs unless --ca");
+  root.add_option("--ca", global.ca,
+                  "PEM CA certificate(s) to trust for musterd's certificate; "
+                  "implies --tls")
+      ->type_name("FILE");
+  root.add_option("--cert", global.cert,
+                  "PEM client certificate for mutual TLS (with --key); "
+                  "implies --tls")
+      ->type_name("FILE");
+  root.add_option("--key", global.key, "PEM private key of --cert")
+      ->type_name("FILE");
 
   AddQueryCommands(root, invocation_);
   AddRealmCommands(root, invocation_);

@@ -45,6 +45,12 @@ struct GlobalArgs {
   std::string realm = "default";           // --realm, MUSTER_REALM
   std::string output = "table";            // -o/--output: table|json
   std::string timeout = "5s";              // --timeout
+  // Transport security (cli/tls_options.h): --tls, --ca, --cert, --key,
+  // else MUSTER_CA, MUSTER_CERT, MUSTER_KEY.
+  bool tls = false;
+  std::string ca;
+  std::string cert;
+  std::string key;
 };
 
 // Everything a command line said. Only the fields of `command` are used.

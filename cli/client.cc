@@ -10,7 +10,8 @@
 namespace muster::cli {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
+std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
+  const std::string& address = options.address;
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to two minutes; `watch` must
   // notice a restarted daemon within seconds.
@@ -21,7 +22,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address) {
   // vanished daemon is noticed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
+  return grpc::CreateCustomChannel(address,
+                                   options.credentials != nullptr
+                                       ? options.credentials
+                                       : grpc::InsecureChannelCredentials(),
                                    args);
 }
 
@@ -35,7 +39,7 @@ gpr_timespec Relative(absl::Duration d) {
 
 Client::Client(const ConnectionOptions& options)
     : options_(options),
-      channel_(MakeChannel(options.address)),
+      channel_(MakeChannel(options)),
       registry_(v1::Registry::NewStub(channel_)),
       realms_(v1::Realms::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)) {}

@@ -12,6 +12,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/security/credentials.h"
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
 
@@ -22,6 +23,8 @@ struct ConnectionOptions {
   std::string address = "127.0.0.1:7400";
   // Deadline of every unary call; for `watch`, of connecting.
   absl::Duration timeout = absl::Seconds(5);
+  // How to dial (TLS, cli/tls_options.h); none: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // Owns the channel and stubs. Creating one does no I/O (the channel

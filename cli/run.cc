@@ -1,11 +1,14 @@
 #include "cli/run.h"
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/errors.h"
 #include "cli/flag_values.h"
+#include "cli/tls_options.h"
 
 namespace muster::cli {
 
@@ -29,7 +32,13 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
         "--realm: must not be empty (the default is \"default\")");
   }
 
-  Client client(ConnectionOptions{global.address, *timeout});
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      ResolveCredentials(
+          TlsFlags{global.tls, global.ca, global.cert, global.key},
+          &std::getenv);
+  if (!credentials.ok()) return credentials.status();
+
+  Client client(ConnectionOptions{global.address, *timeout, *credentials});
   Context ctx{
       client,
       global.realm,
