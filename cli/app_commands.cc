@@ -290,6 +290,19 @@ void AddRegisterCommand(CLI::App& root, Invocation& inv) {
   reg->add_flag("--http-follow-redirects", args.http_follow_redirects,
                 "HTTP check follows up to 5 redirects")
       ->group(group);
+  reg->add_flag("--check-grpc-tls", args.check_grpc_tls,
+                "gRPC check over TLS; the certificate is verified against "
+                "the daemon's probe CAs (--probe-ca-file, else the system's)")
+      ->group(group);
+  reg->add_flag("--check-tls-skip-verify", args.check_tls_skip_verify,
+                "Do not verify the certificate of an https or gRPC-over-TLS "
+                "check (encrypted, but proves nothing about the target)")
+      ->group(group);
+  AddOptional(*reg, "--check-tls-server-name", args.check_tls_server_name,
+              "The DNS name the check's certificate must carry, also sent as "
+              "SNI (and HTTP Host), for targets reached by IP address")
+      ->type_name("NAME")
+      ->group(group);
   reg->callback([&inv] { inv.command = Command::kRegister; });
 }
 

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/duration.h"
@@ -158,7 +159,40 @@ std::string EvictionFinding(const v1::Instance& instance, absl::Time now) {
       " (at ", FormatRfc3339(*evict_at), ") unless it recovers first");
 }
 
+bool UsesTls(const v1::CheckSpec& check) {
+  switch (check.kind()) {
+    case v1::CHECK_KIND_HTTP:
+      return absl::StartsWithIgnoreCase(check.http_url(), "https://");
+    case v1::CHECK_KIND_GRPC:
+      return check.grpc_tls();
+    default:
+      return false;
+  }
+}
+
+// " as \"api.internal\"" when the check names the certificate's name.
+std::string ServerName(const v1::CheckSpec& check) {
+  if (check.tls_server_name().empty()) return "";
+  return absl::StrCat(" as \"", check.tls_server_name(), "\"");
+}
+
 }  // namespace
+
+std::string DescribeCheckTls(const v1::CheckSpec& check) {
+  const bool http = check.kind() == v1::CHECK_KIND_HTTP;
+  if (!http && check.kind() != v1::CHECK_KIND_GRPC) return "";
+  if (!UsesTls(check)) return http ? "plain http (no TLS)" : "plaintext gRPC";
+  std::string what = absl::StrCat(http ? "https" : "gRPC over TLS",
+                                  ServerName(check), ", certificate ");
+  if (check.tls_skip_verify()) {
+    absl::StrAppend(&what, "NOT verified (tls_skip_verify)");
+  } else {
+    absl::StrAppend(&what,
+                    "verified against musterd's probe CAs (--probe-ca-file, "
+                    "else the system roots)");
+  }
+  return what;
+}
 
 std::string DescribeCheck(const v1::CheckSpec& check) {
   if (IsStatic(check)) return "NONE (static, always passing)";
@@ -173,12 +207,17 @@ std::string DescribeCheck(const v1::CheckSpec& check) {
       if (!check.grpc_service().empty()) {
         absl::StrAppend(&what, " service \"", check.grpc_service(), "\"");
       }
+      if (check.grpc_tls()) absl::StrAppend(&what, " over TLS");
       break;
     case v1::CHECK_KIND_TTL:
       absl::StrAppend(&what, " ", DurationOrDefault(check.ttl(), "unset"));
       break;
     default:
       break;
+  }
+  if (UsesTls(check)) {
+    absl::StrAppend(&what, " (TLS", ServerName(check), ", ",
+                    check.tls_skip_verify() ? "NOT verified" : "verified", ")");
   }
   if (check.kind() != v1::CHECK_KIND_TTL) {
     absl::StrAppend(
@@ -244,6 +283,9 @@ Explanation Explain(const v1::Instance& instance, absl::Time now) {
   out.findings.emplace_back("Admin state", admin);
   out.findings.emplace_back("Health", HealthFinding(instance, now));
   out.findings.emplace_back("Check", DescribeCheck(instance.check()));
+  if (std::string tls = DescribeCheckTls(instance.check()); !tls.empty()) {
+    out.findings.emplace_back("TLS", std::move(tls));
+  }
   out.findings.emplace_back("Last check", LastCheckFinding(instance, now));
   out.findings.emplace_back("Eviction", EvictionFinding(instance, now));
 
@@ -258,6 +300,12 @@ Explanation Explain(const v1::Instance& instance, absl::Time now) {
           absl::StrCat("the instance must call Heartbeat with incarnation ",
                        instance.create_revision(),
                        " (or run `musterctl heartbeat ", ref, "`)"));
+    } else if (absl::StartsWith(instance.health_detail().output(), "TLS: ")) {
+      out.hints.push_back(
+          "the target's TLS handshake failed: give musterd its CA with "
+          "--probe-ca-file, or name the certificate's DNS name with "
+          "--check-tls-server-name (--check-tls-skip-verify skips "
+          "verification altogether)");
     } else {
       out.hints.push_back(absl::StrCat("check the target ", instance.address(),
                                        ":", instance.port(),

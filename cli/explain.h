@@ -20,8 +20,9 @@ struct Explanation {
   // drained it."
   std::string verdict;
   // Labelled findings in a fixed order: "Admin state", "Health", "Check",
-  // "Last check", "Eviction". Each is one line: the check output they
-  // quote is escaped with OneLine (the raw output is in the Instance).
+  // "TLS" (HTTP and gRPC checks only), "Last check", "Eviction". Each is one
+  // line: the check output they quote is escaped with OneLine (the raw output
+  // is in the Instance).
   std::vector<std::pair<std::string, std::string>> findings;
   // What an operator can do next; may be empty.
   std::vector<std::string> hints;
@@ -33,5 +34,12 @@ Explanation Explain(const v1::Instance& instance, absl::Time now);
 // timeout 2s, passing after 1 / critical after 3 results, evicted after 10m
 // critical". Unset values read "default".
 std::string DescribeCheck(const v1::CheckSpec& check);
+
+// The TLS mode of an HTTP or gRPC check, in words: "plain http (no TLS)",
+// "https, certificate verified against musterd's probe CAs
+// (--probe-ca-file, else the system roots)", "gRPC over TLS as
+// \"api.internal\", certificate NOT verified (tls_skip_verify)". Empty for
+// the other kinds.
+std::string DescribeCheckTls(const v1::CheckSpec& check);
 
 }  // namespace muster::cli

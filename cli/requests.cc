@@ -63,6 +63,26 @@ absl::Status BuildCheck(const RegisterArgs& args, v1::CheckSpec& check) {
         "--check-http URL");
   }
 
+  if (args.check_grpc_tls && !args.check_grpc.has_value()) {
+    return UsageError("--check-grpc-tls needs --check-grpc");
+  }
+  const bool tls_only =
+      args.check_tls_skip_verify || args.check_tls_server_name.has_value();
+  if (tls_only && !args.check_http.has_value() && !args.check_grpc_tls) {
+    return UsageError(
+        "--check-tls-skip-verify and --check-tls-server-name need a TLS "
+        "check: --check-http with an https:// URL, or --check-grpc with "
+        "--check-grpc-tls");
+  }
+  check.set_tls_skip_verify(args.check_tls_skip_verify);
+  if (args.check_tls_server_name.has_value()) {
+    if (args.check_tls_server_name->empty()) {
+      return UsageError(
+          "--check-tls-server-name: want a DNS name, e.g. api.internal");
+    }
+    check.set_tls_server_name(*args.check_tls_server_name);
+  }
+
   if (args.check_http.has_value()) {
     if (args.check_http->empty()) {
       return UsageError(
@@ -81,6 +101,7 @@ absl::Status BuildCheck(const RegisterArgs& args, v1::CheckSpec& check) {
   } else if (args.check_grpc.has_value()) {
     check.set_kind(v1::CHECK_KIND_GRPC);
     check.set_grpc_service(*args.check_grpc);
+    check.set_grpc_tls(args.check_grpc_tls);
   } else if (args.check_ttl.has_value()) {
     check.set_kind(v1::CHECK_KIND_TTL);
     if (args.interval || args.check_timeout) {

@@ -73,6 +73,11 @@ struct RegisterArgs {
   std::optional<std::string> http_method;
   std::vector<std::string> http_headers;  // Name=value
   bool http_follow_redirects = false;
+  // The check's TLS: gRPC over TLS; no certificate verification; the name
+  // the certificate must carry (and SNI).
+  bool check_grpc_tls = false;
+  bool check_tls_skip_verify = false;
+  std::optional<std::string> check_tls_server_name;
 };
 
 struct InstanceIncarnationArgs {

@@ -39,6 +39,9 @@ struct DaemonOptions {
   double eviction_protection_share = 0.5;
   std::vector<std::string> probe_allow;
   std::vector<std::string> probe_deny;
+  // PEM bundle of the CAs https and gRPC-over-TLS probes trust instead of
+  // the system's roots; empty: the system's.
+  std::string probe_ca_file;
   // Watch memory: what one watcher, and all of them, may hold (sizes
   // such as 16MiB; see ParseByteSize).
   std::string watch_buffer_bytes = "16MiB";

@@ -92,6 +92,7 @@ healthchecker::HealthChecker::Options CheckerOptions(
   checker.max_in_flight_per_host = options.checker_max_in_flight_per_host;
   checker.eviction_protection_share = options.eviction_protection_share;
   checker.allow_networks = options.probe_allow;
+  checker.probe_ca_file = options.probe_ca_file;
   // --probe-deny adds to the link-local defaults; it never removes them.
   for (const std::string& network : options.probe_deny) {
     checker.deny_networks.push_back(network);
@@ -454,6 +455,10 @@ int Main(int argc, char** argv) {
          "Network (CIDR or address) probes must not reach, in addition to the "
          "link-local 169.254.0.0/16 and fe80::/10; repeat for several")
       ->delimiter(',');
+  app.add_option("--probe-ca-file", options.probe_ca_file,
+                 "PEM bundle of the CAs that https and gRPC-over-TLS health "
+                 "checks verify targets against, instead of the system's "
+                 "roots (read at start-up)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError&) {
@@ -470,6 +475,15 @@ int Main(int argc, char** argv) {
   if (absl::Status valid = ValidateDaemonOptions(options); !valid.ok()) {
     std::fprintf(stderr, "musterd: %s\n", std::string(valid.message()).c_str());
     return kExitUsage;
+  }
+  if (!options.probe_ca_file.empty()) {
+    if (absl::Status read =
+            healthchecker::ReadCaFile(options.probe_ca_file).status();
+        !read.ok()) {
+      std::fprintf(stderr, "musterd: --probe-ca-file: %s\n",
+                   std::string(read.message()).c_str());
+      return kExitUsage;
+    }
   }
   if (absl::Status valid =
           healthchecker::ValidateOptions(CheckerOptions(options));

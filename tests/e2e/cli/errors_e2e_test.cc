@@ -190,9 +190,11 @@ TEST_CASE("bash completion completes commands and flags", "[e2e]") {
         std::vector<std::string>{"list"});
   std::vector<std::string> checks = complete("musterctl register web --check-");
   std::sort(checks.begin(), checks.end());
-  CHECK(checks == std::vector<std::string>{"--check-grpc", "--check-http",
-                                           "--check-tcp", "--check-timeout",
-                                           "--check-ttl"});
+  CHECK(checks ==
+        std::vector<std::string>{"--check-grpc", "--check-grpc-tls",
+                                 "--check-http", "--check-tcp",
+                                 "--check-timeout", "--check-tls-server-name",
+                                 "--check-tls-skip-verify", "--check-ttl"});
 }
 
 }  // namespace
