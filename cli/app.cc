@@ -11,6 +11,9 @@ namespace {
 constexpr char kRootFooter[] = R"(Environment:
   MUSTER_ADDR    default for --addr
   MUSTER_REALM   default for --realm
+  MUSTER_TOKEN   the access token, when neither --token nor --token-file
+                 is given
+  MUSTER_TOKEN_FILE  a file holding it, when MUSTER_TOKEN is unset too
   MUSTER_CA      default for --ca
   MUSTER_CERT    default for --cert
   MUSTER_KEY     default for --key
@@ -67,6 +70,14 @@ CommandLine::CommandLine()
                   "Deadline of each call to the daemon")
       ->type_name("DURATION")
       ->capture_default_str();
+  root.add_option("--token", global.token,
+                  "Access token sent as 'authorization: Bearer' (musterd "
+                  "--auth); visible to other users in ps, prefer "
+                  "--token-file or MUSTER_TOKEN")
+      ->type_name("SECRET");
+  root.add_option("--token-file", global.token_file,
+                  "File holding the access token (trailing newline ignored)")
+      ->type_name("FILE");
   root.add_flag("--tls", global.tls,
                 "Connect with TLS, trusting the system's CAs unless --ca");
   root.add_option("--ca", global.ca,

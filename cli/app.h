@@ -45,6 +45,10 @@ struct GlobalArgs {
   std::string realm = "default";           // --realm, MUSTER_REALM
   std::string output = "table";            // -o/--output: table|json
   std::string timeout = "5s";              // --timeout
+  // The access token (cli/token_source.h): --token, --token-file, else
+  // MUSTER_TOKEN, MUSTER_TOKEN_FILE.
+  std::string token;
+  std::string token_file;
   // Transport security (cli/tls_options.h): --tls, --ca, --cert, --key,
   // else MUSTER_CA, MUSTER_CERT, MUSTER_KEY.
   bool tls = false;

@@ -1,6 +1,7 @@
 #include "cli/client.h"
 
 #include "absl/strings/str_cat.h"
+#include "cli/bearer_token.h"
 #include "cli/errors.h"
 #include "grpc/support/time.h"
 #include "grpcpp/create_channel.h"
@@ -12,6 +13,7 @@ namespace {
 
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
   const std::string& address = options.address;
+  const std::string& token = options.token;
   grpc::ChannelArguments args;
   // gRPC's default reconnect backoff grows to two minutes; `watch` must
   // notice a restarted daemon within seconds.
@@ -22,11 +24,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
   // vanished daemon is noticed.
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
-  return grpc::CreateCustomChannel(address,
-                                   options.credentials != nullptr
-                                       ? options.credentials
-                                       : grpc::InsecureChannelCredentials(),
-                                   args);
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      address,
+      options.credentials != nullptr ? options.credentials
+                                     : grpc::InsecureChannelCredentials(),
+      args, BearerTokenInterceptors(token));
 }
 
 // A relative deadline: gRPC adds a GPR_TIMESPAN to its own clock, so

@@ -23,8 +23,10 @@ struct ConnectionOptions {
   std::string address = "127.0.0.1:7400";
   // Deadline of every unary call; for `watch`, of connecting.
   absl::Duration timeout = absl::Seconds(5);
+  // Sent with every call as `authorization: Bearer`; empty: none.
+  std::string token{};
   // How to dial (TLS, cli/tls_options.h); none: plaintext.
-  std::shared_ptr<grpc::ChannelCredentials> credentials;
+  std::shared_ptr<grpc::ChannelCredentials> credentials{};
 };
 
 // Owns the channel and stubs. Creating one does no I/O (the channel

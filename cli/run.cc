@@ -9,6 +9,7 @@
 #include "cli/errors.h"
 #include "cli/flag_values.h"
 #include "cli/tls_options.h"
+#include "cli/token_source.h"
 
 namespace muster::cli {
 
@@ -32,13 +33,18 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
         "--realm: must not be empty (the default is \"default\")");
   }
 
+  absl::StatusOr<std::string> token =
+      ResolveToken(TokenSource{global.token, global.token_file}, &std::getenv);
+  if (!token.ok()) return token.status();
+
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
       ResolveCredentials(
           TlsFlags{global.tls, global.ca, global.cert, global.key},
           &std::getenv);
   if (!credentials.ok()) return credentials.status();
 
-  Client client(ConnectionOptions{global.address, *timeout, *credentials});
+  Client client(
+      ConnectionOptions{global.address, *timeout, *token, *credentials});
   Context ctx{
       client,
       global.realm,
