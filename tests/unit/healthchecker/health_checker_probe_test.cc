@@ -15,6 +15,8 @@
 #include "tests/support/fake_clock.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/test_certs.h"
 #include "tests/unit/healthchecker/fakes.h"
 
 namespace muster::healthchecker {
@@ -75,15 +77,18 @@ class CountedProber final : public Prober {
 };
 
 struct RealFixture {
-  RealFixture() {
+  // `probe_ca_file`: what TLS probes trust (empty: the system's roots).
+  explicit RealFixture(const std::string& probe_ca_file = "") {
     HealthChecker::Options options;
     options.scheduler_thread = HealthChecker::SchedulerThread::kManual;
+    options.probe_ca_file = probe_ca_file;
     REQUIRE(ValidateOptions(options).ok());
     absl::StatusOr<NetworkPolicy> policy =
         NetworkPolicy::Create(NetworkPolicyOptions(options));
     INFO(policy.status());
     REQUIRE(policy.ok());
-    absl::StatusOr<ProberSet> real = MakeProbers(*policy);
+    absl::StatusOr<ProberSet> real =
+        MakeProbers(*policy, ProbeTrust{options.probe_ca_file});
     INFO(real.status());
     REQUIRE(real.ok());
     ProberSet probers;
@@ -188,6 +193,34 @@ TEST_CASE("checker follows a real grpc target", "[health_checker_probe]") {
   f.RoundUntilReports(2);
   REQUIRE(f.sink.reports()[1].health == Health::kCritical);
   REQUIRE(f.sink.reports()[1].output == "grpc NOT_SERVING");
+}
+
+TEST_CASE(
+    "checker: a TLS check the trust rejects goes critical, and "
+    "passes with the CA trusted",
+    "[health_checker_probe]") {
+  muster::testing::TempDir dir;
+  muster::testing::TestCerts certs(dir.path());
+  auto target = muster::testing::HttpProbeTarget::StartTls(certs.server().cert,
+                                                           certs.server().key);
+  REQUIRE(target.ok());
+  Target instance = LocalTarget(CheckKind::kHttp, (*target)->port());
+  instance.check.http_url = (*target)->Url("/healthz");
+  {
+    RealFixture untrusting(certs.other_ca().cert);
+    untrusting.checker->OnTargetUpsert(instance);
+    untrusting.RoundUntilReports(1);
+    REQUIRE(untrusting.sink.reports()[0].health == Health::kCritical);
+    REQUIRE(untrusting.sink.reports()[0].output ==
+            "TLS: certificate verify failed: unable to get local issuer "
+            "certificate");
+    untrusting.checker->Stop();
+  }
+  RealFixture trusting(certs.ca().cert);
+  trusting.checker->OnTargetUpsert(instance);
+  trusting.RoundUntilReports(1);
+  REQUIRE(trusting.sink.reports()[0].health == Health::kPassing);
+  trusting.checker->Stop();
 }
 
 TEST_CASE("checker network policy refuses link-local at registration",
