@@ -8,9 +8,10 @@ set -euo pipefail
 PACKAGES=(
   # toolchain (ccache: the test command's second, sanitized build reuses
   # the generated code the first one compiled; clang-14: the
-  # -Wthread-safety pass)
+  # -Wthread-safety pass and the fuzz targets, whose libFuzzer, ASan and
+  # UBSan runtimes are in libclang-rt-14-dev)
   cmake ninja-build g++ pkg-config clang-format ca-certificates ccache
-  clang-14
+  clang-14 libclang-rt-14-dev
   # gRPC and Protobuf: libraries, protoc, the C++/Python plugins, the
   # grpc.health.v1 proto
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler

@@ -2,8 +2,10 @@
 # Installs the dependencies, builds everything in ./build, checks the
 # formatting of our sources and runs the whole test suite through ctest;
 # then builds our code with ASan and UBSan in ./build-asan and runs the
-# integration, end-to-end and hostile-watcher tests again under them, and
-# checks our code's lock annotations with clang (scripts/thread-safety.sh).
+# integration, end-to-end and hostile-watcher tests again under them,
+# builds the libFuzzer targets in ./build-fuzz and runs each for a few
+# seconds, and checks our code's lock annotations with clang
+# (scripts/thread-safety.sh).
 # Exits non-zero when a build, the format check, the thread-safety pass or
 # any test fails.
 set -euo pipefail
@@ -21,7 +23,7 @@ ninja -C build -j"$(nproc)"
 format_ok=1
 sources=()
 for dir in common checkapi registry codec store rpc daemon healthchecker cli \
-  testkit tests bench; do
+  testkit tests bench fuzz; do
   [[ -d "${dir}" ]] || continue
   while IFS= read -r -d '' file; do
     sources+=("${file}")
@@ -62,6 +64,17 @@ idle ninja -C build-asan -j"$(nproc)" "${sanitized_targets[@]}" \
   >build-asan/build.log 2>&1 &
 sanitized_build=$!
 
+# Third build: the libFuzzer targets (fuzz/, clang-14, our code with
+# coverage instrumentation, ASan and UBSan), also at the lowest priority;
+# each then fuzzes for a few seconds from its corpus (ctest -L fuzz).
+# scripts/fuzz.sh runs them for longer.
+cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DMUSTER_BUILD_TESTS=OFF -DMUSTER_FUZZ=ON -DCMAKE_CXX_COMPILER=clang++-14 \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
+idle ninja -C build-fuzz -j"$(nproc)" muster_fuzzers \
+  >build-fuzz/build.log 2>&1 &
+fuzz_build=$!
+
 # A clang pass over our code with -Wthread-safety -Werror checks the lock
 # annotations (syntax only, nothing is built); also at the lowest priority.
 idle scripts/thread-safety.sh build >build/thread-safety.log 2>&1 &
@@ -91,6 +104,15 @@ else
   tests_ok=0
 fi
 
+if wait "${fuzz_build}"; then
+  ctest --test-dir build-fuzz --output-on-failure -j2 --timeout 120 -L fuzz ||
+    tests_ok=0
+else
+  tail -n 50 build-fuzz/build.log >&2
+  echo "test.sh: the fuzz build failed (build-fuzz/build.log)" >&2
+  tests_ok=0
+fi
+
 ((tests_ok)) || exit 1
 ((format_ok)) || exit 1
-echo "test.sh: build, format check, thread-safety pass, tests and sanitized tests passed"
+echo "test.sh: build, format check, thread-safety pass, tests, sanitized tests and fuzz runs passed"
