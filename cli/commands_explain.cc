@@ -32,6 +32,33 @@ std::string JsonKey(const std::string& label) {
   return key;
 }
 
+// "Last change": who made the instance's latest change and why, from its
+// event at modify_revision (gone once the change log is compacted past it).
+std::string DescribeLastChange(Context& ctx, const v1::Instance& instance) {
+  v1::ListEventsRequest request;
+  request.set_realm(ctx.realm);
+  request.set_service(instance.service());
+  request.set_id(instance.id());
+  request.set_from_revision(instance.modify_revision());
+  request.set_limit(1);
+  absl::StatusOr<v1::ListEventsResponse> events = ctx.client.Call(
+      ctx.client.registry(), &v1::Registry::StubInterface::ListEvents, request);
+  if (!events.ok() || events->events().empty() ||
+      events->events(0).revision() != instance.modify_revision()) {
+    return absl::StrCat("revision ", instance.modify_revision(),
+                        " (no longer in the change log)");
+  }
+  const v1::Event& event = events->events(0);
+  std::string text = absl::StrCat(
+      "revision ", event.revision(), ", ", FormatAge(event.time(), ctx.now()),
+      " ago: ", EventCauseName(event.cause()), " by ",
+      event.actor().empty() ? "(not recorded)" : OneLine(event.actor()));
+  if (!event.reason().empty()) {
+    absl::StrAppend(&text, " (", OneLine(event.reason()), ")");
+  }
+  return text;
+}
+
 }  // namespace
 
 absl::Status RunExplain(Context& ctx, const InstanceRef& ref) {
@@ -44,6 +71,8 @@ absl::Status RunExplain(Context& ctx, const InstanceRef& ref) {
                       &v1::Registry::StubInterface::GetInstance, request);
   if (!instance.ok()) return instance.status();
   Explanation explanation = Explain(*instance, ctx.now());
+  explanation.findings.emplace_back("Last change",
+                                    DescribeLastChange(ctx, *instance));
 
   if (ctx.output.format == Format::kJson) {
     JsonObject doc;
@@ -104,7 +133,7 @@ absl::Status RunHistory(Context& ctx, const InstanceRef& ref) {
 
   absl::Time now = ctx.now();
   Table table({"REVISION", "AGE", "TIME", "TYPE", "CAUSE", "HEALTH", "ADMIN",
-               "REASON"});
+               "ACTOR", "REASON"});
   for (const v1::Event& e : all.events()) {
     const v1::Instance& i = e.instance();
     table.AddRow(
@@ -114,7 +143,7 @@ absl::Status RunHistory(Context& ctx, const InstanceRef& ref) {
          PaintHealth(HealthName(i.health()), i.health(), ctx.output.colour),
          PaintAdminState(AdminStateName(i.admin_state()), i.admin_state(),
                          ctx.output.colour),
-         OneLine(e.reason())});
+         e.actor().empty() ? "-" : OneLine(e.actor()), OneLine(e.reason())});
   }
   table.Print(ctx.out);
   if (all.events().empty()) {

@@ -243,6 +243,9 @@ std::string FormatEventLine(const v1::Event& event, Colour colour) {
   if (!event.reason().empty()) {
     absl::StrAppend(&line, "  ", OneLine(event.reason()));
   }
+  if (!event.actor().empty()) {
+    absl::StrAppend(&line, "  by ", OneLine(event.actor()));
+  }
   return line;
 }
 

@@ -354,6 +354,7 @@ void ToProto(const Realm& realm, muster::v1::Realm* proto) {
                     &muster::v1::Realm::mutable_created_at);
   proto->set_create_revision(realm.create_revision);
   proto->set_modify_revision(realm.modify_revision);
+  proto->set_modified_by(realm.modified_by);
 }
 
 absl::StatusOr<Realm> RealmFromProto(const muster::v1::Realm& proto,
@@ -371,6 +372,7 @@ absl::StatusOr<Realm> RealmFromProto(const muster::v1::Realm& proto,
                                                    Path(field, "created_at")));
   realm.create_revision = proto.create_revision();
   realm.modify_revision = proto.modify_revision();
+  realm.modified_by = proto.modified_by();
   return realm;
 }
 
@@ -384,6 +386,7 @@ void ToProto(const Event& event, muster::v1::Event* proto) {
   }
   proto->set_reason(event.reason);
   SetTimeIfNotEpoch(event.time, proto, &muster::v1::Event::mutable_time);
+  proto->set_actor(event.actor);
 }
 
 absl::StatusOr<Event> EventFromProto(const muster::v1::Event& proto,
@@ -405,6 +408,7 @@ absl::StatusOr<Event> EventFromProto(const muster::v1::Event& proto,
   event.reason = proto.reason();
   ASSIGN_OR_RETURN(event.time,
                    TimeFromProto(proto.time(), Path(field, "time")));
+  event.actor = proto.actor();
   return event;
 }
 

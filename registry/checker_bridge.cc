@@ -63,7 +63,8 @@ absl::Status ApplyHealth(Txn& txn, const InstanceKey& key, uint64_t incarnation,
   updated.status_changed_at = txn.now();
   updated.check_output = output;
   txn.PutInstance(std::move(updated), EventCause::kHealthChanged,
-                  TruncateUtf8(reason, limits::kMaxCheckOutputBytes));
+                  TruncateUtf8(reason, limits::kMaxCheckOutputBytes),
+                  std::string(kCheckerActor));
   return absl::OkStatus();
 }
 
@@ -77,7 +78,8 @@ absl::Status ApplyEviction(Txn& txn, const InstanceKey& key,
     return absl::FailedPreconditionError(absl::StrCat(
         "instance ", key.ToString(), " is draining and is never evicted"));
   }
-  txn.DeleteInstance(*std::move(existing), EventCause::kEvicted, reason);
+  txn.DeleteInstance(*std::move(existing), EventCause::kEvicted, reason,
+                     std::string(kCheckerActor));
   return absl::OkStatus();
 }
 

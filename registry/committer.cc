@@ -35,7 +35,8 @@ std::vector<std::shared_ptr<const Instance>> Txn::RealmInstances(
 
 std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
                                                  EventCause cause,
-                                                 std::string reason) {
+                                                 std::string reason,
+                                                 std::string actor) {
   instance.modify_revision = revision_;
   auto stored = std::make_shared<const Instance>(std::move(instance));
   mine_.instances[stored->Key()] = stored;
@@ -46,13 +47,14 @@ std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
   event.instance = stored;
   event.reason = std::move(reason);
   event.time = now_;
+  event.actor = std::move(actor);
   mine_.events.push_back(std::move(event));
   has_writes_ = true;
   return stored;
 }
 
 void Txn::DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
-                         std::string reason) {
+                         std::string reason, std::string actor) {
   mine_.instances[last->Key()] = nullptr;
   Event event;
   event.revision = revision_;
@@ -61,6 +63,7 @@ void Txn::DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
   event.instance = std::move(last);
   event.reason = std::move(reason);
   event.time = now_;
+  event.actor = std::move(actor);
   mine_.events.push_back(std::move(event));
   has_writes_ = true;
 }

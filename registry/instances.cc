@@ -46,7 +46,8 @@ Health InitialHealth(const CheckSpec& check) {
 // The realm a registration goes into, created in `txn` when it is missing
 // and `missing` allows it.
 absl::StatusOr<Realm> RealmForRegistration(Txn& txn, const std::string& name,
-                                           MissingRealm missing) {
+                                           MissingRealm missing,
+                                           const std::string& actor) {
   std::optional<Realm> realm = txn.FindRealm(name);
   if (realm.has_value()) return *realm;
   if (missing == MissingRealm::kRefuse) return RealmNotFound(name);
@@ -55,13 +56,14 @@ absl::StatusOr<Realm> RealmForRegistration(Txn& txn, const std::string& name,
   created.description = "created by the first registration";
   created.created_at = txn.now();
   created.create_revision = txn.revision();
+  created.modified_by = actor;
   txn.PutRealm(created);
   MUSTER_LOG(kInfo, "realm \"%s\" auto-created by a registration", name);
   return created;
 }
 
 // A first registration: a new incarnation at this revision.
-RegisterResult CreateInstance(Txn& txn, Instance request) {
+RegisterResult CreateInstance(Txn& txn, Instance request, std::string actor) {
   request.health = InitialHealth(request.check);
   request.admin_state = AdminState::kEnabled;
   request.admin_reason.clear();
@@ -71,7 +73,7 @@ RegisterResult CreateInstance(Txn& txn, Instance request) {
   request.create_revision = txn.revision();
   RegisterResult result;
   result.instance = txn.PutInstance(std::move(request), EventCause::kRegistered,
-                                    "registered");
+                                    "registered", std::move(actor));
   result.created = true;
   result.revision = txn.revision();
   return result;
@@ -81,7 +83,7 @@ RegisterResult CreateInstance(Txn& txn, Instance request) {
 // incarnation and admin state stay. A new check starts over from its
 // initial health.
 RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
-                              Instance request) {
+                              Instance request, std::string actor) {
   Instance updated = existing;
   const bool check_changed = updated.check != request.check;
   updated.address = std::move(request.address);
@@ -101,7 +103,8 @@ RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
   RegisterResult result;
   result.instance = txn.PutInstance(
       std::move(updated), EventCause::kUpdated,
-      check_changed ? "re-registered with a new check" : "re-registered");
+      check_changed ? "re-registered with a new check" : "re-registered",
+      std::move(actor));
   result.revision = txn.revision();
   return result;
 }
@@ -109,21 +112,21 @@ RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
 // Register's write: resolves the check against the realm's defaults,
 // then creates the instance, updates it, or leaves an identical one be.
 absl::Status Upsert(Txn& txn, Instance request, MissingRealm missing,
-                    RegisterResult& result) {
+                    const std::string& actor, RegisterResult& result) {
   ASSIGN_OR_RETURN(Realm realm,
-                   RealmForRegistration(txn, request.realm, missing));
+                   RealmForRegistration(txn, request.realm, missing, actor));
   ASSIGN_OR_RETURN(
       request.check,
       ResolveCheckSpec(request.check, realm.default_deregister_after,
                        "instance.check"));
   std::shared_ptr<const Instance> existing = txn.FindInstance(request.Key());
   if (existing == nullptr) {
-    result = CreateInstance(txn, std::move(request));
+    result = CreateInstance(txn, std::move(request), actor);
   } else if (existing->SameRegistration(request)) {
     result.instance = existing;
     result.revision = existing->modify_revision;
   } else {
-    result = UpdateInstance(txn, *existing, std::move(request));
+    result = UpdateInstance(txn, *existing, std::move(request), actor);
   }
   return absl::OkStatus();
 }
@@ -131,13 +134,14 @@ absl::Status Upsert(Txn& txn, Instance request, MissingRealm missing,
 // Deregister's write: deletes the instance if `incarnation` (0: any) is
 // current.
 absl::Status Remove(Txn& txn, const InstanceKey& key, uint64_t incarnation,
-                    uint64_t& revision) {
+                    const std::string& actor, uint64_t& revision) {
   std::shared_ptr<const Instance> existing = txn.FindInstance(key);
   if (existing == nullptr) return InstanceNotFound(key);
   if (incarnation != 0 && existing->create_revision != incarnation) {
     return StaleIncarnation(*existing, incarnation);
   }
-  txn.DeleteInstance(existing, EventCause::kDeregistered, "deregistered");
+  txn.DeleteInstance(existing, EventCause::kDeregistered, "deregistered",
+                     actor);
   revision = txn.revision();
   return absl::OkStatus();
 }
@@ -145,6 +149,7 @@ absl::Status Remove(Txn& txn, const InstanceKey& key, uint64_t incarnation,
 // SetAdminState's write; the same state and reason write nothing.
 absl::Status ApplyAdminState(Txn& txn, const InstanceKey& key, AdminState state,
                              const std::string& reason,
+                             const std::string& actor,
                              std::shared_ptr<const Instance>& result) {
   std::shared_ptr<const Instance> existing = txn.FindInstance(key);
   if (existing == nullptr) return InstanceNotFound(key);
@@ -159,7 +164,7 @@ absl::Status ApplyAdminState(Txn& txn, const InstanceKey& key, AdminState state,
       absl::StrCat(state == AdminState::kDraining ? "drained" : "enabled",
                    reason.empty() ? "" : ": ", reason);
   result = txn.PutInstance(std::move(updated), EventCause::kAdminChanged,
-                           std::move(why));
+                           std::move(why), actor);
   return absl::OkStatus();
 }
 
@@ -179,7 +184,7 @@ bool HeartbeatRevives(const Instance& instance) {
 // A reviving heartbeat's write: PASSING, unless the incarnation is gone or
 // something committed since made the heartbeat change nothing.
 absl::Status ApplyHeartbeat(Txn& txn, const InstanceKey& key,
-                            uint64_t incarnation,
+                            uint64_t incarnation, const std::string& actor,
                             std::shared_ptr<const Instance>& result) {
   std::shared_ptr<const Instance> existing = txn.FindInstance(key);
   if (existing == nullptr) return InstanceNotFound(key);
@@ -199,7 +204,7 @@ absl::Status ApplyHeartbeat(Txn& txn, const InstanceKey& key,
       absl::StrCat(HealthName(existing->health), " -> ",
                    HealthName(Health::kPassing), ": ", kHeartbeatOutput);
   result = txn.PutInstance(std::move(updated), EventCause::kHealthChanged,
-                           std::move(reason));
+                           std::move(reason), actor);
   return absl::OkStatus();
 }
 
@@ -213,7 +218,7 @@ Instances::Instances(Options options, Index& index, Committer& committer,
       checker_(checker),
       clock_(clock) {}
 
-void Instances::Register(std::string realm, Instance request,
+void Instances::Register(std::string realm, Instance request, std::string actor,
                          Callback<RegisterResult> done) {
   request.realm = realm.empty() ? kDefaultRealm : std::move(realm);
   absl::Status valid = ValidateName(request.realm, "realm");
@@ -234,15 +239,15 @@ void Instances::Register(std::string realm, Instance request,
                                    : MissingRealm::kRefuse;
   Submit<RegisterResult>(
       committer_, CommitMode::kGrouped,
-      [request = std::move(request), missing](Txn& txn,
-                                              RegisterResult& result) mutable {
-        return Upsert(txn, std::move(request), missing, result);
+      [request = std::move(request), missing, actor = std::move(actor)](
+          Txn& txn, RegisterResult& result) mutable {
+        return Upsert(txn, std::move(request), missing, actor, result);
       },
       std::move(done));
 }
 
 void Instances::Deregister(InstanceKey key, uint64_t incarnation,
-                           Callback<uint64_t> done) {
+                           std::string actor, Callback<uint64_t> done) {
   key = WithDefaultRealm(std::move(key));
   if (absl::Status valid = ValidateKey(key); !valid.ok()) {
     done(valid);
@@ -250,14 +255,15 @@ void Instances::Deregister(InstanceKey key, uint64_t incarnation,
   }
   Submit<uint64_t>(
       committer_, CommitMode::kGrouped,
-      [key = std::move(key), incarnation](Txn& txn, uint64_t& revision) {
-        return Remove(txn, key, incarnation, revision);
+      [key = std::move(key), incarnation, actor = std::move(actor)](
+          Txn& txn, uint64_t& revision) {
+        return Remove(txn, key, incarnation, actor, revision);
       },
       std::move(done));
 }
 
 void Instances::SetAdminState(InstanceKey key, AdminState state,
-                              std::string reason,
+                              std::string reason, std::string actor,
                               Callback<std::shared_ptr<const Instance>> done) {
   key = WithDefaultRealm(std::move(key));
   absl::Status valid = ValidateKey(key);
@@ -268,14 +274,16 @@ void Instances::SetAdminState(InstanceKey key, AdminState state,
   }
   Submit<std::shared_ptr<const Instance>>(
       committer_, CommitMode::kGrouped,
-      [key = std::move(key), state, reason = std::move(reason)](
-          Txn& txn, std::shared_ptr<const Instance>& result) {
-        return ApplyAdminState(txn, key, state, reason, result);
+      [key = std::move(key), state, reason = std::move(reason),
+       actor = std::move(actor)](Txn& txn,
+                                 std::shared_ptr<const Instance>& result) {
+        return ApplyAdminState(txn, key, state, reason, actor, result);
       },
       std::move(done));
 }
 
 void Instances::Heartbeat(InstanceKey key, uint64_t incarnation,
+                          std::string actor,
                           Callback<std::shared_ptr<const Instance>> done) {
   key = WithDefaultRealm(std::move(key));
   if (absl::Status valid = ValidateKey(key); !valid.ok()) {
@@ -309,9 +317,9 @@ void Instances::Heartbeat(InstanceKey key, uint64_t incarnation,
   // the change is committed once, whoever writes it).
   Submit<std::shared_ptr<const Instance>>(
       committer_, CommitMode::kGrouped,
-      [key = std::move(key), incarnation](
+      [key = std::move(key), incarnation, actor = std::move(actor)](
           Txn& txn, std::shared_ptr<const Instance>& result) {
-        return ApplyHeartbeat(txn, key, incarnation, result);
+        return ApplyHeartbeat(txn, key, incarnation, actor, result);
       },
       std::move(done));
 }

@@ -52,14 +52,17 @@ class Instances final {
   // Creates the instance, or updates it in place (same incarnation) when
   // its id is registered already; an identical registration writes
   // nothing. NOT_FOUND for a missing realm (unless auto_create_realms).
-  void Register(std::string realm, Instance request,
+  // `actor` (who asks; see Event::actor) goes on the events written, and
+  // on a realm auto-created.
+  void Register(std::string realm, Instance request, std::string actor,
                 Callback<RegisterResult> done);
   // Yields the revision of the delete. `incarnation` 0 matches any;
   // another one than the current is FAILED_PRECONDITION.
-  void Deregister(InstanceKey key, uint64_t incarnation,
+  void Deregister(InstanceKey key, uint64_t incarnation, std::string actor,
                   Callback<uint64_t> done);
   // Setting the current state and reason again writes nothing.
   void SetAdminState(InstanceKey key, AdminState state, std::string reason,
+                     std::string actor,
                      Callback<std::shared_ptr<const Instance>> done);
   // Records the heartbeat in memory and tells the checker; yields the
   // instance as it is once the heartbeat is applied. When a checker is
@@ -69,7 +72,8 @@ class Instances final {
   // `done` runs inline. INVALID_ARGUMENT for a bad key or incarnation 0,
   // NOT_FOUND when missing, FAILED_PRECONDITION when `incarnation` is not
   // current, UNAVAILABLE when the change cannot be written.
-  void Heartbeat(InstanceKey key, uint64_t incarnation,
+  // The change a heartbeat commits carries `actor`.
+  void Heartbeat(InstanceKey key, uint64_t incarnation, std::string actor,
                  Callback<std::shared_ptr<const Instance>> done);
 
   absl::StatusOr<std::shared_ptr<const Instance>> Get(

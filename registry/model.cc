@@ -71,7 +71,7 @@ size_t EncodedSizeBound(const Instance& instance) {
 }
 
 size_t EncodedSizeBound(const Event& event) {
-  size_t bytes = 64 + StringBound(event.reason);
+  size_t bytes = 64 + StringBound(event.reason) + StringBound(event.actor);
   if (event.instance != nullptr) bytes += EncodedSizeBound(*event.instance);
   return bytes;
 }

@@ -75,6 +75,8 @@ struct Realm {
   absl::Time created_at = absl::UnixEpoch();
   uint64_t create_revision = 0;
   uint64_t modify_revision = 0;
+  // Who made the last create or update (see Event::actor).
+  std::string modified_by;
 };
 
 // Values match muster.v1.Event enums and are stored on disk.
@@ -100,7 +102,15 @@ struct Event {
   std::shared_ptr<const Instance> instance;
   std::string reason;
   absl::Time time = absl::UnixEpoch();
+  // Who made the change (muster.v1.Event.actor); kCheckerActor for the
+  // health checker's verdicts and evictions.
+  std::string actor;
 };
+
+// The actor of the health checker's changes.
+inline constexpr absl::string_view kCheckerActor = "health-checker";
+// The actor of what the daemon does on its own (the "default" realm).
+inline constexpr absl::string_view kDaemonActor = "musterd";
 
 absl::string_view EventCauseName(EventCause cause);
 

@@ -14,7 +14,8 @@ namespace muster::registry {
 namespace {
 
 // Create's write.
-absl::Status AddRealm(Txn& txn, Realm realm, Realm& created) {
+absl::Status AddRealm(Txn& txn, Realm realm, const std::string& actor,
+                      Realm& created) {
   if (txn.FindRealm(realm.name).has_value()) {
     return absl::AlreadyExistsError(
         absl::StrCat("realm \"", realm.name, "\" already exists"));
@@ -22,6 +23,7 @@ absl::Status AddRealm(Txn& txn, Realm realm, Realm& created) {
   realm.created_at = txn.now();
   realm.create_revision = txn.revision();
   realm.modify_revision = txn.revision();
+  realm.modified_by = actor;
   created = realm;
   txn.PutRealm(std::move(realm));
   return absl::OkStatus();
@@ -45,7 +47,7 @@ Realm ChangedFields(const Realms::SettingsUpdate& update) {
 // Update's write: the named settings change, the rest of the realm (its
 // other settings, identity and history) stays.
 absl::Status ChangeSettings(Txn& txn, const Realms::SettingsUpdate& update,
-                            Realm& updated) {
+                            const std::string& actor, Realm& updated) {
   std::optional<Realm> existing = txn.FindRealm(update.name);
   if (!existing.has_value()) return RealmNotFound(update.name);
   updated = *existing;
@@ -59,12 +61,14 @@ absl::Status ChangeSettings(Txn& txn, const Realms::SettingsUpdate& update,
     updated.default_deregister_after = *update.default_deregister_after;
   }
   updated.modify_revision = txn.revision();
+  updated.modified_by = actor;
   txn.PutRealm(updated);
   return absl::OkStatus();
 }
 
 // Delete's write. REQUIRES: the operation is exclusive.
 absl::Status RemoveRealm(Txn& txn, const std::string& name, bool force,
+                         const std::string& actor,
                          Realms::DeleteResult& result) {
   if (!txn.FindRealm(name).has_value()) return RealmNotFound(name);
   std::vector<std::shared_ptr<const Instance>> instances =
@@ -76,7 +80,7 @@ absl::Status RemoveRealm(Txn& txn, const std::string& name, bool force,
   }
   for (auto& instance : instances) {
     txn.DeleteInstance(std::move(instance), EventCause::kRealmDeleted,
-                       absl::StrCat("realm \"", name, "\" deleted"));
+                       absl::StrCat("realm \"", name, "\" deleted"), actor);
   }
   txn.DeleteRealm(name);
   result.revision = txn.revision();
@@ -89,26 +93,29 @@ absl::Status RemoveRealm(Txn& txn, const std::string& name, bool force,
 Realms::Realms(const Index& index, Committer& committer)
     : index_(index), committer_(committer) {}
 
-void Realms::Create(Realm realm, Callback<Realm> done) {
+void Realms::Create(Realm realm, std::string actor, Callback<Realm> done) {
   if (absl::Status valid = ValidateRealmSettings(realm); !valid.ok()) {
     done(valid);
     return;
   }
   Submit<Realm>(
       committer_, CommitMode::kGrouped,
-      [realm = std::move(realm)](Txn& txn, Realm& created) {
-        return AddRealm(txn, realm, created);
+      [realm = std::move(realm), actor = std::move(actor)](Txn& txn,
+                                                           Realm& created) {
+        return AddRealm(txn, realm, actor, created);
       },
       [done = std::move(done)](absl::StatusOr<Realm> created) {
         if (created.ok()) {
-          MUSTER_LOG(kInfo, "realm \"%s\" created at revision %d",
-                     created->name, created->create_revision);
+          MUSTER_LOG(kInfo, "realm \"%s\" created at revision %d by %s",
+                     created->name, created->create_revision,
+                     created->modified_by);
         }
         done(std::move(created));
       });
 }
 
-void Realms::Update(SettingsUpdate update, Callback<Realm> done) {
+void Realms::Update(SettingsUpdate update, std::string actor,
+                    Callback<Realm> done) {
   // Each setting's rule stands alone, so checking the changed ones
   // against defaults for the rest checks the merged result too.
   if (absl::Status valid = ValidateRealmSettings(ChangedFields(update));
@@ -123,19 +130,22 @@ void Realms::Update(SettingsUpdate update, Callback<Realm> done) {
   }
   Submit<Realm>(
       committer_, CommitMode::kGrouped,
-      [update = std::move(update)](Txn& txn, Realm& updated) {
-        return ChangeSettings(txn, update, updated);
+      [update = std::move(update), actor = std::move(actor)](Txn& txn,
+                                                             Realm& updated) {
+        return ChangeSettings(txn, update, actor, updated);
       },
       [done = std::move(done)](absl::StatusOr<Realm> updated) {
         if (updated.ok()) {
-          MUSTER_LOG(kInfo, "realm \"%s\" updated at revision %d",
-                     updated->name, updated->modify_revision);
+          MUSTER_LOG(kInfo, "realm \"%s\" updated at revision %d by %s",
+                     updated->name, updated->modify_revision,
+                     updated->modified_by);
         }
         done(std::move(updated));
       });
 }
 
-void Realms::Delete(std::string name, bool force, Callback<DeleteResult> done) {
+void Realms::Delete(std::string name, bool force, std::string actor,
+                    Callback<DeleteResult> done) {
   if (absl::Status valid = ValidateName(name, "name"); !valid.ok()) {
     done(valid);
     return;
@@ -147,14 +157,16 @@ void Realms::Delete(std::string name, bool force, Callback<DeleteResult> done) {
   }
   Submit<DeleteResult>(
       committer_, CommitMode::kExclusive,
-      [name, force](Txn& txn, DeleteResult& result) {
-        return RemoveRealm(txn, name, force, result);
+      [name, force, actor](Txn& txn, DeleteResult& result) {
+        return RemoveRealm(txn, name, force, actor, result);
       },
-      [done = std::move(done), name](absl::StatusOr<DeleteResult> result) {
+      [done = std::move(done), name,
+       actor](absl::StatusOr<DeleteResult> result) {
         if (result.ok()) {
           MUSTER_LOG(kInfo,
-                     "realm \"%s\" deleted at revision %d with %d instances",
-                     name, result->revision, result->deleted_instances);
+                     "realm \"%s\" deleted at revision %d with %d instances "
+                     "by %s",
+                     name, result->revision, result->deleted_instances, actor);
         }
         done(std::move(result));
       });

@@ -53,14 +53,17 @@ class Realms final {
   Realms& operator=(const Realms&) = delete;
 
   // ALREADY_EXISTS when the name is taken.
-  void Create(Realm realm, Callback<Realm> done);
+  // `actor` (who asks; see Event::actor) is recorded as the realm's
+  // modified_by, on the events of a forced delete, and in the log line.
+  void Create(Realm realm, std::string actor, Callback<Realm> done);
   // Sets the settings that `update` carries, in one commit; the others
   // keep their values. An update that carries none writes nothing and
   // answers the realm as it is (inline). NOT_FOUND for a missing realm.
-  void Update(SettingsUpdate update, Callback<Realm> done);
+  void Update(SettingsUpdate update, std::string actor, Callback<Realm> done);
   // FAILED_PRECONDITION for "default", and for a realm with instances
   // unless `force`, which deletes them too (cause REALM_DELETED).
-  void Delete(std::string name, bool force, Callback<DeleteResult> done);
+  void Delete(std::string name, bool force, std::string actor,
+              Callback<DeleteResult> done);
 
   absl::StatusOr<Realm> Get(const std::string& name) const;
   Listing List() const;

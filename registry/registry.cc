@@ -73,11 +73,12 @@ absl::Status Registry::Start() {
   Realm realm;
   realm.name = kDefaultRealm;
   realm.description = "created by musterd";
-  realms_.Create(realm, [&](absl::StatusOr<Realm> result) {
-    if (!result.ok() && !absl::IsAlreadyExists(result.status()))
-      status = result.status();
-    created.Notify();
-  });
+  realms_.Create(realm, std::string(kDaemonActor),
+                 [&](absl::StatusOr<Realm> result) {
+                   if (!result.ok() && !absl::IsAlreadyExists(result.status()))
+                     status = result.status();
+                   created.Notify();
+                 });
   created.WaitForNotification();
   return status;
 }

@@ -5,6 +5,7 @@
 
 #include "codec/model_proto.h"
 #include "codec/realm_request.h"
+#include "rpc/actor.h"
 #include "rpc/grpc_status.h"
 
 namespace muster::registry {
@@ -53,7 +54,7 @@ grpc::ServerUnaryReactor* RealmService::CreateRealm(
       RealmFromRequest(request->name(), request->settings());
   if (!realm.ok()) return Finish(context, kCreateRealm, realm.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.realms().Create(std::move(realm).value(),
+  registry_.realms().Create(std::move(realm).value(), TransportActor(*context),
                             Completion(reactor, kCreateRealm, response));
   return reactor;
 }
@@ -65,7 +66,7 @@ grpc::ServerUnaryReactor* RealmService::UpdateRealm(
   absl::StatusOr<Realms::SettingsUpdate> update = UpdateFromRequest(*request);
   if (!update.ok()) return Finish(context, kUpdateRealm, update.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.realms().Update(std::move(update).value(),
+  registry_.realms().Update(std::move(update).value(), TransportActor(*context),
                             Completion(reactor, kUpdateRealm, response));
   return reactor;
 }
@@ -100,7 +101,7 @@ grpc::ServerUnaryReactor* RealmService::DeleteRealm(
     muster::v1::DeleteRealmResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.realms().Delete(
-      request->name(), request->force(),
+      request->name(), request->force(), TransportActor(*context),
       [this, reactor, response](absl::StatusOr<Realms::DeleteResult> result) {
         if (result.ok()) {
           response->set_revision(result->revision);

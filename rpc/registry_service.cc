@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/model_proto.h"
+#include "rpc/actor.h"
 #include "rpc/grpc_status.h"
 #include "rpc/watch_reactor.h"
 
@@ -107,7 +108,7 @@ grpc::ServerUnaryReactor* RegistryService::Register(
   if (!instance.ok()) return Finish(context, kRegister, instance.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Register(
-      request->realm(), std::move(instance).value(),
+      request->realm(), std::move(instance).value(), TransportActor(*context),
       [this, reactor,
        response](absl::StatusOr<Instances::RegisterResult> result) {
         if (result.ok()) {
@@ -128,7 +129,7 @@ grpc::ServerUnaryReactor* RegistryService::Deregister(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Deregister(
       InstanceKey{request->realm(), request->service(), request->id()},
-      request->incarnation(),
+      request->incarnation(), TransportActor(*context),
       [this, reactor, response](absl::StatusOr<uint64_t> revision) {
         if (revision.ok()) response->set_revision(*revision);
         rpc_metrics_.Count(kDeregister, revision.status());
@@ -146,7 +147,7 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Heartbeat(
       InstanceKey{request->realm(), request->service(), request->id()},
-      request->incarnation(),
+      request->incarnation(), TransportActor(*context),
       [this, reactor,
        response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
         if (instance.ok()) {
@@ -176,7 +177,7 @@ grpc::ServerUnaryReactor* RegistryService::SetAdminState(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().SetAdminState(
       InstanceKey{request->realm(), request->service(), request->id()}, state,
-      request->reason(),
+      request->reason(), TransportActor(*context),
       [this, reactor,
        response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
         if (instance.ok()) ToProto(**instance, response);

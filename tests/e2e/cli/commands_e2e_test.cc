@@ -278,8 +278,20 @@ TEST_CASE_METHOD(Fixture, "history lists one instance's events in order",
   std::vector<std::string> lines = SplitLines(Ctl({"history", "web", "w1"}));
   REQUIRE(lines.size() == 5);
   CHECK(Words(lines[0])[0] == "REVISION");
+  CHECK(Contains(lines[0], "ACTOR"));
   CHECK(Contains(lines[1], "REGISTERED"));
   CHECK(Contains(lines[2], "DRAINING"));
+  // Without access tokens or client certificates, callers are anonymous.
+  for (const v1::Event& e : events.events()) CHECK(e.actor() == "anonymous");
+  CHECK(Contains(lines[2], "anonymous"));
+
+  // explain names who made the latest change of a live instance, and why.
+  Ctl({"drain", "web", "w2", "--reason", "kernel update"});
+  std::string explained = Ctl({"explain", "web", "w2"});
+  INFO(explained);
+  CHECK(Contains(explained,
+                 "ADMIN_CHANGED by anonymous (drained: kernel "
+                 "update)"));
   CHECK(Contains(lines[4], "DELETE"));
   CHECK(Contains(lines[4], "DEREGISTERED"));
 }

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "absl/strings/match.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "muster/v1/registry.pb.h"
@@ -102,8 +103,10 @@ TEST_CASE("Event lines carry revision, type, instance and health", "[output]") {
   e.mutable_instance()->set_health(v1::HEALTH_CRITICAL);
   e.mutable_instance()->set_admin_state(v1::ADMIN_STATE_ENABLED);
   e.set_reason("HTTP 503");
+  e.set_actor("health-checker");
   std::string line = FormatEventLine(e, Colour::kOff);
   CHECK(line.rfind("42 ", 0) == 0);
+  CHECK(absl::EndsWith(line, "HTTP 503  by health-checker"));
   for (const char* part : {"2023-11-14T22:13:20Z", "PUT", "HEALTH_CHANGED",
                            "web/web-1", "CRITICAL", "ENABLED", "HTTP 503"}) {
     INFO(part);

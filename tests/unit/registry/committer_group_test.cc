@@ -133,7 +133,7 @@ std::function<absl::Status(Txn&)> Put(const std::string& id,
   return [id, port](Txn& txn) {
     Instance instance = MakeInstance(id, port);
     instance.create_revision = txn.revision();
-    txn.PutInstance(instance, EventCause::kRegistered, "registered");
+    txn.PutInstance(instance, EventCause::kRegistered, "registered", "test");
     return absl::OkStatus();
   };
 }
@@ -447,14 +447,14 @@ TEST_CASE(
   std::shared_ptr<Outcome> a = f.Submit(Put("a"));
   // Writes, then fails: its writes must vanish.
   std::shared_ptr<Outcome> b = f.Submit([](Txn& txn) {
-    txn.PutInstance(MakeInstance("b", 80), EventCause::kRegistered, "");
+    txn.PutInstance(MakeInstance("b", 80), EventCause::kRegistered, "", "test");
     return absl::FailedPreconditionError("instance \"b\" refused");
   });
   std::shared_ptr<Outcome> c_seen = std::make_shared<Outcome>();
   std::shared_ptr<Outcome> c = f.Submit([c_seen](Txn& txn) {
     c_seen->notes.push_back(
         txn.FindInstance(KeyOf("b")) == nullptr ? "b absent" : "b present");
-    txn.PutInstance(MakeInstance("c", 80), EventCause::kRegistered, "");
+    txn.PutInstance(MakeInstance("c", 80), EventCause::kRegistered, "", "test");
     return absl::OkStatus();
   });
   // Reads only: succeeds without a revision of its own.
@@ -503,7 +503,7 @@ TEST_CASE(
 
   f.Hold();
   std::shared_ptr<Outcome> first = f.Submit([](Txn& txn) {
-    txn.PutInstance(MakeInstance("x", 1), EventCause::kRegistered, "");
+    txn.PutInstance(MakeInstance("x", 1), EventCause::kRegistered, "", "test");
     Realm realm;
     realm.name = "second";
     realm.create_revision = txn.revision();
@@ -524,7 +524,7 @@ TEST_CASE(
     second->notes.push_back(realm.has_value() ? "realm pending" : "no realm");
     Instance updated = *x;
     updated.port = 2;
-    txn.PutInstance(updated, EventCause::kUpdated, "");
+    txn.PutInstance(updated, EventCause::kUpdated, "", "test");
     return absl::OkStatus();
   });
   std::shared_ptr<Outcome> third = std::make_shared<Outcome>();
@@ -533,7 +533,7 @@ TEST_CASE(
     if (x == nullptr) return absl::InternalError("x not visible");
     third->notes.push_back("port " + std::to_string(x->port) + " at " +
                            std::to_string(x->modify_revision));
-    txn.DeleteInstance(x, EventCause::kDeregistered, "");
+    txn.DeleteInstance(x, EventCause::kDeregistered, "", "test");
     return absl::OkStatus();
   });
   std::shared_ptr<Outcome> fourth = std::make_shared<Outcome>();
@@ -586,7 +586,8 @@ TEST_CASE("committer group: an exclusive operation runs alone in its group",
           exclusive_seen->notes.push_back(instance->id);
         exclusive_seen->notes.push_back("index at " +
                                         std::to_string(f.index.revision()));
-        txn.PutInstance(MakeInstance("x", 80), EventCause::kRegistered, "");
+        txn.PutInstance(MakeInstance("x", 80), EventCause::kRegistered, "",
+                        "test");
         return absl::OkStatus();
       },
       Fixture::Mode::kExclusive));

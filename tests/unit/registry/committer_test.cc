@@ -181,7 +181,7 @@ struct Fixture {
       }
       Instance instance = MakeInstance(id);
       instance.create_revision = txn.revision();
-      txn.PutInstance(instance, EventCause::kRegistered, "registered");
+      txn.PutInstance(instance, EventCause::kRegistered, "registered", "test");
       outcome->revision = txn.revision();
       return absl::OkStatus();
     };

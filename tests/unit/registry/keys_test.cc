@@ -186,12 +186,14 @@ TEST_CASE("keys: records round trip through their values", "[keys]") {
   realm.name = "prod";
   realm.description = "production";
   realm.create_revision = 3;
+  realm.modified_by = "token:ops";
   absl::StatusOr<Realm> realm_back =
       DecodeRealmRecord("prod", EncodeRealmValue(realm));
   INFO(realm_back.status().ToString());
   REQUIRE(realm_back.ok());
   CHECK(realm_back->description == "production");
   CHECK(realm_back->create_revision == 3);
+  CHECK(realm_back->modified_by == "token:ops");
 
   Instance instance;
   instance.realm = "prod";
@@ -214,12 +216,14 @@ TEST_CASE("keys: records round trip through their values", "[keys]") {
   event.type = EventType::kDelete;
   event.cause = EventCause::kDeregistered;
   event.instance = std::make_shared<const Instance>(instance);
+  event.actor = "cert:CN=deployer";
   absl::StatusOr<Event> event_back =
       DecodeChangelogRecord(EncodeChangelogKey(9, 2), EncodeEventValue(event));
   INFO(event_back.status().ToString());
   REQUIRE(event_back.ok());
   CHECK(event_back->revision == 9);
   CHECK(event_back->type == EventType::kDelete);
+  CHECK(event_back->actor == "cert:CN=deployer");
   REQUIRE(event_back->instance != nullptr);
   CHECK(event_back->instance->id == "w1");
 }

@@ -292,8 +292,10 @@ TEST_CASE("model_proto: a realm round trips", "[model_proto]") {
   realm.created_at = absl::FromUnixSeconds(1700000000) + absl::Nanoseconds(7);
   realm.create_revision = 3;
   realm.modify_revision = 9;
+  realm.modified_by = "token:ops";
   muster::v1::Realm proto;
   ToProto(realm, &proto);
+  CHECK(proto.modified_by() == "token:ops");
   CHECK(proto.settings().description() == "pre-production");
   CHECK(proto.settings().default_deregister_after().seconds() == 300);
   const Realm back = ValueOf(RealmFromProto(proto, "realm"));
@@ -304,6 +306,7 @@ TEST_CASE("model_proto: a realm round trips", "[model_proto]") {
   CHECK(back.created_at == realm.created_at);
   CHECK(back.create_revision == 3);
   CHECK(back.modify_revision == 9);
+  CHECK(back.modified_by == "token:ops");
 
   proto.mutable_settings()->mutable_default_deregister_after()->set_nanos(
       -1000000000);
@@ -320,8 +323,10 @@ TEST_CASE("model_proto: an event round trips", "[model_proto]") {
   event.instance = std::make_shared<const Instance>(FullInstance());
   event.reason = "evicted: critical for 10m";
   event.time = absl::FromUnixNanos(1700000200000000999);
+  event.actor = "health-checker";
   muster::v1::Event proto;
   ToProto(event, &proto);
+  CHECK(proto.actor() == "health-checker");
   CHECK(proto.type() == muster::v1::Event::DELETE);
   CHECK(proto.cause() == muster::v1::Event::EVICTED);
   const Event back = ValueOf(EventFromProto(proto, "event"));
@@ -330,6 +335,7 @@ TEST_CASE("model_proto: an event round trips", "[model_proto]") {
   CHECK(back.cause == EventCause::kEvicted);
   CHECK(back.reason == event.reason);
   CHECK(back.time == event.time);
+  CHECK(back.actor == "health-checker");
   REQUIRE(back.instance != nullptr);
   RequireSameInstance(*back.instance, *event.instance);
 }

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "healthchecker/health_checker.h"
 #include "registry/submit.h"
@@ -67,7 +68,8 @@ struct Fixture {
   }
   Instances::RegisterResult Register(const Instance& instance) {
     auto result = Await<Instances::RegisterResult>([&](auto done) {
-      registry->instances().Register("default", instance, std::move(done));
+      registry->instances().Register("default", instance, "tester",
+                                     std::move(done));
     });
     INFO(result.status().ToString());
     REQUIRE(result.ok());
@@ -78,7 +80,7 @@ struct Fixture {
       const std::string& id, uint64_t incarnation) {
     return Await<std::shared_ptr<const Instance>>([&](auto done) {
       registry->instances().Heartbeat(InstanceKey{"default", "web", id},
-                                      incarnation, std::move(done));
+                                      incarnation, "tester", std::move(done));
     });
   }
 
@@ -125,7 +127,7 @@ TEST_CASE("a failed store write returns UNAVAILABLE and changes nothing",
   const uint64_t revision = f.Revision();
   f.store.TEST_FailCommits(true);
   auto failed = Await<Instances::RegisterResult>([&](auto done) {
-    f.registry->instances().Register("default", MakeInstance("b"),
+    f.registry->instances().Register("default", MakeInstance("b"), "tester",
                                      std::move(done));
   });
   CHECK(absl::IsUnavailable(failed.status()));
@@ -204,7 +206,7 @@ TEST_CASE("eviction deletes with a reason but never a draining instance",
   auto drained = Await<std::shared_ptr<const Instance>>([&](auto done) {
     f.registry->instances().SetAdminState(InstanceKey{"default", "web", "b"},
                                           AdminState::kDraining, "deploy",
-                                          std::move(done));
+                                          "tester", std::move(done));
   });
   REQUIRE(drained.ok());
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
@@ -243,7 +245,7 @@ TEST_CASE("a subscriber gets every current target, then every change",
   REQUIRE(f.Heartbeat("b", b.instance->create_revision).ok());
   auto gone = Await<uint64_t>([&](auto done) {
     f.registry->instances().Deregister(InstanceKey{"default", "web", "a"}, 0,
-                                       std::move(done));
+                                       "tester", std::move(done));
   });
   REQUIRE(gone.ok());
   f.registry->checker_bridge().Unsubscribe(&listener);
@@ -467,16 +469,17 @@ TEST_CASE("realms: create, list with counts, and delete with or without force",
   Fixture f;
   Realm prod;
   prod.name = "prod";
-  auto created = Await<Realm>(
-      [&](auto done) { f.registry->realms().Create(prod, std::move(done)); });
+  auto created = Await<Realm>([&](auto done) {
+    f.registry->realms().Create(prod, "tester", std::move(done));
+  });
   REQUIRE(created.ok());
   CHECK(created->create_revision == f.Revision());
   CHECK(absl::IsAlreadyExists(Await<Realm>([&](auto done) {
-                                f.registry->realms().Create(prod,
+                                f.registry->realms().Create(prod, "tester",
                                                             std::move(done));
                               }).status()));
   auto registered = Await<Instances::RegisterResult>([&](auto done) {
-    f.registry->instances().Register("prod", MakeInstance("a"),
+    f.registry->instances().Register("prod", MakeInstance("a"), "tester",
                                      std::move(done));
   });
   REQUIRE(registered.ok());
@@ -492,15 +495,15 @@ TEST_CASE("realms: create, list with counts, and delete with or without force",
   CHECK(stats.instances == 1);
 
   auto refused = Await<Realms::DeleteResult>([&](auto done) {
-    f.registry->realms().Delete("prod", false, std::move(done));
+    f.registry->realms().Delete("prod", false, "tester", std::move(done));
   });
   CHECK(absl::IsFailedPrecondition(refused.status()));
-  CHECK(absl::IsFailedPrecondition(Await<Realms::DeleteResult>([&](auto done) {
-                                     f.registry->realms().Delete(
-                                         "default", true, std::move(done));
-                                   }).status()));
+  CHECK(absl::IsFailedPrecondition(
+      Await<Realms::DeleteResult>([&](auto done) {
+        f.registry->realms().Delete("default", true, "tester", std::move(done));
+      }).status()));
   auto deleted = Await<Realms::DeleteResult>([&](auto done) {
-    f.registry->realms().Delete("prod", true, std::move(done));
+    f.registry->realms().Delete("prod", true, "tester", std::move(done));
   });
   REQUIRE(deleted.ok());
   CHECK(deleted->deleted_instances == 1);
@@ -559,7 +562,7 @@ TEST_CASE("ending the watches leaves the registry committing, Stop ends both",
   f.registry->Stop();
   f.registry->Stop();  // idempotent
   auto refused = Await<Instances::RegisterResult>([&](auto done) {
-    f.registry->instances().Register("default", MakeInstance("b"),
+    f.registry->instances().Register("default", MakeInstance("b"), "tester",
                                      std::move(done));
   });
   CHECK(absl::IsUnavailable(refused.status()));
@@ -658,7 +661,7 @@ void AwaitCommitted(Fixture& f, const std::string& id) {
   REQUIRE(Await<std::shared_ptr<const Instance>>([&](auto done) {
             f.registry->instances().SetAdminState(
                 InstanceKey{"default", "web", id}, AdminState::kEnabled, "",
-                std::move(done));
+                "tester", std::move(done));
           }).ok());
 }
 
@@ -752,23 +755,24 @@ TEST_CASE(
   Realm prod;
   prod.name = "prod";
   REQUIRE(Await<Realm>([&](auto done) {
-            f.registry->realms().Create(prod, std::move(done));
+            f.registry->realms().Create(prod, "tester", std::move(done));
           }).ok());
   const auto register_in = [&](const std::string& realm,
                                const std::string& id) {
     REQUIRE(Await<Instances::RegisterResult>([&](auto done) {
               f.registry->instances().Register(realm, MakeInstance(id),
-                                               std::move(done));
+                                               "tester", std::move(done));
             }).ok());
   };
   for (const char* id : {"a", "b", "c", "d", "e"}) register_in("prod", id);
   register_in("default", "x");
   // One revision with five events.
   REQUIRE(Await<Realms::DeleteResult>([&](auto done) {
-            f.registry->realms().Delete("prod", true, std::move(done));
+            f.registry->realms().Delete("prod", true, "tester",
+                                        std::move(done));
           }).ok());
   REQUIRE(Await<Realm>([&](auto done) {
-            f.registry->realms().Create(prod, std::move(done));
+            f.registry->realms().Create(prod, "tester", std::move(done));
           }).ok());
   register_in("prod", "f");
   const std::vector<std::string> expected = {
@@ -811,6 +815,101 @@ TEST_CASE(
   CHECK(absl::IsInvalidArgument(refused.status()));
   CHECK_THAT(std::string(refused.status().message()),
              Catch::StartsWith("from_event_index: "));
+}
+
+}  // namespace muster::registry
+
+namespace muster::registry {
+namespace {
+
+std::vector<std::string> ActorsOf(Fixture& f, const InstanceKey& key) {
+  ChangeLog::EventsQuery query;
+  query.filter = key;
+  query.limit = 100;
+  auto page = f.registry->change_log().ListEvents(query);
+  REQUIRE(page.ok());
+  std::vector<std::string> actors;
+  for (const Event& event : page->events) {
+    actors.push_back(
+        absl::StrCat(EventCauseName(event.cause), " by ", event.actor));
+  }
+  return actors;
+}
+
+}  // namespace
+
+TEST_CASE("every change records the actor that made it", "[registry][audit]") {
+  Fixture f;
+  CHECK(f.registry->realms().Get("default")->modified_by == "musterd");
+  Realm prod;
+  prod.name = "prod";
+  REQUIRE(Await<Realm>([&](auto done) {
+            f.registry->realms().Create(prod, "token:admin", std::move(done));
+          }).ok());
+  Realms::SettingsUpdate update;
+  update.name = "prod";
+  update.description = "production";
+  REQUIRE(Await<Realm>([&](auto done) {
+            f.registry->realms().Update(update, "cert:CN=ops", std::move(done));
+          }).ok());
+  CHECK(f.registry->realms().Get("prod")->modified_by == "cert:CN=ops");
+
+  const InstanceKey a{"prod", "web", "a"};
+  auto registered = Await<Instances::RegisterResult>([&](auto done) {
+    f.registry->instances().Register("prod", MakeInstance("a", CheckKind::kTtl),
+                                     "token:web", std::move(done));
+  });
+  REQUIRE(registered.ok());
+  const uint64_t incarnation = registered->instance->create_revision;
+  REQUIRE(Await<std::shared_ptr<const Instance>>([&](auto done) {
+            f.registry->instances().SetAdminState(a, AdminState::kDraining,
+                                                  "deploy", "token:ops",
+                                                  std::move(done));
+          }).ok());
+  REQUIRE(AwaitStatus([&](auto done) {
+            f.registry->checker_bridge().ReportHealth(
+                {"prod", "web", "a"}, incarnation, Health::kCritical,
+                "ttl expired", std::move(done));
+          }).ok());
+  REQUIRE(Await<uint64_t>([&](auto done) {
+            f.registry->instances().Deregister(a, 0, "token:web",
+                                               std::move(done));
+          }).ok());
+  CHECK(ActorsOf(f, a) ==
+        std::vector<std::string>{
+            "registered by token:web", "admin-changed by token:ops",
+            "health-changed by health-checker", "deregistered by token:web"});
+
+  const InstanceKey b{"prod", "web", "b"};
+  auto evicted = Await<Instances::RegisterResult>([&](auto done) {
+    f.registry->instances().Register("prod", MakeInstance("b", CheckKind::kTtl),
+                                     "token:web", std::move(done));
+  });
+  REQUIRE(evicted.ok());
+  REQUIRE(AwaitStatus([&](auto done) {
+            f.registry->checker_bridge().Evict(
+                {"prod", "web", "b"}, evicted->instance->create_revision,
+                "evicted: critical for 1m", std::move(done));
+          }).ok());
+  const InstanceKey c{"prod", "web", "c"};
+  REQUIRE(Await<Instances::RegisterResult>([&](auto done) {
+            f.registry->instances().Register("prod", MakeInstance("c"),
+                                             "token:web", std::move(done));
+          }).ok());
+  REQUIRE(Await<Realms::DeleteResult>([&](auto done) {
+            f.registry->realms().Delete("prod", true, "token:admin",
+                                        std::move(done));
+          }).ok());
+  // The log of a deleted realm is read once a realm of that name exists.
+  REQUIRE(Await<Realm>([&](auto done) {
+            f.registry->realms().Create(prod, "token:admin", std::move(done));
+          }).ok());
+  CHECK(ActorsOf(f, b) ==
+        std::vector<std::string>{"registered by token:web",
+                                 "evicted by health-checker"});
+  CHECK(ActorsOf(f, c) ==
+        std::vector<std::string>{"registered by token:web",
+                                 "realm-deleted by token:admin"});
 }
 
 }  // namespace muster::registry
