@@ -55,13 +55,15 @@ class Txn final {
       const std::string& realm) const;
 
   // Stores `instance` (modify_revision is set to revision()) and records
-  // a PUT event. Returns the stored instance.
+  // a PUT event made by `actor`. Returns the stored instance.
   std::shared_ptr<const Instance> PutInstance(Instance instance,
                                               EventCause cause,
-                                              std::string reason);
-  // Deletes the instance and records a DELETE event carrying `last`.
+                                              std::string reason,
+                                              std::string actor);
+  // Deletes the instance and records a DELETE event carrying `last`, made
+  // by `actor`.
   void DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
-                      std::string reason);
+                      std::string reason, std::string actor);
   void PutRealm(Realm realm);
   void DeleteRealm(const std::string& name);
   // A token this group put earlier (the committed ones are the Tokens
