@@ -14,7 +14,8 @@ namespace muster::registry {
 
 class HttpServer;  // cpp-httplib, kept out of this header.
 
-// HttpEndpoint serves musterd's operator endpoints over plain HTTP/1.1:
+// HttpEndpoint serves musterd's operator endpoints over HTTP/1.1 (HTTPS
+// with Options::tls):
 //   GET /metrics  Metrics::Render(), Prometheus text format 0.0.4
 //   GET /healthz  200 "ok" while the process serves (liveness)
 //   GET /readyz   200 "ready" when `ready()` returns OK, else 503 "not
