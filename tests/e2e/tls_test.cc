@@ -1,7 +1,7 @@
 // TLS and mutual TLS on the real musterd: who is refused, who gets in,
 // a certificate replaced under a live watch, the HTTP port under TLS, and
 // musterctl's --ca/--cert/--key and MUSTER_* variables. Certificates come
-// from tests/support/test_certs.h (the openssl command line).
+// from testkit/test_certs.h (the openssl command line).
 
 #include <httplib.h>
 #include <signal.h>
@@ -18,7 +18,7 @@
 #include "testkit/child_process.h"
 #include "testkit/daemon_process.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/test_certs.h"
+#include "testkit/test_certs.h"
 
 namespace muster::testing {
 namespace {

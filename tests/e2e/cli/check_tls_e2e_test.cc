@@ -9,7 +9,7 @@
 #include "tests/e2e/cli/harness.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
-#include "tests/support/test_certs.h"
+#include "testkit/test_certs.h"
 
 namespace muster::e2e {
 namespace {

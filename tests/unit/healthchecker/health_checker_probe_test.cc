@@ -16,7 +16,7 @@
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/test_certs.h"
+#include "testkit/test_certs.h"
 #include "tests/unit/healthchecker/fakes.h"
 
 namespace muster::healthchecker {

@@ -9,10 +9,10 @@
 #include "healthchecker/checker_options.h"
 #include "healthchecker/grpc_prober.h"
 #include "healthchecker/http_prober.h"
+#include "testkit/test_certs.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/test_certs.h"
 #include "tests/unit/healthchecker/probe_helpers.h"
 
 namespace muster::healthchecker {
@@ -228,6 +228,17 @@ TEST_CASE("grpc over TLS fails with a clear output when the CA is not trusted",
   const Certs& c = TheCerts();
   auto target = StartGrpcTls(c.certs.other_server());
   auto prober = StartGrpcProber(c.certs.ca().cert);
+  const ProbeOutcome outcome = Probe(*prober, GrpcTlsRequest(target->port()));
+  INFO(outcome.output);
+  REQUIRE(outcome.result == ProbeResult::kFailure);
+  REQUIRE(outcome.output == "TLS: certificate verify failed");
+}
+
+TEST_CASE("grpc over TLS verifies against the system roots by default",
+          "[tls_prober]") {
+  const Certs& c = TheCerts();
+  auto target = StartGrpcTls(c.certs.server());
+  auto prober = StartGrpcProber("");
   const ProbeOutcome outcome = Probe(*prober, GrpcTlsRequest(target->port()));
   INFO(outcome.output);
   REQUIRE(outcome.result == ProbeResult::kFailure);

@@ -5,7 +5,7 @@
 
 #include "daemon/daemon_options.h"
 #include "tests/support/temp_dir.h"
-#include "tests/support/test_certs.h"
+#include "testkit/test_certs.h"
 
 namespace muster::registry {
 namespace {

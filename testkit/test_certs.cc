@@ -1,4 +1,4 @@
-#include "tests/support/test_certs.h"
+#include "testkit/test_certs.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
