@@ -42,7 +42,7 @@ RULES = {
                         "store/rocksdb/rocksdb_store.h", "rpc/server.h",
                         "daemon/daemon_options.h",
                         "healthchecker/health_checker.h",
-                        "fuzz/fuzz_check.h"],
+                        "fuzz/registry_world.h"],
     "muster_codec": ["grpcpp/grpcpp.h", "rocksdb/db.h", "rpc/server.h",
                      "store/layout/keys.h"],
     "muster_store_layout": ["grpcpp/grpcpp.h", "rocksdb/db.h",
