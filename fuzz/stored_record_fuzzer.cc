@@ -11,7 +11,9 @@
 // decode" (meta counters: INVALID_ARGUMENT unless exactly 8 bytes); what
 // decodes matches its key, re-encodes to a value that decodes to the
 // same record, and its key re-encodes to the same bytes; a decoded realm
-// and instance load into a registry index that then serves them.
+// and instance load into a registry index that then serves them; a
+// decoded realm's settings are valid (registrations resolve against
+// them).
 
 #include <cstddef>
 #include <cstdint>
@@ -30,6 +32,7 @@
 #include "muster/v1/types.pb.h"
 #include "registry/index.h"
 #include "registry/model.h"
+#include "registry/validation.h"
 #include "store/layout/keys.h"
 
 namespace {
@@ -99,6 +102,18 @@ void FuzzRealm(absl::string_view key, absl::string_view value) {
              again.status().ToString().c_str());
   FUZZ_CHECK((SameRecord<muster::v1::Realm>(*realm, *again)),
              "the realm does not round-trip");
+  // The registry takes a loaded realm's settings as valid: registrations
+  // into it resolve their checks against them.
+  const absl::Status valid = muster::registry::ValidateRealmSettings(*realm);
+  FUZZ_CHECK(valid.ok(), "a realm with invalid settings decoded: %s",
+             valid.ToString().c_str());
+  muster::CheckSpec check;
+  check.kind = muster::CheckKind::kTcp;
+  absl::StatusOr<muster::CheckSpec> resolved =
+      muster::registry::ResolveCheckSpec(check, realm->default_deregister_after,
+                                         "instance.check");
+  FUZZ_CHECK(resolved.ok(), "a check cannot resolve in a loaded realm: %s",
+             resolved.status().ToString().c_str());
   ServeFromIndex(*realm, nullptr);
 }
 

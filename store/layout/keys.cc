@@ -10,6 +10,7 @@
 #include "codec/token_proto.h"
 #include "muster/v1/tokens.pb.h"
 #include "muster/v1/types.pb.h"
+#include "registry/validation.h"
 
 namespace muster::registry::keys {
 namespace {
@@ -182,6 +183,14 @@ absl::StatusOr<Realm> DecodeRealmRecord(absl::string_view key,
       [](const auto& proto) { return RealmFromProto(proto, "realm"); });
   if (realm.ok() && realm->name != key) {
     return Undecodable("realm", key, "name does not match key");
+  }
+  // Settings out of range are written only by corruption; loaded, they
+  // would make every registration into the realm fail with INTERNAL
+  // (ResolveCheckSpec requires valid settings).
+  if (realm.ok()) {
+    if (absl::Status valid = ValidateRealmSettings(*realm); !valid.ok()) {
+      return Undecodable("realm", key, valid.message());
+    }
   }
   return realm;
 }

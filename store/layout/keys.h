@@ -103,7 +103,8 @@ std::string EncodeTokenValue(const Token& token);
 
 // Decode one stored record. DATA_LOSS naming the key when the key or the
 // value is malformed, holds an unknown enum value, or does not match the
-// key (name, realm/service/id, revision).
+// key (name, realm/service/id, revision); for a realm also when its
+// settings break ValidateRealmSettings.
 absl::StatusOr<Realm> DecodeRealmRecord(absl::string_view key,
                                         absl::string_view value);
 absl::StatusOr<Instance> DecodeInstanceRecord(absl::string_view key,

@@ -282,6 +282,35 @@ TEST_CASE("keys: damaged records are DATA_LOSS naming the key", "[keys]") {
   CHECK(absl::StrContains(status.message(), "cannot decode"));
 }
 
+// Found by fuzz/stored_record_fuzzer.cc: a realm record whose settings
+// are out of range decoded and loaded, and every Register into the realm
+// then failed with INTERNAL ("default deregister_after 5s is outside its
+// limits"). The inputs are the fuzzer's, inline.
+TEST_CASE("keys: a stored realm with settings out of range is DATA_LOSS",
+          "[keys]") {
+  // muster.v1.Realm{name: "prod", settings{default_deregister_after: 5s}}
+  const std::string five_seconds("\x0a\x04prod\x12\x04\x1a\x02\x08\x05", 12);
+  // muster.v1.Realm{name: "prod", settings{eviction_protection_share: NaN}}
+  const std::string nan_share(
+      "\x0a\x04prod\x12\x09\x11\x00\x00\x00\x00\x00\x00\xf8\x7f", 17);
+  for (const auto& [value, field] :
+       {std::pair<std::string, std::string>{
+            five_seconds, "settings.default_deregister_after"},
+        {nan_share, "settings.eviction_protection_share"}}) {
+    const absl::Status status = DecodeRealmRecord("prod", value).status();
+    INFO(status.ToString());
+    CHECK(status.code() == absl::StatusCode::kDataLoss);
+    CHECK(absl::StrContains(status.message(), "cannot decode realm \"prod\""));
+    CHECK(absl::StrContains(status.message(), field));
+  }
+  // In range, the same record loads.
+  const std::string one_hour("\x0a\x04prod\x12\x05\x1a\x03\x08\x90\x1c", 13);
+  absl::StatusOr<Realm> realm = DecodeRealmRecord("prod", one_hour);
+  INFO(realm.status().ToString());
+  REQUIRE(realm.ok());
+  CHECK(realm->default_deregister_after == absl::Hours(1));
+}
+
 Event EventAt(uint64_t revision) {
   Event event;
   event.revision = revision;
