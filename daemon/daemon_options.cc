@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "daemon/auth_flags.h"
 #include "daemon/tls_files.h"
 
 namespace muster::registry {
@@ -274,7 +275,11 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (absl::Status s = ParseWatchProgressInterval(options).status(); !s.ok())
     return s;
   if (absl::Status s = ParseTlsOptions(options).status(); !s.ok()) return s;
-  return absl::OkStatus();
+  if (options.token_burst < kMinTokenBurst) {
+    return absl::InvalidArgumentError("--token-burst: must be at least 1");
+  }
+  return CheckAuthExposure(options.listen, options.http_listen, options.auth,
+                           options.insecure_no_auth);
 }
 
 }  // namespace muster::registry

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "daemon/auth_flags.h"
 #include "registry/limits.h"
 
 namespace muster::registry {
@@ -64,6 +65,16 @@ struct DaemonOptions {
   std::string tls_key;
   std::string tls_client_ca;
   std::string tls_reload_interval = "10s";
+  // Access control (daemon/auth_flags.h): --auth, --insecure-no-auth,
+  // --bootstrap-token-file (empty: <data-dir>/bootstrap-token),
+  // --metrics-auth, and the per-client limits (0: unlimited).
+  bool auth = false;
+  bool insecure_no_auth = false;
+  std::string bootstrap_token_file;
+  bool metrics_auth = true;
+  uint32_t token_rate = kDefaultTokenRate;
+  uint32_t token_burst = kDefaultTokenBurst;
+  uint32_t max_watchers_per_client = kDefaultMaxWatchersPerClient;
 };
 
 // INVALID_ARGUMENT naming the flag and the rule.

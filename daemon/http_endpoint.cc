@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/listen_address.h"
@@ -84,14 +85,28 @@ absl::Status CheckResolvable(const std::string& name, const std::string& listen,
 
 // Whether /metrics may be served to `req`: the one place that decides it.
 // Under mutual TLS the client must have presented a certificate that
-// verified against the client CAs. OK, or UNAUTHENTICATED (401) /
+// verified against the client CAs; with a token check (musterd --auth), a
+// bearer token it accepts as well. OK, or UNAUTHENTICATED (401) /
 // PERMISSION_DENIED (403) with the reason for the response body.
-absl::Status MetricsAccess(const httplib::Request& req, bool mutual_tls) {
-  if (!mutual_tls) return absl::OkStatus();
-  if (ReloadingTlsIdentity::PeerVerified(req.ssl)) return absl::OkStatus();
-  return absl::UnauthenticatedError(
-      "/metrics needs a client certificate issued by a CA of "
-      "--tls-client-ca");
+absl::Status MetricsAccess(const httplib::Request& req, bool mutual_tls,
+                           const HttpEndpoint::Options& options) {
+  if (mutual_tls && !ReloadingTlsIdentity::PeerVerified(req.ssl)) {
+    return absl::UnauthenticatedError(
+        "/metrics needs a client certificate issued by a CA of "
+        "--tls-client-ca");
+  }
+  if (!options.metrics_token) return absl::OkStatus();
+  const std::string header = req.get_header_value("Authorization");
+  constexpr absl::string_view kBearer = "bearer ";
+  if (header.size() <= kBearer.size() ||
+      !absl::EqualsIgnoreCase(
+          absl::string_view(header).substr(0, kBearer.size()), kBearer)) {
+    return absl::UnauthenticatedError(
+        "/metrics needs \"Authorization: Bearer <secret>\" of a live access "
+        "token (musterd --auth)");
+  }
+  return options.metrics_token(absl::StripAsciiWhitespace(
+      absl::string_view(header).substr(kBearer.size())));
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> NewServer(
@@ -151,16 +166,20 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   server->set_write_timeout(kIoTimeoutSeconds);
   server->set_payload_max_length(kMaxRequestBodyBytes);
 
-  server->Get(
-      "/metrics", [&metrics, mutual = !options.tls.client_ca.empty()](
-                      const httplib::Request& req, httplib::Response& res) {
-        if (absl::Status access = MetricsAccess(req, mutual); !access.ok()) {
-          res.status = absl::IsUnauthenticated(access) ? 401 : 403;
-          res.set_content(std::string(access.message()), "text/plain");
-          return;
-        }
-        res.set_content(metrics.Render(), kPrometheusContentType);
-      });
+  server->Get("/metrics",
+              [&metrics, mutual = !options.tls.client_ca.empty(), options](
+                  const httplib::Request& req, httplib::Response& res) {
+                if (absl::Status access = MetricsAccess(req, mutual, options);
+                    !access.ok()) {
+                  res.status = absl::IsUnauthenticated(access) ? 401 : 403;
+                  if (res.status == 401 && options.metrics_token) {
+                    res.set_header("WWW-Authenticate", "Bearer");
+                  }
+                  res.set_content(std::string(access.message()), "text/plain");
+                  return;
+                }
+                res.set_content(metrics.Render(), kPrometheusContentType);
+              });
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok", "text/plain");
   });

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/metrics.h"
 #include "daemon/tls_files.h"
 
@@ -38,6 +39,10 @@ class HttpEndpoint final {
     // still answer clients without a certificate (probes cannot present
     // one); /metrics needs one that verifies (MetricsAccess).
     ReloadingTlsIdentity::Files tls;
+    // musterd --auth: /metrics also needs `Authorization: Bearer <secret>`
+    // that this accepts (OK; UNAUTHENTICATED or PERMISSION_DENIED with
+    // the reason, which must not repeat the secret). None: no token.
+    std::function<absl::Status(absl::string_view secret)> metrics_token;
   };
 
   // The readiness check behind /readyz; it runs on a worker thread for

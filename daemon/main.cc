@@ -25,6 +25,7 @@
 #include "common/heap_trimmer.h"
 #include "common/logging.h"
 #include "common/metrics.h"
+#include "daemon/bootstrap.h"
 #include "daemon/daemon_options.h"
 #include "daemon/http_endpoint.h"
 #include "daemon/readiness.h"
@@ -197,6 +198,10 @@ int Run(const DaemonOptions& options) {
   server_options.tls.client_ca_file = tls.client_ca;
   server_options.tls.reload_interval = tls.reload_interval;
   server_options.watch_progress_interval = *ParseWatchProgressInterval(options);
+  server_options.auth.enabled = options.auth;
+  server_options.auth.token_rate = options.token_rate;
+  server_options.auth.token_burst = options.token_burst;
+  server_options.auth.max_watchers_per_client = options.max_watchers_per_client;
   // Both ports are held before the data dir is touched, so a taken port
   // stops musterd without creating or opening anything.
   absl::StatusOr<std::unique_ptr<TcpListener>> listener =
@@ -208,6 +213,13 @@ int Run(const DaemonOptions& options) {
   http_options.listen = options.http_listen;
   http_options.name = "--http-listen";
   http_options.tls = {tls.cert, tls.key, tls.client_ca, tls.reload_interval};
+  // Set once the registry has loaded the tokens, before HTTP serves.
+  Tokens* tokens = nullptr;
+  if (options.auth && options.metrics_auth) {
+    http_options.metrics_token = [&tokens, &clock](absl::string_view secret) {
+      return tokens->Authenticate(secret, clock.Now()).status();
+    };
+  }
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> http = HttpEndpoint::Create(
       http_options, metrics, [&readiness] { return readiness->Check(); });
   if (!http.ok()) return ListenFailure(http.status());
@@ -251,6 +263,17 @@ int Run(const DaemonOptions& options) {
     return Fail("cannot load the data dir", registry.status());
   if (absl::Status started = (*registry)->Start(); !started.ok()) {
     return Fail("cannot start the registry", started);
+  }
+  tokens = &(*registry)->tokens();
+  if (options.auth) {
+    const std::string file =
+        options.bootstrap_token_file.empty()
+            ? absl::StrCat(options.data_dir, "/", kBootstrapTokenFileName)
+            : options.bootstrap_token_file;
+    if (absl::Status s = EnsureBootstrapToken(*tokens, clock.Now(), file);
+        !s.ok()) {
+      return Fail("cannot bootstrap access tokens", s);
+    }
   }
 
   std::unique_ptr<healthchecker::HealthChecker> checker;
@@ -296,6 +319,20 @@ int Run(const DaemonOptions& options) {
                                     : "plaintext (no --tls-cert)",
              tls.cert.empty() ? "none" : tls.cert,
              absl::FormatDuration(tls.reload_interval));
+  if (options.auth) {
+    MUSTER_LOG(kInfo, "access: tokens required (--auth), %d live; /metrics %s",
+               tokens->CountLive(clock.Now()),
+               options.metrics_auth ? "needs a token" : "open");
+  } else if (options.insecure_no_auth) {
+    MUSTER_LOG(kWarning,
+               "access: no tokens (--insecure-no-auth): every client that "
+               "reaches %s or %s may read and change everything",
+               options.listen, options.http_listen);
+  } else {
+    MUSTER_LOG(kInfo,
+               "access: no tokens (no --auth): every local client may read "
+               "and change everything");
+  }
 
   const sigset_t signals = HandledSignals();
   int signal_number = 0;
@@ -455,6 +492,39 @@ int Main(int argc, char** argv) {
          "Network (CIDR or address) probes must not reach, in addition to the "
          "link-local 169.254.0.0/16 and fe80::/10; repeat for several")
       ->delimiter(',');
+  app.add_flag("--auth", options.auth,
+               "Require an access token (authorization: Bearer) on every "
+               "call but Ping; the first start makes an admin token (see "
+               "--bootstrap-token-file)")
+      ->check(Rule(CheckSwitch));
+  app.add_flag("--insecure-no-auth", options.insecure_no_auth,
+               "Serve a non-loopback --listen or --http-listen without "
+               "--auth: anyone who reaches the ports may change everything")
+      ->check(Rule(CheckSwitch));
+  app.add_option("--bootstrap-token-file", options.bootstrap_token_file,
+                 "With --auth: the admin token's secret; written (0600) on "
+                 "the first start when missing, else used to create it "
+                 "(default <data-dir>/bootstrap-token)")
+      ->type_name("FILE");
+  app.add_flag("--metrics-auth,!--no-metrics-auth", options.metrics_auth,
+               "With --auth, /metrics needs a live token too (on by "
+               "default; --metrics-auth=false serves it to anyone)")
+      ->check(Rule(CheckSwitch));
+  app.add_option("--token-rate", options.token_rate,
+                 "Requests a second one client (a token; without --auth an "
+                 "address) may make; beyond it RESOURCE_EXHAUSTED with when "
+                 "to retry (0 unlimited)")
+      ->capture_default_str()
+      ->check(WholeNumber(0, kMaxTokenRate));
+  app.add_option("--token-burst", options.token_burst,
+                 "Requests one client may make at once after being idle")
+      ->capture_default_str()
+      ->check(WholeNumber(kMinTokenBurst, kMaxTokenBurst));
+  app.add_option("--max-watchers-per-client", options.max_watchers_per_client,
+                 "Most watch streams one client (a token; without --auth an "
+                 "address) may hold open (0 unlimited)")
+      ->capture_default_str()
+      ->check(WholeNumber(0, kMaxWatchersPerClient));
   app.add_option("--probe-ca-file", options.probe_ca_file,
                  "PEM bundle of the CAs that https and gRPC-over-TLS health "
                  "checks verify targets against, instead of the system's "

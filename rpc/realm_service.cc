@@ -2,10 +2,10 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "codec/model_proto.h"
 #include "codec/realm_request.h"
-#include "rpc/actor.h"
 #include "rpc/grpc_status.h"
 
 namespace muster::registry {
@@ -19,13 +19,18 @@ enum Method : size_t {
   kDeleteRealm
 };
 
+std::vector<std::string> MethodNames() {
+  return {"CreateRealm", "GetRealm", "ListRealms", "UpdateRealm",
+          "DeleteRealm"};
+}
+
 }  // namespace
 
-RealmService::RealmService(Registry& registry, Metrics& metrics)
+RealmService::RealmService(Registry& registry, Metrics& metrics, Auth& auth)
     : registry_(registry),
-      rpc_metrics_(metrics, "muster.v1.Realms",
-                   {"CreateRealm", "GetRealm", "ListRealms", "UpdateRealm",
-                    "DeleteRealm"}) {}
+      auth_(auth),
+      auth_methods_(auth, "muster.v1.Realms", MethodNames()),
+      rpc_metrics_(metrics, "muster.v1.Realms", MethodNames()) {}
 
 grpc::ServerUnaryReactor* RealmService::Finish(
     grpc::CallbackServerContext* context, size_t method,
@@ -50,11 +55,13 @@ grpc::ServerUnaryReactor* RealmService::CreateRealm(
     grpc::CallbackServerContext* context,
     const muster::v1::CreateRealmRequest* request,
     muster::v1::Realm* response) {
+  MUSTER_AUTHORIZE(kCreateRealm, TokenRole::kAdmin, request->name(), "");
   absl::StatusOr<Realm> realm =
       RealmFromRequest(request->name(), request->settings());
   if (!realm.ok()) return Finish(context, kCreateRealm, realm.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.realms().Create(std::move(realm).value(), TransportActor(*context),
+  registry_.realms().Create(std::move(realm).value(),
+                            Auth::Actor(*context, caller),
                             Completion(reactor, kCreateRealm, response));
   return reactor;
 }
@@ -63,10 +70,12 @@ grpc::ServerUnaryReactor* RealmService::UpdateRealm(
     grpc::CallbackServerContext* context,
     const muster::v1::UpdateRealmRequest* request,
     muster::v1::Realm* response) {
+  MUSTER_AUTHORIZE(kUpdateRealm, TokenRole::kAdmin, request->name(), "");
   absl::StatusOr<Realms::SettingsUpdate> update = UpdateFromRequest(*request);
   if (!update.ok()) return Finish(context, kUpdateRealm, update.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  registry_.realms().Update(std::move(update).value(), TransportActor(*context),
+  registry_.realms().Update(std::move(update).value(),
+                            Auth::Actor(*context, caller),
                             Completion(reactor, kUpdateRealm, response));
   return reactor;
 }
@@ -74,6 +83,7 @@ grpc::ServerUnaryReactor* RealmService::UpdateRealm(
 grpc::ServerUnaryReactor* RealmService::GetRealm(
     grpc::CallbackServerContext* context,
     const muster::v1::GetRealmRequest* request, muster::v1::Realm* response) {
+  MUSTER_AUTHORIZE(kGetRealm, TokenRole::kRead, request->name(), "");
   absl::StatusOr<Realm> realm = registry_.realms().Get(request->name());
   if (realm.ok()) ToProto(*realm, response);
   return Finish(context, kGetRealm, realm.status());
@@ -83,8 +93,10 @@ grpc::ServerUnaryReactor* RealmService::ListRealms(
     grpc::CallbackServerContext* context,
     const muster::v1::ListRealmsRequest* /*request*/,
     muster::v1::ListRealmsResponse* response) {
+  MUSTER_AUTHORIZE_ANY_REALM(kListRealms, TokenRole::kRead);
   const Realms::Listing listing = registry_.realms().List();
   for (const RealmCounts& counts : listing.realms) {
+    if (!caller.Sees(counts.realm.name)) continue;
     muster::v1::RealmSummary* summary = response->add_realms();
     ToProto(counts.realm, summary->mutable_realm());
     summary->set_instance_count(counts.instances);
@@ -99,9 +111,10 @@ grpc::ServerUnaryReactor* RealmService::DeleteRealm(
     grpc::CallbackServerContext* context,
     const muster::v1::DeleteRealmRequest* request,
     muster::v1::DeleteRealmResponse* response) {
+  MUSTER_AUTHORIZE(kDeleteRealm, TokenRole::kAdmin, request->name(), "");
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.realms().Delete(
-      request->name(), request->force(), TransportActor(*context),
+      request->name(), request->force(), Auth::Actor(*context, caller),
       [this, reactor, response](absl::StatusOr<Realms::DeleteResult> result) {
         if (result.ok()) {
           response->set_revision(result->revision);

@@ -3,15 +3,17 @@
 #include "common/metrics.h"
 #include "muster/v1/realm.grpc.pb.h"
 #include "registry/registry.h"
+#include "rpc/auth.h"
 #include "rpc/rpc_metrics.h"
 
 namespace muster::registry {
 
 // RealmService adapts muster.v1.Realms (callback API) to the registry's
-// Realms part. Thread-safe.
+// Realms part; every method first asks `auth` whether the caller may make
+// it (rpc/auth.h). Thread-safe.
 class RealmService final : public muster::v1::Realms::CallbackService {
  public:
-  RealmService(Registry& registry, Metrics& metrics);
+  RealmService(Registry& registry, Metrics& metrics, Auth& auth);
 
   grpc::ServerUnaryReactor* CreateRealm(
       grpc::CallbackServerContext* context,
@@ -42,6 +44,8 @@ class RealmService final : public muster::v1::Realms::CallbackService {
                              muster::v1::Realm* response);
 
   Registry& registry_;
+  Auth& auth_;
+  const Auth::Methods auth_methods_;
   RpcMetrics rpc_metrics_;
 };
 

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "codec/model_proto.h"
-#include "rpc/actor.h"
 #include "rpc/grpc_status.h"
 #include "rpc/watch_reactor.h"
 
@@ -73,9 +72,11 @@ void FillDetail(const healthchecker::HealthDetail& detail,
 }  // namespace
 
 RegistryService::RegistryService(Registry& registry, Metrics& metrics,
-                                 ServerFacts facts,
+                                 Auth& auth, ServerFacts facts,
                                  absl::Duration watch_progress_interval)
     : registry_(registry),
+      auth_(auth),
+      auth_methods_(auth, "muster.v1.Registry", MethodNames()),
       facts_(std::move(facts)),
       watch_progress_interval_(watch_progress_interval),
       rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {
@@ -104,11 +105,14 @@ grpc::ServerUnaryReactor* RegistryService::Register(
     grpc::CallbackServerContext* context,
     const muster::v1::RegisterRequest* request,
     muster::v1::RegisterResponse* response) {
+  MUSTER_AUTHORIZE(kRegister, TokenRole::kWrite, request->realm(),
+                   request->instance().service());
   absl::StatusOr<Instance> instance = RegistrationFromProto(*request);
   if (!instance.ok()) return Finish(context, kRegister, instance.status());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Register(
-      request->realm(), std::move(instance).value(), TransportActor(*context),
+      request->realm(), std::move(instance).value(),
+      Auth::Actor(*context, caller),
       [this, reactor,
        response](absl::StatusOr<Instances::RegisterResult> result) {
         if (result.ok()) {
@@ -126,10 +130,12 @@ grpc::ServerUnaryReactor* RegistryService::Deregister(
     grpc::CallbackServerContext* context,
     const muster::v1::DeregisterRequest* request,
     muster::v1::DeregisterResponse* response) {
+  MUSTER_AUTHORIZE(kDeregister, TokenRole::kWrite, request->realm(),
+                   request->service());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Deregister(
       InstanceKey{request->realm(), request->service(), request->id()},
-      request->incarnation(), TransportActor(*context),
+      request->incarnation(), Auth::Actor(*context, caller),
       [this, reactor, response](absl::StatusOr<uint64_t> revision) {
         if (revision.ok()) response->set_revision(*revision);
         rpc_metrics_.Count(kDeregister, revision.status());
@@ -142,12 +148,14 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
     grpc::CallbackServerContext* context,
     const muster::v1::HeartbeatRequest* request,
     muster::v1::HeartbeatResponse* response) {
+  MUSTER_AUTHORIZE(kHeartbeat, TokenRole::kWrite, request->realm(),
+                   request->service());
   // Finishes inline, or from the commit thread when the heartbeat commits
   // a change of health.
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().Heartbeat(
       InstanceKey{request->realm(), request->service(), request->id()},
-      request->incarnation(), TransportActor(*context),
+      request->incarnation(), Auth::Actor(*context, caller),
       [this, reactor,
        response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
         if (instance.ok()) {
@@ -165,6 +173,8 @@ grpc::ServerUnaryReactor* RegistryService::SetAdminState(
     grpc::CallbackServerContext* context,
     const muster::v1::SetAdminStateRequest* request,
     muster::v1::Instance* response) {
+  MUSTER_AUTHORIZE(kSetAdminState, TokenRole::kWrite, request->realm(),
+                   request->service());
   if (request->admin_state() != muster::v1::ADMIN_STATE_ENABLED &&
       request->admin_state() != muster::v1::ADMIN_STATE_DRAINING) {
     return Finish(
@@ -177,7 +187,7 @@ grpc::ServerUnaryReactor* RegistryService::SetAdminState(
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   registry_.instances().SetAdminState(
       InstanceKey{request->realm(), request->service(), request->id()}, state,
-      request->reason(), TransportActor(*context),
+      request->reason(), Auth::Actor(*context, caller),
       [this, reactor,
        response](absl::StatusOr<std::shared_ptr<const Instance>> instance) {
         if (instance.ok()) ToProto(**instance, response);
@@ -191,6 +201,7 @@ grpc::ServerUnaryReactor* RegistryService::GetInstance(
     grpc::CallbackServerContext* context,
     const muster::v1::GetInstanceRequest* request,
     muster::v1::Instance* response) {
+  MUSTER_AUTHORIZE(kGetInstance, TokenRole::kRead, request->realm(), "");
   absl::StatusOr<std::shared_ptr<const Instance>> instance =
       registry_.instances().Get(
           InstanceKey{request->realm(), request->service(), request->id()});
@@ -205,6 +216,7 @@ grpc::ServerUnaryReactor* RegistryService::ListInstances(
     grpc::CallbackServerContext* context,
     const muster::v1::ListInstancesRequest* request,
     muster::v1::ListInstancesResponse* response) {
+  MUSTER_AUTHORIZE(kListInstances, TokenRole::kRead, request->realm(), "");
   ListQuery query;
   query.realm = request->realm();
   query.service = request->service();
@@ -232,6 +244,7 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
     grpc::CallbackServerContext* context,
     const muster::v1::ListServicesRequest* request,
     muster::v1::ListServicesResponse* response) {
+  MUSTER_AUTHORIZE(kListServices, TokenRole::kRead, request->realm(), "");
   absl::StatusOr<ServicesPage> page = registry_.instances().ListServices(
       request->realm(), request->page_size(), request->page_token());
   if (page.ok()) {
@@ -252,9 +265,28 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw) {
   absl::StatusOr<WatchSpec> spec = WatchSpecFrom(raw);
+  // Held by the stream until it is destroyed: one of the caller's
+  // --max-watchers-per-client.
+  std::shared_ptr<WatcherLimiter::Lease> lease;
+  if (spec.ok()) {
+    Caller caller;
+    absl::Status allowed =
+        auth_.Check(*context, auth_methods_, kWatch, TokenRole::kRead,
+                    spec->realm, "", &caller);
+    if (allowed.ok()) {
+      absl::StatusOr<std::unique_ptr<WatcherLimiter::Lease>> acquired =
+          auth_.AcquireWatcher(*context, auth_methods_, kWatch, caller);
+      if (acquired.ok()) {
+        lease = std::move(acquired).value();
+      } else {
+        allowed = acquired.status();
+      }
+    }
+    if (!allowed.ok()) spec = allowed;
+  }
   return new WatchReactor(registry_.change_log(), watch_pump_, context,
                           std::move(spec), watch_progress_interval_,
-                          [this](const absl::Status& status) {
+                          [this, lease](const absl::Status& status) {
                             rpc_metrics_.Count(kWatch, status);
                           });
 }
@@ -263,6 +295,7 @@ grpc::ServerUnaryReactor* RegistryService::ListEvents(
     grpc::CallbackServerContext* context,
     const muster::v1::ListEventsRequest* request,
     muster::v1::ListEventsResponse* response) {
+  MUSTER_AUTHORIZE(kListEvents, TokenRole::kRead, request->realm(), "");
   ChangeLog::EventsQuery query;
   query.filter =
       InstanceKey{request->realm(), request->service(), request->id()};
@@ -287,6 +320,7 @@ grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
     grpc::CallbackServerContext* context,
     const muster::v1::GetServerInfoRequest* /*request*/,
     muster::v1::ServerInfo* response) {
+  MUSTER_AUTHORIZE_ANY_REALM(kGetServerInfo, TokenRole::kRead);
   response->set_version(facts_.version);
   TimeToProto(facts_.started_at, response->mutable_started_at());
   const ChangeLog::Stats stats = registry_.change_log().GetStats();
@@ -294,9 +328,25 @@ grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
   response->set_oldest_retained_revision(stats.oldest_retained_revision);
   response->set_instance_count(stats.instances);
   response->set_realm_count(stats.realms);
+  if (!caller.SeesAll()) {
+    // Only the realms the token may read are counted.
+    uint64_t realms = 0;
+    uint64_t instances = 0;
+    for (const RealmCounts& counts : registry_.realms().List().realms) {
+      if (!caller.Sees(counts.realm.name)) continue;
+      ++realms;
+      instances += counts.instances;
+    }
+    response->set_instance_count(instances);
+    response->set_realm_count(realms);
+  }
   response->set_open_watchers(stats.watchers);
   response->set_health_checker_enabled(facts_.health_checker_enabled);
-  response->set_data_dir(facts_.data_dir);
+  // Where the data lives is for operators: admins of every realm.
+  if (caller.token == nullptr ||
+      (caller.token->all_realms && caller.token->role == TokenRole::kAdmin)) {
+    response->set_data_dir(facts_.data_dir);
+  }
   return Finish(context, kGetServerInfo, absl::OkStatus());
 }
 

@@ -7,6 +7,7 @@
 #include "muster/v1/registry.grpc.pb.h"
 #include "registry/registry.h"
 #include "rpc/arena_allocator.h"
+#include "rpc/auth.h"
 #include "rpc/rpc_metrics.h"
 #include "rpc/watch_pump.h"
 
@@ -39,13 +40,14 @@ using Base = V1::WithCallbackMethod_Register<V1::WithCallbackMethod_Deregister<
 // RegistryService adapts muster.v1.Registry (callback API) to the
 // registry's parts: proto <-> model and absl::Status -> grpc::Status,
 // nothing else. Reads finish inline; mutations finish from the commit
-// thread after the synced write. Thread-safe.
+// thread after the synced write. Every method but Ping first asks `auth`
+// whether the caller may make it (rpc/auth.h). Thread-safe.
 class RegistryService final : public registry_service_internal::Base {
  public:
   // `watch_progress_interval`: how long a Watch that asked for progress
   // stays silent before a PROGRESS message (see WatchReactor).
-  RegistryService(Registry& registry, Metrics& metrics, ServerFacts facts,
-                  absl::Duration watch_progress_interval);
+  RegistryService(Registry& registry, Metrics& metrics, Auth& auth,
+                  ServerFacts facts, absl::Duration watch_progress_interval);
 
   // After the server is shut down: waits until the work the watch streams
   // left queued has run (it still refers to the registry).
@@ -103,6 +105,8 @@ class RegistryService final : public registry_service_internal::Base {
   using Allocator = ArenaMessageAllocator<Request, Response>;
 
   Registry& registry_;
+  Auth& auth_;
+  const Auth::Methods auth_methods_;
   // Builds and writes watch messages off gRPC's callback threads. Declared
   // early: destroyed after everything else, once every stream is done.
   WatchPump watch_pump_;

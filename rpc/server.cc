@@ -59,9 +59,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   }
   std::unique_ptr<Server> server(new Server());
   server->registry_ = &registry;
+  server->auth_ = std::make_unique<Auth>(
+      options.auth,
+      [&registry](absl::string_view secret, absl::Time now) {
+        return registry.tokens().Authenticate(secret, now);
+      },
+      *options.clock, metrics);
   server->registry_service_ = std::make_unique<RegistryService>(
-      registry, metrics, options.facts, options.watch_progress_interval);
-  server->realm_service_ = std::make_unique<RealmService>(registry, metrics);
+      registry, metrics, *server->auth_, options.facts,
+      options.watch_progress_interval);
+  server->realm_service_ =
+      std::make_unique<RealmService>(registry, metrics, *server->auth_);
 
   if (listener == nullptr) {
     absl::StatusOr<std::unique_ptr<TcpListener>> bound = Bind(options, metrics);

@@ -9,6 +9,7 @@
 #include "common/heap_trimmer.h"
 #include "common/metrics.h"
 #include "registry/registry.h"
+#include "rpc/auth.h"
 #include "rpc/registry_service.h"
 #include "rpc/tcp_listener.h"
 #include "rpc/tls_credentials.h"
@@ -70,6 +71,9 @@ class Server final {
     // gets a strike; after max_ping_strikes strikes, a GOAWAY.
     absl::Duration min_ping_interval = absl::Seconds(10);
     uint32_t max_ping_strikes = 2;
+    // Access control and per-client limits (rpc/auth.h); `clock` is its
+    // time (token expiry, the request rate).
+    AuthOptions auth;
   };
 
   // Binds and serves. INVALID_ARGUMENT for an option out of range; the
@@ -104,6 +108,9 @@ class Server final {
   Server() = default;
 
   Registry* registry_ = nullptr;
+  // Before the services: their watch streams hold its leases until the
+  // last one is destroyed.
+  std::unique_ptr<Auth> auth_;
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<RealmService> realm_service_;
   std::unique_ptr<TcpListener> listener_;

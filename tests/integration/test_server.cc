@@ -34,6 +34,8 @@ void TestServer::StartAll() {
   server_options.listen = "127.0.0.1:0";
   server_options.facts.version = "test";
   server_options.watch_progress_interval = options_.watch_progress_interval;
+  server_options.auth = options_.auth;
+  if (options_.clock != nullptr) server_options.clock = options_.clock;
   auto server = registry::Server::Start(server_options, *registry_, metrics_);
   if (!server.ok()) std::abort();
   server_ = std::move(server).value();

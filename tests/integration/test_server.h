@@ -28,6 +28,11 @@ class TestServer final {
     registry::Store* store = nullptr;
     // Server::Options::watch_progress_interval.
     absl::Duration watch_progress_interval = absl::Seconds(10);
+    // Server::Options::auth (access control and per-client limits).
+    registry::AuthOptions auth;
+    // The server's clock (auth: token expiry, request rates); none: the
+    // real one.
+    Clock* clock = nullptr;
   };
 
   TestServer() : TestServer(Options{}) {}
