@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "registry/model.h"
 #include "rpc/actor.h"
@@ -46,6 +47,34 @@ bool Caller::Sees(absl::string_view realm) const {
   if (token == nullptr) return true;
   return TokenCovers(*token, TokenRole::kRead,
                      realm.empty() ? absl::string_view(kDefaultRealm) : realm);
+}
+
+absl::Status TokenWithinScope(const Caller& caller, TokenRole role,
+                              bool all_realms,
+                              const std::vector<std::string>& realms) {
+  if (caller.token == nullptr) return absl::OkStatus();
+  const Token& own = *caller.token;
+  if (role > own.role) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "token \"", own.name, "\" may not manage a token of role ",
+        TokenRoleName(role), ": it has role ", TokenRoleName(own.role)));
+  }
+  if (own.all_realms) return absl::OkStatus();
+  const std::string scope = absl::StrCat(
+      "its scope is realms \"", absl::StrJoin(own.realms, "\", \""), "\"");
+  if (all_realms) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("token \"", own.name,
+                     "\" may not manage a token of every realm: ", scope));
+  }
+  for (const std::string& realm : realms) {
+    if (!TokenCovers(own, role, realm)) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "token \"", own.name, "\" may not manage a token of realm \"", realm,
+          "\": ", scope));
+    }
+  }
+  return absl::OkStatus();
 }
 
 Auth::Methods::Methods(Auth& auth, const std::string& service,

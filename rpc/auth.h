@@ -31,10 +31,10 @@ struct AuthOptions {
   bool enabled = false;
   // Per client (the token's name; with auth off the peer's address):
   // requests a second (0: unlimited) and the burst after being idle.
-  double token_rate = 10000;
-  uint32_t token_burst = 20000;
+  double token_rate = 50000;
+  uint32_t token_burst = 100000;
   // Most watch streams open at once per client; 0: unlimited.
-  uint32_t max_watchers_per_client = 1000;
+  uint32_t max_watchers_per_client = 20000;
 };
 
 // The caller of one RPC, as Auth::Check found it.
@@ -50,6 +50,16 @@ struct Caller {
   // Whether it may see everything (auth off, or a token of every realm).
   bool SeesAll() const { return token == nullptr || token->all_realms; }
 };
+
+// Whether the caller may create, see or revoke a token of `role` over
+// `all_realms` / `realms`: an admin never reaches beyond its own scope and
+// role (an admin of some realms only tokens within those). OK with auth
+// off; else PERMISSION_DENIED naming what lies beyond, e.g.
+//   token "ops" may not manage a token of realm "prod": its scope is realms
+//   "staging"
+absl::Status TokenWithinScope(const Caller& caller, TokenRole role,
+                              bool all_realms,
+                              const std::vector<std::string>& realms);
 
 // Auth is the one place the gRPC services ask whether a call may go on:
 // it reads the bearer token, authenticates it, applies the per-client

@@ -29,9 +29,9 @@ class RequestRateLimiter final {
  public:
   struct Options {
     // Requests a second; 0: unlimited (Take always allows).
-    double rate = 10000;
+    double rate = 50000;
     // Requests a client may make at once after being idle; at least 1.
-    double burst = 20000;
+    double burst = 100000;
     size_t max_keys = 65536;
   };
 
