@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """An independent client (Python grpcio, not muster's C++ code) against the
-real musterd over TLS and mutual TLS.
+real musterd over TLS and mutual TLS, with and without an access token
+(musterd --auth: the bootstrap token the daemon writes on its first start).
 
 Run by ctest (tests/e2e/CMakeLists.txt) as
   /usr/bin/python3 tls_client_test.py --musterd PATH --proto-dir DIR
@@ -83,16 +84,21 @@ def read(path):
 
 
 class Musterd:
-    """musterd with TLS on free ports; stopped with SIGTERM."""
+    """musterd with TLS on free ports; stopped with SIGTERM. With `auth`,
+    --auth: its admin token's secret is then in `token_file`."""
 
-    def __init__(self, d, mutual):
+    def __init__(self, d, mutual, auth=False):
         self.port = free_port()
+        data = f"{d}/data-{self.port}"
+        self.token_file = f"{data}/bootstrap-token"
         argv = [ARGS.musterd, "--listen", f"127.0.0.1:{self.port}",
                 "--http-listen", f"127.0.0.1:{free_port()}", "--data-dir",
-                f"{d}/data-{self.port}", "--tls-cert", f"{d}/server.crt",
+                data, "--tls-cert", f"{d}/server.crt",
                 "--tls-key", f"{d}/server.key"]
         if mutual:
             argv += ["--tls-client-ca", f"{d}/ca.crt"]
+        if auth:
+            argv += ["--auth"]
         self.log = open(f"{d}/musterd-{self.port}.log", "w")
         self.process = subprocess.Popen(argv, stdout=self.log,
                                         stderr=subprocess.STDOUT)
@@ -124,24 +130,29 @@ class TlsClientTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def credentials(self, ca="ca", client=None):
+    def credentials(self, ca="ca", client=None, token=None):
         """TLS channel credentials trusting `ca`, presenting `client`'s
-        certificate when given. (A token: compose with
-        grpc.access_token_call_credentials(token) here.)"""
+        certificate when given, and sending `token` as
+        `authorization: Bearer` on every call when given."""
         d = self.dir
         if client is None:
-            return grpc.ssl_channel_credentials(read(f"{d}/{ca}.crt"))
-        return grpc.ssl_channel_credentials(
-            read(f"{d}/{ca}.crt"), read(f"{d}/{client}.key"),
-            read(f"{d}/{client}.crt"))
+            channel = grpc.ssl_channel_credentials(read(f"{d}/{ca}.crt"))
+        else:
+            channel = grpc.ssl_channel_credentials(
+                read(f"{d}/{ca}.crt"), read(f"{d}/{client}.key"),
+                read(f"{d}/{client}.crt"))
+        if token is None:
+            return channel
+        return grpc.composite_channel_credentials(
+            channel, grpc.access_token_call_credentials(token))
 
     def stub(self, daemon, credentials):
         channel = grpc.secure_channel(daemon.address, credentials)
         self.addCleanup(channel.close)
         return pb_grpc.RegistryStub(channel)
 
-    def start(self, mutual):
-        daemon = Musterd(self.dir, mutual)
+    def start(self, mutual, auth=False):
+        daemon = Musterd(self.dir, mutual, auth)
         self.addCleanup(daemon.stop)
         # Ready when a TLS Ping answers; a fresh channel per attempt.
         good = self.credentials(client="client" if mutual else None)
@@ -189,6 +200,53 @@ class TlsClientTest(unittest.TestCase):
         stub = self.stub(daemon, self.credentials(client="client"))
         info = stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=5)
         self.assertTrue(info.version)
+
+    def assert_code(self, code, call, *args):
+        with self.assertRaises(grpc.RpcError) as caught:
+            call(*args, timeout=5)
+        self.assertEqual(caught.exception.code(), code)
+        return caught.exception
+
+    def test_tls_and_a_token(self):
+        daemon = self.start(mutual=False, auth=True)
+        # Ping answers before the first call; the bootstrap file exists.
+        token = read(daemon.token_file).decode().strip()
+        instance = types.Instance(service="web", id="py-2", address="10.0.0.8",
+                                  port=8080)
+        request = pb.RegisterRequest(instance=instance)
+        anonymous = self.stub(daemon, self.credentials())
+        denied = self.assert_code(grpc.StatusCode.UNAUTHENTICATED,
+                                  anonymous.Register, request)
+        self.assertIn("missing access token", denied.details())
+        wrong = self.stub(daemon, self.credentials(token="mst_" + "x" * 43))
+        denied = self.assert_code(grpc.StatusCode.UNAUTHENTICATED,
+                                  wrong.Register, request)
+        self.assertNotIn("x" * 43, denied.details())
+
+        stub = self.stub(daemon, self.credentials(token=token))
+        stub.Register(request, timeout=5)
+        got = stub.GetInstance(
+            pb.GetInstanceRequest(service="web", id="py-2"), timeout=5)
+        self.assertEqual(got.address, "10.0.0.8")
+        events = stub.ListEvents(
+            pb.ListEventsRequest(service="web", id="py-2"), timeout=5)
+        self.assertEqual(events.events[0].actor, "token:bootstrap")
+        # A watch stream carries the token too.
+        stream = stub.Watch(pb.WatchRequest(), timeout=5)
+        self.assertTrue(next(stream).events)
+        stream.cancel()
+
+    def test_mutual_tls_and_a_token(self):
+        daemon = self.start(mutual=True, auth=True)
+        token = read(daemon.token_file).decode().strip()
+        # The certificate alone is not enough under --auth.
+        certified = self.stub(daemon, self.credentials(client="client"))
+        self.assert_code(grpc.StatusCode.UNAUTHENTICATED,
+                         certified.GetServerInfo, pb.GetServerInfoRequest())
+        stub = self.stub(daemon,
+                         self.credentials(client="client", token=token))
+        info = stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=5)
+        self.assertEqual(info.realm_count, 1)
 
 
 if __name__ == "__main__":
