@@ -95,6 +95,7 @@ CommandLine::CommandLine()
   AddRealmCommands(root, invocation_);
   AddRegisterCommand(root, invocation_);
   AddChangeCommands(root, invocation_);
+  AddTokenCommands(root, invocation_);
 }
 
 CommandLine::~CommandLine() = default;

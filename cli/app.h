@@ -10,6 +10,7 @@
 #include <string>
 
 #include "cli/requests.h"
+#include "cli/token_args.h"
 
 namespace CLI {
 class App;
@@ -36,6 +37,9 @@ enum class Command {
   kWatch,
   kExplain,
   kHistory,
+  kTokenCreate,
+  kTokenList,
+  kTokenRevoke,
   kCompletionBash,
 };
 
@@ -71,6 +75,8 @@ struct Invocation {
   InstanceIncarnationArgs incarnation;  // deregister, heartbeat
   DrainArgs admin;                      // drain, enable
   WatchArgs watch;
+  TokenCreateArgs token_create;
+  std::string token_name;  // token revoke
 };
 
 // Owns the CLI11 tree and the Invocation its options write into. Not

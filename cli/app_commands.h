@@ -19,5 +19,7 @@ void AddRealmCommands(CLI::App& root, Invocation& inv);
 void AddRegisterCommand(CLI::App& root, Invocation& inv);
 // deregister, heartbeat, drain, enable, completion.
 void AddChangeCommands(CLI::App& root, Invocation& inv);
+// token create|list|revoke (cli/app_token_commands.cc).
+void AddTokenCommands(CLI::App& root, Invocation& inv);
 
 }  // namespace muster::cli

@@ -44,6 +44,7 @@ Client::Client(const ConnectionOptions& options)
       channel_(MakeChannel(options)),
       registry_(v1::Registry::NewStub(channel_)),
       realms_(v1::Realms::NewStub(channel_)),
+      tokens_(v1::Tokens::NewStub(channel_)),
       health_(grpc::health::v1::Health::NewStub(channel_)) {}
 
 void Client::SetDeadline(grpc::ClientContext& context) const {

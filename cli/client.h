@@ -1,6 +1,6 @@
 #pragma once
 
-// The connection to musterd: one gRPC channel, the three stubs, per-call
+// The connection to musterd: one gRPC channel, the stubs, per-call
 // deadlines, and the mapping of gRPC failures to musterctl's error classes.
 
 #include <memory>
@@ -15,6 +15,7 @@
 #include "grpcpp/security/credentials.h"
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "muster/v1/tokens.grpc.pb.h"
 
 namespace muster::cli {
 
@@ -42,6 +43,7 @@ class Client final {
 
   v1::Registry::StubInterface& registry() { return *registry_; }
   v1::Realms::StubInterface& realms() { return *realms_; }
+  v1::Tokens::StubInterface& tokens() { return *tokens_; }
   grpc::health::v1::Health::StubInterface& health() { return *health_; }
 
   // Sets the per-call deadline (now + timeout) on `context`.
@@ -73,6 +75,7 @@ class Client final {
   const std::shared_ptr<grpc::Channel> channel_;
   const std::unique_ptr<v1::Registry::StubInterface> registry_;
   const std::unique_ptr<v1::Realms::StubInterface> realms_;
+  const std::unique_ptr<v1::Tokens::StubInterface> tokens_;
   const std::unique_ptr<grpc::health::v1::Health::StubInterface> health_;
 };
 

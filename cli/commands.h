@@ -15,6 +15,7 @@
 #include "cli/client.h"
 #include "cli/output.h"
 #include "cli/requests.h"
+#include "cli/token_args.h"
 
 namespace muster::cli {
 
@@ -55,6 +56,11 @@ absl::Status RunHistory(Context& ctx, const InstanceRef& ref);
 
 // commands_watch.cc
 absl::Status RunWatch(Context& ctx, const WatchArgs& args);
+
+// commands_token.cc
+absl::Status RunTokenCreate(Context& ctx, const TokenCreateArgs& args);
+absl::Status RunTokenList(Context& ctx);
+absl::Status RunTokenRevoke(Context& ctx, const std::string& name);
 
 // Shared by the command files: prints `message` as one JSON document.
 absl::Status PrintJson(Context& ctx, const google::protobuf::Message& message);

@@ -90,6 +90,12 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
       return RunExplain(ctx, inv.instance);
     case Command::kHistory:
       return RunHistory(ctx, inv.instance);
+    case Command::kTokenCreate:
+      return RunTokenCreate(ctx, inv.token_create);
+    case Command::kTokenList:
+      return RunTokenList(ctx);
+    case Command::kTokenRevoke:
+      return RunTokenRevoke(ctx, inv.token_name);
     case Command::kCompletionBash:
     case Command::kNone:
       break;

@@ -14,6 +14,7 @@
 #include "rpc/parse_errors.h"
 #include "rpc/realm_service.h"
 #include "rpc/tcp_listener.h"
+#include "rpc/token_service.h"
 
 namespace muster::registry {
 namespace {
@@ -70,6 +71,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.watch_progress_interval);
   server->realm_service_ =
       std::make_unique<RealmService>(registry, metrics, *server->auth_);
+  server->token_service_ = std::make_unique<TokenService>(registry, metrics);
 
   if (listener == nullptr) {
     absl::StatusOr<std::unique_ptr<TcpListener>> bound = Bind(options, metrics);
@@ -119,9 +121,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   // An unparseable request body is INVALID_ARGUMENT, not UNIMPLEMENTED.
   builder.experimental().SetInterceptorCreators(
       ParseErrorInterceptors({muster::v1::Registry::service_full_name(),
-                              muster::v1::Realms::service_full_name()}));
+                              muster::v1::Realms::service_full_name(),
+                              muster::v1::Tokens::service_full_name()}));
   builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->realm_service_.get());
+  builder.RegisterService(server->token_service_.get());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
     return absl::UnavailableError(

@@ -24,6 +24,7 @@ class ExternalConnectionAcceptor;
 namespace muster::registry {
 
 class RealmService;
+class TokenService;
 
 // Server is musterd's gRPC endpoint: muster.v1.Registry, muster.v1.Realms,
 // grpc.health.v1.Health and server reflection on one listening port.
@@ -113,6 +114,7 @@ class Server final {
   std::unique_ptr<Auth> auth_;
   std::unique_ptr<RegistryService> registry_service_;
   std::unique_ptr<RealmService> realm_service_;
+  std::unique_ptr<TokenService> token_service_;
   std::unique_ptr<TcpListener> listener_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
   std::unique_ptr<grpc::Server> server_;
