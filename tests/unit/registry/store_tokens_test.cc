@@ -25,6 +25,7 @@
 #include "store/memory/memory_store.h"
 #include "store/rocksdb/rocksdb_store.h"
 #include "tests/support/fake_clock.h"
+#include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::registry {
@@ -201,6 +202,74 @@ TEST_CASE("store: a registry on rocksdb stores the hash, never the secret",
   REQUIRE(token.ok());
   CHECK((*token)->name == "ci");
   CHECK((*token)->all_realms);
+}
+
+// A store whose next commit reaches the disk and is then reported as
+// failed (the sync failed after the write), as RocksDB can; it refuses
+// writes until Reopen. Thread-safe.
+class LandedFailureStore final : public testing::ForwardingStore {
+ public:
+  void FailNextCommit() {
+    absl::MutexLock lock(&mu_);
+    fail_next_ = true;
+  }
+  absl::Status Commit(const CommitBatch& batch) override {
+    absl::MutexLock lock(&mu_);
+    if (failed_) return absl::InternalError("commit without a reopen");
+    absl::Status written = inner_.Commit(batch);
+    if (!written.ok() || !fail_next_) return written;
+    fail_next_ = false;
+    failed_ = true;
+    return absl::UnavailableError("fsync: Input/output error");
+  }
+  bool Writable() const override {
+    absl::MutexLock lock(&mu_);
+    return !failed_;
+  }
+  absl::StatusOr<uint64_t> Reopen() override {
+    absl::MutexLock lock(&mu_);
+    failed_ = false;
+    return inner_.Reopen();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  bool fail_next_ ABSL_GUARDED_BY(mu_) = false;
+  bool failed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+TEST_CASE("store: a token whose failed write landed is adopted at the reopen",
+          "[store][tokens]") {
+  LandedFailureStore store;
+  testing::FakeClock clock;
+  Metrics metrics;
+  std::unique_ptr<Registry> registry =
+      ValueOf(Registry::Create({}, store, clock, metrics));
+  REQUIRE(registry->Start().ok());
+  Tokens::Spec spec;
+  spec.name = "ci";
+  spec.role = TokenRole::kRead;
+  spec.realms = {"prod"};
+  auto create = [&] {
+    absl::Notification done;
+    absl::Status status;
+    registry->tokens().Create(spec, "token:root",
+                              [&](absl::StatusOr<Tokens::Created> created) {
+                                status = created.status();
+                                done.Notify();
+                              });
+    done.WaitForNotification();
+    return status;
+  };
+  store.FailNextCommit();
+  CHECK(absl::IsUnavailable(create()));
+  // The committer reopened the store at once and took the landed
+  // revision: the token is there, and its name is taken.
+  absl::StatusOr<Token> adopted = registry->tokens().Get("ci");
+  REQUIRE(adopted.ok());
+  CHECK(adopted->created_by == "token:root");
+  CHECK(absl::IsAlreadyExists(create()));
+  registry->Stop();
 }
 
 TEST_CASE("store: a corrupt token record is DATA_LOSS naming the key",
