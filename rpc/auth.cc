@@ -55,9 +55,10 @@ absl::Status TokenWithinScope(const Caller& caller, TokenRole role,
   if (caller.token == nullptr) return absl::OkStatus();
   const Token& own = *caller.token;
   if (role > own.role) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "token \"", own.name, "\" may not manage a token of role ",
-        TokenRoleName(role), ": it has role ", TokenRoleName(own.role)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("token \"", own.name, "\" may not manage a token of role ",
+                     TokenRoleName(role), ": needs role ", TokenRoleName(role),
+                     " (it has role ", TokenRoleName(own.role), ")"));
   }
   if (own.all_realms) return absl::OkStatus();
   const std::string scope = absl::StrCat(
@@ -65,13 +66,15 @@ absl::Status TokenWithinScope(const Caller& caller, TokenRole role,
   if (all_realms) {
     return absl::PermissionDeniedError(
         absl::StrCat("token \"", own.name,
-                     "\" may not manage a token of every realm: ", scope));
+                     "\" may not manage a token of every realm: needs role ",
+                     TokenRoleName(role), " in every realm (", scope, ")"));
   }
   for (const std::string& realm : realms) {
     if (!TokenCovers(own, role, realm)) {
       return absl::PermissionDeniedError(absl::StrCat(
           "token \"", own.name, "\" may not manage a token of realm \"", realm,
-          "\": ", scope));
+          "\": needs role ", TokenRoleName(role), " in realm \"", realm, "\" (",
+          scope, ")"));
     }
   }
   return absl::OkStatus();
@@ -240,7 +243,7 @@ absl::Status Auth::Refuse(grpc::CallbackServerContext& context,
     // (Tokens::Authenticate's contract, and the messages above).
     std::string who = caller != nullptr && caller->token != nullptr
                           ? absl::StrCat("token \"", caller->token->name, "\"")
-                          : std::string("no token");
+                          : std::string("no valid token");
     MUSTER_LOG(kWarning, "denied %s from %s (%s): %s%s", method.name,
                context.peer(), who, status.ToString(),
                dropped == 0

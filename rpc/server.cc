@@ -71,7 +71,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
       options.watch_progress_interval);
   server->realm_service_ =
       std::make_unique<RealmService>(registry, metrics, *server->auth_);
-  server->token_service_ = std::make_unique<TokenService>(registry, metrics);
+  server->token_service_ =
+      std::make_unique<TokenService>(registry, metrics, *server->auth_);
 
   if (listener == nullptr) {
     absl::StatusOr<std::unique_ptr<TcpListener>> bound = Bind(options, metrics);

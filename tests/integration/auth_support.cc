@@ -109,11 +109,30 @@ AuthWorld::AuthWorld(registry::AuthOptions auth) : clock_(absl::Now()) {
 }
 
 void AddTokenRpcs(
-    AuthWorld& /*world*/,
+    AuthWorld& world,
     const std::function<void(
         std::string, bool, std::function<grpc::Status(grpc::ClientContext*)>)>&
-    /*add*/) {
-  // Filled in once muster.v1.Tokens is served.
+        add) {
+  auto stub = std::shared_ptr<muster::v1::Tokens::Stub>(
+      muster::v1::Tokens::NewStub(world.server().channel()));
+  add("Tokens/CreateToken", false, [stub](grpc::ClientContext* c) {
+    muster::v1::CreateTokenRequest request;
+    request.set_name("new-reader");
+    request.set_role(muster::v1::TOKEN_ROLE_READ);
+    request.add_realms("prod");
+    muster::v1::CreateTokenResponse response;
+    return stub->CreateToken(c, request, &response);
+  });
+  add("Tokens/ListTokens", true, [stub](grpc::ClientContext* c) {
+    muster::v1::ListTokensResponse response;
+    return stub->ListTokens(c, {}, &response);
+  });
+  add("Tokens/RevokeToken", false, [stub](grpc::ClientContext* c) {
+    muster::v1::RevokeTokenRequest request;
+    request.set_name("prod-reader");
+    muster::v1::RevokeTokenResponse response;
+    return stub->RevokeToken(c, request, &response);
+  });
 }
 
 }  // namespace muster::testing

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "muster/v1/registry.grpc.pb.h"
+#include "muster/v1/tokens.grpc.pb.h"
 #include "registry/tokens.h"
 #include "rpc/auth.h"
 #include "tests/integration/test_server.h"

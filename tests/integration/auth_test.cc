@@ -520,3 +520,49 @@ TEST_CASE("A client holds at most max_watchers_per_client watch streams",
 }
 
 }  // namespace muster::testing
+
+namespace muster::testing {
+
+TEST_CASE("A realm-scoped admin manages only tokens within its scope",
+          "[integration][auth]") {
+  AuthWorld world;
+  auto tokens = v1::Tokens::NewStub(world.server().channel());
+  const std::string other_admin = world.admin_of_other();
+  v1::CreateTokenRequest create;
+  create.set_name("other-writer");
+  create.set_role(v1::TOKEN_ROLE_WRITE);
+  create.add_realms("other");
+  v1::CreateTokenResponse created;
+  grpc::Status status =
+      tokens->CreateToken(BearerContext(other_admin).get(), create, &created);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  // The token it made records who made it.
+  CHECK(created.token().created_by() == "token:other-admin");
+
+  create.set_name("everywhere");
+  create.clear_realms();
+  create.set_all_realms(true);
+  status =
+      tokens->CreateToken(BearerContext(other_admin).get(), create, &created);
+  CHECK(status.error_code() == grpc::PERMISSION_DENIED);
+  CHECK_THAT(status.error_message(), Catch::Contains("every realm"));
+
+  v1::ListTokensResponse listed;
+  REQUIRE(
+      tokens->ListTokens(BearerContext(other_admin).get(), {}, &listed).ok());
+  std::vector<std::string> names;
+  for (const v1::Token& token : listed.tokens()) names.push_back(token.name());
+  CHECK(names == std::vector<std::string>{"other-admin", "other-writer"});
+
+  v1::RevokeTokenRequest revoke;
+  revoke.set_name("admin");
+  v1::RevokeTokenResponse revoked;
+  CHECK(tokens->RevokeToken(BearerContext(other_admin).get(), revoke, &revoked)
+            .error_code() == grpc::PERMISSION_DENIED);
+  revoke.set_name("other-writer");
+  CHECK(tokens->RevokeToken(BearerContext(other_admin).get(), revoke, &revoked)
+            .ok());
+}
+
+}  // namespace muster::testing
