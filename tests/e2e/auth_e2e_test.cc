@@ -13,6 +13,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -232,6 +233,22 @@ TEST_CASE("musterd refuses a non-loopback address without --auth",
     // Nothing was created.
     struct stat st {};
     CHECK(::stat(temp.File("data").c_str(), &st) != 0);
+  }
+  for (const auto& [args, message] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--auth", "--insecure-no-auth"},
+            "musterd: --insecure-no-auth: cannot be given with --auth"},
+           {{"--token-rate", "-1"}, "musterd: --token-rate: "},
+           {{"--token-burst", "0"}, "musterd: --token-burst: "},
+           {{"--max-watchers-per-client", "x"},
+            "musterd: --max-watchers-per-client: "}}) {
+    SpawnOptions options;
+    options.argv = {MUSTERD_PATH, "--data-dir", temp.File("data")};
+    options.argv.insert(options.argv.end(), args.begin(), args.end());
+    const RunResult result = Run(options, absl::Seconds(30));
+    INFO(result.err);
+    CHECK(result.exit_code == 2);
+    CHECK_THAT(result.err, Catch::StartsWith(message));
   }
 }
 
