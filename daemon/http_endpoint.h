@@ -42,7 +42,7 @@ class HttpEndpoint final {
     // musterd --auth: /metrics also needs `Authorization: Bearer <secret>`
     // that this accepts (OK; UNAUTHENTICATED or PERMISSION_DENIED with
     // the reason, which must not repeat the secret). None: no token.
-    std::function<absl::Status(absl::string_view secret)> metrics_token;
+    std::function<absl::Status(absl::string_view secret)> metrics_token{};
   };
 
   // The readiness check behind /readyz; it runs on a worker thread for
