@@ -23,6 +23,7 @@ void Bench::Run() {
   if (Selected("watch")) Watch();
   if (Selected("checker")) Checker();
   if (Selected("scale")) Scale();
+  if (Selected("secure")) Secure();
 }
 
 bool Bench::Selected(const std::string& name) const {

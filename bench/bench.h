@@ -115,6 +115,9 @@ class Bench {
   void WatchOnce(int watchers, int rate);
   void Checker();
   void Scale();
+  // Lookup and register with TLS and tokens against plaintext without,
+  // on two daemons of its own.
+  void Secure();
 
   const Config& config_;
   Daemon& daemon_;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <grpcpp/security/credentials.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -29,6 +30,13 @@ struct DaemonStats {
 class Daemon {
  public:
   explicit Daemon(std::string path) : path_(std::move(path)) {}
+  // With more flags (appended to the bench's own) and, for a musterd
+  // serving TLS, the credentials the harness dials it with.
+  Daemon(std::string path, std::vector<std::string> extra_args,
+         std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : path_(std::move(path)),
+        extra_args_(std::move(extra_args)),
+        credentials_(std::move(credentials)) {}
   ~Daemon() { Stop(); }
 
   // Starts musterd on free ports and waits until Ping answers. False
@@ -42,13 +50,17 @@ class Daemon {
         return false;
       }
       dir_ = dir_template;
+      std::vector<std::string> args = {
+          "--auto-create-realms", "--log-level", "warning",
+          // Every bench target is on 127.0.0.1, one host to the
+          // checker: lift the per-host bound to the global one.
+          "--checker-max-in-flight-per-host", "1024"};
+      args.insert(args.end(), extra_args_.begin(), extra_args_.end());
       process_ = std::make_unique<testing::DaemonProcess>(
-          path_, dir_ + "/data", dir_ + "/musterd.log",
-          std::vector<std::string>{
-              "--auto-create-realms", "--log-level", "warning",
-              // Every bench target is on 127.0.0.1, one host to the
-              // checker: lift the per-host bound to the global one.
-              "--checker-max-in-flight-per-host", "1024"});
+          path_, dir_ + "/data", dir_ + "/musterd.log", std::move(args));
+      if (credentials_ != nullptr) {
+        process_->SetChannelCredentials(credentials_);
+      }
       // As deploy/musterd.service runs it, unless the caller says otherwise.
       if (std::getenv("GLIBC_TUNABLES") == nullptr) {
         process_->SetEnv({"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"});
@@ -122,10 +134,15 @@ class Daemon {
   }
 
   const std::string& grpc_address() const { return grpc_address_; }
+  // The temporary dir (its data dir is dir() + "/data"); empty before the
+  // first Start().
+  const std::string& dir() const { return dir_; }
   const std::string& http_address() const { return http_address_; }
 
  private:
   const std::string path_;
+  const std::vector<std::string> extra_args_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
   std::string dir_;
   std::unique_ptr<testing::DaemonProcess> process_;
   std::string grpc_address_;

@@ -2,8 +2,8 @@
 //
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
-// register, heartbeat, watch, checker and scale, the last on a daemon of
-// its own), and prints one Markdown table row per scenario and
+// register, heartbeat, watch, checker, scale and secure, the last two on
+// daemons of their own), and prints one Markdown table row per scenario and
 // concurrency. Any failed request, any watch event missed, duplicated or
 // out of order, or any acknowledged instance missing after the scale
 // restart makes the exit code 1.
@@ -45,7 +45,7 @@ int Main(int argc, char** argv) {
                "1 s per scenario and small data sets (a smoke test)");
   app.add_option("--scenarios", scenarios,
                  "Comma-separated subset of baseline,lookup,register,"
-                 "heartbeat,watch,checker,scale (baseline always runs)");
+                 "heartbeat,watch,checker,scale,secure (baseline always runs)");
   app.add_option("--json", json, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
