@@ -38,7 +38,7 @@ class HttpEndpoint final {
     // plain HTTP. With a client CA (mutual TLS), /healthz and /readyz
     // still answer clients without a certificate (probes cannot present
     // one); /metrics needs one that verifies (MetricsAccess).
-    ReloadingTlsIdentity::Files tls;
+    ReloadingTlsIdentity::Files tls = {};
     // musterd --auth: /metrics also needs `Authorization: Bearer <secret>`
     // that this accepts (OK; UNAUTHENTICATED or PERMISSION_DENIED with
     // the reason, which must not repeat the secret). None: no token.

@@ -30,7 +30,7 @@ class GrpcReadiness final {
     absl::Duration timeout = absl::Seconds(1);
     absl::Duration cache_for = absl::Seconds(1);
     // How to connect (the port's TLS); none: plaintext.
-    std::shared_ptr<grpc::ChannelCredentials> credentials;
+    std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr;
   };
 
   GrpcReadiness(Options options, Clock& clock);
