@@ -196,7 +196,8 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("--bootstrap-token-file gives the bootstrap secret", "[e2e][auth]") {
+TEST_CASE("the bootstrap secret can come from --bootstrap-token-file",
+          "[e2e][auth]") {
   TempDir temp;
   const std::string file = temp.File("my-token");
   const std::string secret = "mst_chosen_by_the_operator_0123456789abcdef";

@@ -21,4 +21,8 @@ class TempDir final {
   std::string path_;
 };
 
+// Every byte of every regular file under `dir`, one file after another:
+// for tests that look for a secret that must not be stored in clear.
+std::string AllFileBytes(const std::string& dir);
+
 }  // namespace muster::testing

@@ -3,29 +3,14 @@
 // the data dir or the daemon's log; revoked tokens stay listed; tokens
 // survive a restart.
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-
 #include "muster/v1/tokens.pb.h"
 #include "tests/e2e/cli/harness.h"
+#include "tests/support/temp_dir.h"
 
 namespace muster::e2e {
 namespace {
 
 using Fixture = DaemonFixture;
-
-// Every byte of every file under `dir`.
-std::string AllBytes(const std::string& dir) {
-  std::string all;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    all.append(std::istreambuf_iterator<char>(in),
-               std::istreambuf_iterator<char>());
-  }
-  return all;
-}
 
 TEST_CASE_METHOD(Fixture, "token create shows the secret once, list never",
                  "[e2e][token]") {
@@ -71,7 +56,7 @@ TEST_CASE_METHOD(Fixture, "token create shows the secret once, list never",
   CHECK(admin.secret().rfind("mst_", 0) == 0);
 
   // Neither secret reaches the disk: not the store, not the log.
-  const std::string disk = AllBytes(temp.path());
+  const std::string disk = testing::AllFileBytes(temp.path());
   CHECK(!Contains(disk, secret));
   CHECK(!Contains(disk, admin.secret()));
 }

@@ -91,7 +91,7 @@ TEST_CASE("get and explain show check output on one line", "[commands]") {
             " (0 successes, 3 failures in a row)");
 }
 
-TEST_CASE("-o json keeps check output exactly as stored", "[commands]") {
+TEST_CASE("json output keeps check output exactly as stored", "[commands]") {
   Harness h;
   h.registry.SetInstances({CriticalInstance()});
   Context ctx = h.MakeContext(Format::kJson);

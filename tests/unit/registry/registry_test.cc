@@ -14,38 +14,17 @@
 #include "healthchecker/health_checker.h"
 #include "registry/submit.h"
 #include "store/memory/memory_store.h"
+#include "tests/support/await.h"
 #include "tests/support/fake_clock.h"
 #include "tests/unit/healthchecker/fakes.h"
 
 namespace muster::registry {
 namespace {
 
+using muster::testing::Await;
+using muster::testing::AwaitStatus;
+
 using muster::testing::FakeClock;
-
-// Runs an async registry call and waits for its result.
-template <typename T, typename Call>
-absl::StatusOr<T> Await(Call call) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("not called");
-  call([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
-
-absl::Status AwaitStatus(
-    const std::function<void(std::function<void(absl::Status)>)>& call) {
-  absl::Notification done;
-  absl::Status result = absl::UnknownError("not called");
-  call([&](absl::Status s) {
-    result = s;
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
 
 Instance MakeInstance(const std::string& id,
                       CheckKind kind = CheckKind::kNone) {

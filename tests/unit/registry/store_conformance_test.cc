@@ -30,6 +30,7 @@
 #include "store/memory/memory_store.h"
 #include "store/rocksdb/rocksdb_store.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/registry/store_factories.h"
 
 namespace muster::registry {
 namespace {
@@ -42,26 +43,6 @@ constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
     INFO(s_.ToString());            \
     REQUIRE(s_.ok());               \
   } while (0)
-
-template <typename T>
-T ValueOf(absl::StatusOr<T> value) {
-  INFO(value.status().ToString());
-  REQUIRE(value.ok());
-  return *std::move(value);
-}
-
-struct MemoryStoreFactory {
-  std::unique_ptr<Store> Open() { return std::make_unique<MemoryStore>(); }
-};
-
-struct RocksDbStoreFactory {
-  testing::TempDir dir;
-  std::unique_ptr<Store> Open() {
-    RocksDbStore::Options options;
-    options.path = dir.File("data");
-    return ValueOf(RocksDbStore::Open(options));
-  }
-};
 
 Instance MakeInstance(const std::string& realm, const std::string& service,
                       const std::string& id, uint64_t revision) {

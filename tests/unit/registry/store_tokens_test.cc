@@ -27,29 +27,10 @@
 #include "tests/support/fake_clock.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/registry/store_factories.h"
 
 namespace muster::registry {
 namespace {
-
-template <typename T>
-T ValueOf(absl::StatusOr<T> value) {
-  INFO(value.status().ToString());
-  REQUIRE(value.ok());
-  return *std::move(value);
-}
-
-struct MemoryStoreFactory {
-  std::unique_ptr<Store> Open() { return std::make_unique<MemoryStore>(); }
-};
-
-struct RocksDbStoreFactory {
-  testing::TempDir dir;
-  std::unique_ptr<Store> Open() {
-    RocksDbStore::Options options;
-    options.path = dir.File("data");
-    return ValueOf(RocksDbStore::Open(options));
-  }
-};
 
 #define STORE_TYPES MemoryStoreFactory, RocksDbStoreFactory
 
@@ -149,18 +130,6 @@ TEST_CASE("store: rocksdb keeps tokens across a reopen", "[store][tokens]") {
   RequireSame(state.tokens[0], MakeToken("ci", 1));
 }
 
-// Every byte of every file under `dir`.
-std::string AllBytes(const std::string& dir) {
-  std::string all;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
-    if (!entry.is_regular_file()) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    all.append(std::istreambuf_iterator<char>(in),
-               std::istreambuf_iterator<char>());
-  }
-  return all;
-}
-
 TEST_CASE("store: a registry on rocksdb stores the hash, never the secret",
           "[store][tokens]") {
   testing::TempDir dir;
@@ -189,7 +158,7 @@ TEST_CASE("store: a registry on rocksdb stores the hash, never the secret",
     registry->Stop();
   }
   REQUIRE(!secret.empty());
-  const std::string bytes = AllBytes(dir.path());
+  const std::string bytes = testing::AllFileBytes(dir.path());
   CHECK(absl::StrContains(bytes, SecretHash(secret)));
   CHECK(!absl::StrContains(bytes, secret));
   CHECK(!absl::StrContains(bytes, secret.substr(4)));

@@ -15,24 +15,16 @@
 #include "common/secret.h"
 #include "registry/registry.h"
 #include "store/memory/memory_store.h"
+#include "tests/support/await.h"
 #include "tests/support/fake_clock.h"
 
 namespace muster::registry {
 namespace {
 
-using muster::testing::FakeClock;
+using muster::testing::Await;
+using muster::testing::AwaitStatus;
 
-template <typename T, typename Call>
-absl::StatusOr<T> Await(Call call) {
-  absl::Notification done;
-  absl::StatusOr<T> result = absl::UnknownError("not called");
-  call([&](absl::StatusOr<T> r) {
-    result = std::move(r);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return result;
-}
+using muster::testing::FakeClock;
 
 Tokens::Spec Spec(std::string name, TokenRole role,
                   std::vector<std::string> realms) {
