@@ -17,8 +17,8 @@
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/child_process.h"
 #include "testkit/daemon_process.h"
-#include "tests/support/temp_dir.h"
 #include "testkit/test_certs.h"
+#include "tests/support/temp_dir.h"
 
 namespace muster::testing {
 namespace {

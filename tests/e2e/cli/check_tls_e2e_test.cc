@@ -6,10 +6,10 @@
 #include <fstream>
 #include <thread>
 
+#include "testkit/test_certs.h"
 #include "tests/e2e/cli/harness.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
-#include "testkit/test_certs.h"
 
 namespace muster::e2e {
 namespace {

@@ -12,11 +12,11 @@
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
 #include "healthchecker/prober.h"
+#include "testkit/test_certs.h"
 #include "tests/support/fake_clock.h"
 #include "tests/support/grpc_health_target.h"
 #include "tests/support/http_probe_target.h"
 #include "tests/support/temp_dir.h"
-#include "testkit/test_certs.h"
 #include "tests/unit/healthchecker/fakes.h"
 
 namespace muster::healthchecker {

@@ -4,8 +4,8 @@
 #include <string>
 
 #include "daemon/daemon_options.h"
-#include "tests/support/temp_dir.h"
 #include "testkit/test_certs.h"
+#include "tests/support/temp_dir.h"
 
 namespace muster::registry {
 namespace {
