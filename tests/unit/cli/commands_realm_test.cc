@@ -15,10 +15,8 @@
 #include "cli/errors.h"
 #include "cli/run.h"
 #include "google/protobuf/util/json_util.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "muster/v1/realm.grpc.pb.h"
+#include "tests/unit/cli/loopback_server.h"
 
 namespace muster::cli {
 namespace {
@@ -84,20 +82,11 @@ class FakeRealms final : public v1::Realms::Service {
 // FakeRealms on 127.0.0.1:<port 0>, and Contexts to run commands with.
 class RealmHarness {
  public:
-  RealmHarness() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(&realms);
-    server_ = builder.BuildAndStart();
-    REQUIRE(server_ != nullptr);
-    REQUIRE(port_ > 0);
-    client_ = std::make_unique<Client>(
-        ConnectionOptions{address(), absl::Seconds(5)});
-  }
-  ~RealmHarness() { server_->Shutdown(); }
+  RealmHarness()
+      : client_(std::make_unique<Client>(
+            ConnectionOptions{address(), absl::Seconds(5)})) {}
 
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  std::string address() const { return server_.address(); }
 
   Context MakeContext(Format format) {
     return Context{*client_,
@@ -114,8 +103,7 @@ class RealmHarness {
   std::ostringstream err;
 
  private:
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  LoopbackServer server_{&realms};
   std::unique_ptr<Client> client_;
 };
 

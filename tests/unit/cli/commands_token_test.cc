@@ -15,10 +15,8 @@
 #include "cli/commands.h"
 #include "cli/errors.h"
 #include "cli/run.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "muster/v1/tokens.grpc.pb.h"
+#include "tests/unit/cli/loopback_server.h"
 
 namespace muster::cli {
 namespace {
@@ -91,20 +89,9 @@ class FakeTokens final : public v1::Tokens::Service {
 
 class TokenHarness {
  public:
-  TokenHarness() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(&tokens);
-    server_ = builder.BuildAndStart();
-    REQUIRE(server_ != nullptr);
-  }
-  ~TokenHarness() { server_->Shutdown(); }
-
   // Parses and runs a musterctl command line against the fake.
   absl::Status Run(std::vector<std::string> args) {
-    std::vector<std::string> full = {"musterctl", "--addr",
-                                     absl::StrCat("127.0.0.1:", port_)};
+    std::vector<std::string> full = {"musterctl", "--addr", server_.address()};
     full.insert(full.end(), args.begin(), args.end());
     std::vector<const char*> argv;
     for (const std::string& arg : full) argv.push_back(arg.c_str());
@@ -125,8 +112,7 @@ class TokenHarness {
   std::ostringstream err;
 
  private:
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  LoopbackServer server_{&tokens};
 };
 
 TEST_CASE("token create sends the scope and prints the secret once",

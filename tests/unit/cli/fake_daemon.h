@@ -13,10 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
-#include "grpcpp/security/server_credentials.h"
-#include "grpcpp/server.h"
-#include "grpcpp/server_builder.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "tests/unit/cli/loopback_server.h"
 
 namespace muster::cli {
 
@@ -191,18 +189,9 @@ class FakeRegistry final : public v1::Registry::Service {
 // against it with a fixed clock and a recording sleep.
 class Harness {
  public:
-  Harness() {
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
-                             &port_);
-    builder.RegisterService(&registry);
-    server_ = builder.BuildAndStart();
-    REQUIRE(server_ != nullptr);
-    REQUIRE(port_ > 0);
-    client_ = std::make_unique<Client>(
-        ConnectionOptions{absl::StrCat("127.0.0.1:", port_), absl::Seconds(5)});
-  }
-  ~Harness() { server_->Shutdown(); }
+  Harness()
+      : client_(std::make_unique<Client>(
+            ConnectionOptions{server_.address(), absl::Seconds(5)})) {}
 
   Context MakeContext(Format format) {
     return Context{*client_,
@@ -220,8 +209,7 @@ class Harness {
   std::vector<absl::Duration> sleeps;
 
  private:
-  int port_ = 0;
-  std::unique_ptr<grpc::Server> server_;
+  LoopbackServer server_{&registry};
   std::unique_ptr<Client> client_;
 };
 
