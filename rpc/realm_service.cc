@@ -35,10 +35,7 @@ RealmService::RealmService(Registry& registry, Metrics& metrics, Auth& auth)
 grpc::ServerUnaryReactor* RealmService::Finish(
     grpc::CallbackServerContext* context, size_t method,
     const absl::Status& status) {
-  rpc_metrics_.Count(method, status);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return rpc_metrics_.Finish(context, method, status);
 }
 
 Callback<Realm> RealmService::Completion(grpc::ServerUnaryReactor* reactor,

@@ -95,10 +95,7 @@ RegistryService::RegistryService(Registry& registry, Metrics& metrics,
 grpc::ServerUnaryReactor* RegistryService::Finish(
     grpc::CallbackServerContext* context, size_t method,
     const absl::Status& status) {
-  rpc_metrics_.Count(method, status);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return rpc_metrics_.Finish(context, method, status);
 }
 
 grpc::ServerUnaryReactor* RegistryService::Register(

@@ -1,11 +1,15 @@
 #pragma once
 
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
+
 #include <array>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/metrics.h"
+#include "rpc/grpc_status.h"
 
 namespace muster::registry {
 
@@ -34,6 +38,16 @@ class RpcMetrics final {
     if (code < 0 || code >= kCodes)
       code = static_cast<int>(absl::StatusCode::kUnknown);
     counters_[method][code]->Increment();
+  }
+
+  // Counts and finishes a unary call that answers `status` now, on the
+  // call's default reactor; the services' Finish.
+  grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
+                                   size_t method, const absl::Status& status) {
+    Count(method, status);
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(status));
+    return reactor;
   }
 
  private:

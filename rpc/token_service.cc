@@ -27,10 +27,7 @@ TokenService::TokenService(Registry& registry, Metrics& metrics, Auth& auth)
 grpc::ServerUnaryReactor* TokenService::Finish(
     grpc::CallbackServerContext* context, size_t method,
     const absl::Status& status) {
-  rpc_metrics_.Count(method, status);
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+  return rpc_metrics_.Finish(context, method, status);
 }
 
 grpc::ServerUnaryReactor* TokenService::CreateToken(
