@@ -56,6 +56,12 @@ RULES = {
                    "store/layout/keys.h", "healthchecker/health_checker.h",
                    "daemon/daemon_options.h", "httplib.h", "curl/curl.h",
                    "fuzz/fuzz_check.h"],
+    # The client library: musterd's public gRPC API only.
+    "muster_client": ["registry/model.h", "registry/registry.h",
+                      "rpc/server.h", "store/rocksdb/rocksdb_store.h",
+                      "codec/model_proto.h", "common/clock.h",
+                      "cli/client.h", "rocksdb/db.h",
+                      "grpc/health/v1/health.pb.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",

@@ -19,6 +19,8 @@ PACKAGES=(
   # libraries
   libabsl-dev librocksdb-dev libcurl4-openssl-dev libcli11-dev
   libcpp-httplib-dev
+  # YAML for `musterctl register -f` (many instances from a file)
+  libyaml-cpp-dev
   # OpenSSL's libcrypto: token secrets (RAND_bytes) and their SHA-256
   libssl-dev
   # tests: Catch2 v2, and an independent gRPC client for end-to-end tests;

@@ -22,8 +22,8 @@ ninja -C build -j"$(nproc)"
 # Our own .h/.cc files only: generated code lives in build directories.
 format_ok=1
 sources=()
-for dir in common checkapi registry codec store rpc daemon healthchecker cli \
-  testkit tests bench fuzz; do
+for dir in common checkapi registry codec store rpc daemon healthchecker client cli \
+  examples testkit tests bench fuzz; do
   [[ -d "${dir}" ]] || continue
   while IFS= read -r -d '' file; do
     sources+=("${file}")
