@@ -250,6 +250,8 @@ int main(int argc, char** argv) {
   options.max_backoff = std::chrono::duration_cast<std::chrono::milliseconds>(
       options.ttl * options.heartbeat_fraction);
   options.drain_grace = flags.drain_grace;
+  // Shutdown() turns /readyz to 503 as the drain starts.
+  options.health_server = health.get();
   registration =
       muster::client::Registration::Start(client, std::move(options), &status);
   if (registration == nullptr) {
@@ -274,13 +276,14 @@ int main(int argc, char** argv) {
                strsignal(signal_number),
                static_cast<long long>(flags.drain_grace.count()));
   draining.store(true);
-  health->SetReady(false);
   // Drain (clients stop picking us), keep serving through the grace,
   // then deregister.
   status = registration->Shutdown();
   if (!status.ok()) {
     std::fprintf(stderr, "identity: deregistering: %s\n",
                  status.error_message().c_str());
+  } else {
+    std::fprintf(stderr, "identity: deregistered; stopping\n");
   }
   server.stop();
   serving.join();
