@@ -70,9 +70,8 @@ bool SameEndpoint(const Endpoint& a, const Endpoint& b) {
 }  // namespace
 
 bool IsRoutable(const v1::Instance& instance) {
-  const bool enabled =
-      instance.admin_state() == v1::ADMIN_STATE_ENABLED ||
-      instance.admin_state() == v1::ADMIN_STATE_UNSPECIFIED;
+  const bool enabled = instance.admin_state() == v1::ADMIN_STATE_ENABLED ||
+                       instance.admin_state() == v1::ADMIN_STATE_UNSPECIFIED;
   const bool healthy = instance.health() == v1::HEALTH_PASSING ||
                        instance.health() == v1::HEALTH_WARNING;
   return enabled && healthy;
@@ -166,8 +165,7 @@ std::optional<Endpoint> ResolverImpl::Pick(
       if (failure == Picker::Failure::kNoEndpoints) {
         reason = "no routable instance of " + service_name;
       } else if (failure == Picker::Failure::kAllExcluded) {
-        reason = "every routable instance of " + service_name +
-                 " was excluded";
+        reason = "every routable instance of " + service_name + " was excluded";
       }
     }
   }
@@ -254,8 +252,7 @@ void ResolverImpl::Notify(const std::vector<std::shared_ptr<Subscriber>>& to,
 }
 
 std::vector<std::shared_ptr<ResolverImpl::Subscriber>>
-ResolverImpl::ApplyLocked(Service& service,
-                          const v1::WatchResponse& response) {
+ResolverImpl::ApplyLocked(Service& service, const v1::WatchResponse& response) {
   switch (response.kind()) {
     case v1::WatchResponse::SNAPSHOT:
       for (const v1::Event& event : response.events()) {
@@ -304,7 +301,8 @@ ResolverImpl::RefreshLocked(Service& service) {
     routable.push_back(ToEndpoint(instance));
     ids.insert(id);
   }
-  if (service.published && SameEndpoints(routable, service.picker.endpoints())) {
+  if (service.published &&
+      SameEndpoints(routable, service.picker.endpoints())) {
     return {};
   }
   service.outliers.Retain(ids);

@@ -63,7 +63,8 @@ std::string ChannelTarget(const std::vector<Endpoint>& endpoints) {
     if (family == AF_UNSPEC) family = found;
     if (found != family) continue;
     addresses.push_back(family == AF_INET6
-                            ? "[" + address + "]:" + std::to_string(endpoint.port)
+                            ? "[" + address +
+                                  "]:" + std::to_string(endpoint.port)
                             : address + ":" + std::to_string(endpoint.port));
   }
   if (addresses.empty()) return "";
@@ -100,8 +101,9 @@ class ServiceChannelImpl final : public ServiceChannel {
 
   void Start() {
     subscription_ = resolver_->Subscribe(
-        service_,
-        [this](const std::vector<Endpoint>& endpoints) { OnChange(endpoints); });
+        service_, [this](const std::vector<Endpoint>& endpoints) {
+          OnChange(endpoints);
+        });
   }
 
   std::shared_ptr<grpc::Channel> channel() override {
@@ -139,9 +141,8 @@ class ServiceChannelImpl final : public ServiceChannel {
       // loopback-reserved address fails fast. 127.0.0.1:0 cannot be
       // connected to (nothing listens on port 0), so calls fail with
       // UNAVAILABLE without waiting for a connect timeout.
-      return grpc::CreateCustomChannel(kNoInstanceTarget,
-                                       grpc::InsecureChannelCredentials(),
-                                       arguments_);
+      return grpc::CreateCustomChannel(
+          kNoInstanceTarget, grpc::InsecureChannelCredentials(), arguments_);
     }
     return grpc::CreateCustomChannel(target, credentials_, arguments_);
   }
