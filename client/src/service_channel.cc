@@ -137,10 +137,9 @@ class ServiceChannelImpl final : public ServiceChannel {
 
   std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) const {
     if (target.empty()) {
-      // No instance: a channel to the discard port of an unroutable
-      // loopback-reserved address fails fast. 127.0.0.1:0 cannot be
-      // connected to (nothing listens on port 0), so calls fail with
-      // UNAVAILABLE without waiting for a connect timeout.
+      // No instance: nothing can listen on port 0, so connecting to
+      // 127.0.0.1:0 is refused at once and calls fail with UNAVAILABLE
+      // (no connect timeout, no traffic leaves the host).
       return grpc::CreateCustomChannel(
           kNoInstanceTarget, grpc::InsecureChannelCredentials(), arguments_);
     }
@@ -168,6 +167,9 @@ std::unique_ptr<ServiceChannel> ServiceChannel::Create(
     std::shared_ptr<grpc::ChannelCredentials> credentials,
     grpc::ChannelArguments arguments) {
   if (resolver == nullptr) return nullptr;
+  // Waits for the first snapshot, so that the subscription below calls
+  // back at once and channel() is usable as soon as Create returns.
+  resolver->View(service);
   auto channel = std::make_unique<internal::ServiceChannelImpl>(
       std::move(resolver), std::move(service), std::move(credentials),
       std::move(arguments));
