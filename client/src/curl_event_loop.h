@@ -35,7 +35,8 @@ class CurlEventLoop {
 
   void Start();
   // Runs until no task, timer or transfer is left (they may add more),
-  // then joins the thread. Idempotent.
+  // then joins the thread. Idempotent. REQUIRES: not on the loop's own
+  // thread (a callback must not destroy its HttpClient).
   void Stop();
 
   // Runs `task` on the loop's thread.

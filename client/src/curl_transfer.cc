@@ -32,12 +32,36 @@ bool CurlGlobalInit() {
   return code == CURLE_OK;
 }
 
-CurlTransfer::CurlTransfer(TryRequest request)
+CurlShare::CurlShare() {
+  if (!CurlGlobalInit()) return;
+  CURLSH* share = curl_share_init();
+  if (share == nullptr) return;
+  curl_share_setopt(share, CURLSHOPT_USERDATA, this);
+  curl_share_setopt(
+      share, CURLSHOPT_LOCKFUNC,
+      +[](CURL*, curl_lock_data data, curl_lock_access, void* user) {
+        static_cast<CurlShare*>(user)->locks_.at(data).lock();
+      });
+  curl_share_setopt(
+      share, CURLSHOPT_UNLOCKFUNC, +[](CURL*, curl_lock_data data, void* user) {
+        static_cast<CurlShare*>(user)->locks_.at(data).unlock();
+      });
+  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_share_setopt(share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  share_ = share;
+}
+
+CurlShare::~CurlShare() {
+  if (share_ != nullptr) curl_share_cleanup(static_cast<CURLSH*>(share_));
+}
+
+CurlTransfer::CurlTransfer(TryRequest request, void* share)
     : request_(std::move(request)), error_buffer_(CURL_ERROR_SIZE + 1, '\0') {
   if (!CurlGlobalInit()) return;
   CURL* easy = curl_easy_init();
   if (easy == nullptr) return;
   easy_ = easy;
+  if (share != nullptr) curl_easy_setopt(easy, CURLOPT_SHARE, share);
   const long timeout_ms =
       std::max<long>(1, static_cast<long>(request_.timeout.count()));
   curl_easy_setopt(easy, CURLOPT_URL, request_.url.c_str());

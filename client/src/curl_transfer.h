@@ -4,8 +4,10 @@
 // the response (status, headers, body) collected, and libcurl's result
 // put into words. Not thread-safe: one thread uses a transfer at a time.
 
+#include <array>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "muster/client/http_client.h"
@@ -41,10 +43,31 @@ struct TryResult {
 // Sets up libcurl's global state once per process; false when it failed.
 bool CurlGlobalInit();
 
+// A connection and DNS cache shared by easy handles, so that one
+// thread's synchronous tries reuse the connections of others.
+// Thread-safe; outlives every transfer that uses it.
+class CurlShare {
+ public:
+  CurlShare();
+  ~CurlShare();
+
+  CurlShare(const CurlShare&) = delete;
+  CurlShare& operator=(const CurlShare&) = delete;
+
+  // The CURLSH*; null when libcurl could not make one.
+  void* handle() const { return share_; }
+
+ private:
+  void* share_ = nullptr;
+  // One per curl_lock_data.
+  std::array<std::mutex, 16> locks_;
+};
+
 class CurlTransfer {
  public:
-  // A handle set up for `request`; the request is copied into it.
-  explicit CurlTransfer(TryRequest request);
+  // A handle set up for `request` (copied into it), using `share` (a
+  // CurlShare's handle) when not null.
+  explicit CurlTransfer(TryRequest request, void* share = nullptr);
   ~CurlTransfer();
 
   CurlTransfer(const CurlTransfer&) = delete;

@@ -266,7 +266,7 @@ class HttpClientImpl final : public HttpClient {
         action = call.AfterWait();
         continue;
       }
-      internal::CurlTransfer transfer(call.next_try());
+      internal::CurlTransfer transfer(call.next_try(), share_.handle());
       action = call.OnResult(transfer.Perform());
     }
     return call.TakeResponse();
@@ -338,6 +338,8 @@ class HttpClientImpl final : public HttpClient {
   }
 
   Shared shared_;
+  // Send()'s connection cache.
+  internal::CurlShare share_;
   // Loop thread only.
   int in_flight_ = 0;
   std::deque<AsyncCallPtr> waiting_;

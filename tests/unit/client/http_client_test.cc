@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -36,6 +37,8 @@ class Backend {
 
   explicit Backend(Handler handler) : handler_(std::move(handler)) {
     server_.new_task_queue = [] { return new httplib::ThreadPool(64); };
+    // Without it, Nagle and delayed ACKs slow reused connections down.
+    server_.set_tcp_nodelay(true);
     auto serve = [this](const httplib::Request& request,
                         httplib::Response& response) {
       Serve(request, response);
@@ -62,6 +65,11 @@ class Backend {
     std::lock_guard<std::mutex> lock(mu_);
     return last_;
   }
+  // How many connections the requests came on.
+  size_t connections() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return remote_ports_.size();
+  }
 
   // For handlers that hang: waits until the test ends (or 10 s).
   void WaitForRelease() {
@@ -84,6 +92,7 @@ class Backend {
     {
       std::lock_guard<std::mutex> lock(mu_);
       last_ = request;
+      remote_ports_.insert(request.remote_port);
     }
     handler_(request, response, *this);
     --in_flight_;
@@ -98,6 +107,7 @@ class Backend {
   std::atomic<int> max_in_flight_{0};
   mutable std::mutex mu_;
   httplib::Request last_;
+  std::set<int> remote_ports_;
   bool released_ = false;
   std::condition_variable released_cv_;
 };
@@ -535,6 +545,17 @@ TEST_CASE("http client sends http urls as they are", "[client][http_client]") {
   CHECK(a.last().path == "/p");
   CHECK(a.last().get_param_value("q") == "2");
   CHECK(f.picker->picks() == 0);
+}
+
+TEST_CASE("http client reuses connections across calls",
+          "[client][http_client]") {
+  Fixture f;
+  Backend a(Status(200));
+  f.picker->Add("a", a.port());
+  auto http = HttpClient::Create(f.picker, Options(f.clock));
+  for (int i = 0; i < 10; ++i) REQUIRE(http->Get("service://svc/x").ok());
+  // httplib closes a connection after 5 requests.
+  CHECK(a.connections() <= 2);
 }
 
 TEST_CASE("http response header lookup ignores case", "[client][http_client]") {
