@@ -149,7 +149,8 @@ class Call {
       const std::string retry_after = response_.header("Retry-After");
       if (!retry_after.empty()) {
         // Measured from the server's own Date, when it sent one, so that
-        // the hosts' clock skew does not count.
+        // the hosts' clock skew does not count; else from the wall clock
+        // (Clock is monotonic only).
         std::optional<std::chrono::system_clock::time_point> now =
             internal::ParseHttpDate(response_.header("Date"));
         std::optional<milliseconds> asked = internal::ParseRetryAfter(
@@ -194,6 +195,15 @@ class Call {
   }
 
   Action PrepareTry() {
+    const auto remaining = std::chrono::duration_cast<milliseconds>(
+        deadline_ - shared_.clock->Now());
+    if (remaining <= milliseconds(0)) {
+      // An asynchronous request may wait its turn past its deadline.
+      const std::string why =
+          "deadline of " + Ms(request_.deadline) + " reached";
+      if (response_.attempts == 0) return Done(why + " before the first try");
+      return Stop(why);
+    }
     next_try_ = TryRequest{request_.method, "", request_.headers, request_.body,
                            request_.per_try_timeout};
     if (target_.is_service()) {
@@ -217,8 +227,6 @@ class Call {
     } else {
       next_try_.url = target_.rest;
     }
-    const auto remaining = std::chrono::duration_cast<milliseconds>(
-        deadline_ - shared_.clock->Now());
     next_try_.timeout =
         std::max(milliseconds(1), std::min(next_try_.timeout, remaining));
     if (response_.attempts == 0) {

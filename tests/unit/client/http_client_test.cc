@@ -705,6 +705,27 @@ TEST_CASE("async http client keeps max_async_in_flight",
   CHECK(a.max_in_flight() >= 2);
 }
 
+TEST_CASE("async http client deadline counts the wait for a turn",
+          "[client][http_client][async]") {
+  auto picker = std::make_shared<FakePicker>();
+  Backend slow(Hang());
+  picker->Add("slow", slow.port());
+  HttpClientOptions options = Options(Clock::Real());
+  options.max_async_in_flight = 1;
+  options.max_attempts = 1;
+  options.per_try_timeout = milliseconds(300);
+  auto http = HttpClient::Create(picker, options);
+  std::future<HttpResponse> first = http->GetAsync("service://svc/x");
+  HttpRequest second;
+  second.url = "service://svc/x";
+  second.deadline = milliseconds(100);
+  HttpResponse response = http->SendAsync(second).get();
+  CHECK(response.error == "deadline of 100 ms reached before the first try");
+  CHECK(response.attempts == 0);
+  CHECK(first.get().error == "timeout after 300 ms");
+  CHECK(slow.hits() == 1);
+}
+
 TEST_CASE("http client destruction waits for async requests",
           "[client][http_client][async]") {
   auto picker = std::make_shared<FakePicker>();
