@@ -7,28 +7,15 @@
 #include <mutex>
 #include <string>
 
+#include "tests/unit/client/fake_clock.h"
+
 namespace muster::client::internal {
 namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return now_;
-  }
-  void SleepFor(Duration duration) override { Advance(duration); }
-  void Advance(Duration by) {
-    std::lock_guard<std::mutex> lock(mu_);
-    now_ += by;
-  }
-
- private:
-  mutable std::mutex mu_;
-  TimePoint now_{std::chrono::hours(1)};
-};
+using testing::FakeClock;
 
 OutlierOptions Options() {
   OutlierOptions options;

@@ -20,6 +20,7 @@
 
 #include "muster/client/client.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "tests/unit/client/fake_clock.h"
 
 namespace muster::client {
 namespace {
@@ -27,22 +28,7 @@ namespace {
 using std::chrono::milliseconds;
 using Writer = grpc::ServerWriter<v1::WatchResponse>;
 
-class FakeClock final : public Clock {
- public:
-  TimePoint Now() const override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return now_;
-  }
-  void SleepFor(Duration duration) override { Advance(duration); }
-  void Advance(Duration by) {
-    std::lock_guard<std::mutex> lock(mu_);
-    now_ += by;
-  }
-
- private:
-  mutable std::mutex mu_;
-  TimePoint now_{std::chrono::hours(1)};
-};
+using testing::FakeClock;
 
 // Polls `ok` every 10 ms for up to 10 s.
 bool Eventually(const std::function<bool()>& ok) {
