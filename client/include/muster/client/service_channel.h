@@ -26,6 +26,9 @@ namespace muster::client {
 class ServiceChannel {
  public:
   // Subscribes to `service` on `resolver`. `credentials` null: insecure.
+  // Waits, as Resolver::View does, for the service's first snapshot, so
+  // that channel() already reaches its instances when Create returns.
+  // nullptr when `resolver` is null.
   static std::unique_ptr<ServiceChannel> Create(
       std::shared_ptr<Resolver> resolver, std::string service,
       std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
