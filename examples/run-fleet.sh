@@ -79,7 +79,9 @@ if [[ -z "${MUSTER_ADDR:-}" ]]; then
   fi
   grpc_port="$(free_port)"
   http_port="$(free_port)"
-  "${build_dir}/daemon/musterd" --listen "127.0.0.1:${grpc_port}" \
+  # In a session of its own, so that Ctrl-C (sent to this terminal's
+  # process group) leaves it up until the instances have deregistered.
+  setsid "${build_dir}/daemon/musterd" --listen "127.0.0.1:${grpc_port}" \
     --http-listen "127.0.0.1:${http_port}" --data-dir "${work}/data" \
     >"${work}/musterd.log" 2>&1 &
   musterd_pid=$!
@@ -101,13 +103,27 @@ fi
 export MUSTER_REALM="${MUSTER_REALM:-default}"
 echo "run-fleet: logs in ${work}"
 
+identity_ports=()
 for n in 1 2 3; do
   port="$(free_port)"
   "${build_dir}/examples/identity" --port "${port}" --id "identity-${n}" \
     >"${work}/identity-${n}.log" 2>"${work}/identity-${n}.err" &
   identity_pids+=($!)
+  identity_ports+=("${port}")
   echo "run-fleet: identity-${n} on http://127.0.0.1:${port} (pid $!)"
 done
+# Until musterd has them PASSING (their first heartbeat), the frontend
+# would find no routable instance.
+if command -v curl >/dev/null; then
+  for port in "${identity_ports[@]}"; do
+    for _ in $(seq 100); do
+      if curl -s "http://127.0.0.1:${port}/stats" | grep -q '"PASSING"'; then
+        break
+      fi
+      sleep 0.1
+    done
+  done
+fi
 
 stats_port="$(free_port)"
 "${build_dir}/examples/frontend" --rate "${rate}/s" --stats-port "${stats_port}" \
