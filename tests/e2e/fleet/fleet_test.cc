@@ -71,7 +71,7 @@ uint64_t Sum(const std::map<std::string, uint64_t>& counts) {
 TEST_CASE(
     "three identity instances register themselves and the frontend "
     "reaches all three",
-    "[fleet][e2e][slow]") {
+    "[fleet][e2e]") {
   Fleet fleet;
   StartFleet(fleet, 30);
 
@@ -124,7 +124,7 @@ TEST_CASE(
 TEST_CASE(
     "the frontend retries away from an identity instance killed with "
     "SIGKILL, within its retry budget",
-    "[fleet][e2e][slow]") {
+    "[fleet][e2e]") {
   Fleet fleet;
   StartFleet(fleet, 40);
   auto before = fleet.FrontendStats();
@@ -206,7 +206,7 @@ TEST_CASE(
 TEST_CASE(
     "a drained identity instance gets no request picked after the "
     "frontend's resolver saw the drain",
-    "[fleet][e2e][slow]") {
+    "[fleet][e2e]") {
   Fleet fleet;
   StartFleet(fleet, 50);
   Identity* drained = fleet.identity("identity-3");
@@ -390,7 +390,7 @@ TEST_CASE(
 TEST_CASE(
     "an identity instance stopped with SIGTERM drains, serves through "
     "its grace and deregisters, and the frontend loses no request",
-    "[fleet][e2e][slow]") {
+    "[fleet][e2e]") {
   Fleet fleet;
   StartFleet(fleet, 40, {"--drain-grace", "2s"});
   Identity* leaving = fleet.identity("identity-1");
