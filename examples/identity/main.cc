@@ -175,6 +175,10 @@ int main(int argc, char** argv) {
   std::atomic<muster::client::Registration*> registration_for_stats{nullptr};
 
   httplib::Server server;
+  // Headers and body go out in separate writes: without TCP_NODELAY a
+  // kept-alive connection waits out the caller's delayed ACK (40 ms) on
+  // every response.
+  server.set_tcp_nodelay(true);
   server.Get(R"(/users/([^/]+))", [&](const httplib::Request& request,
                                       httplib::Response& response) {
     const std::string user = request.matches[1];
