@@ -96,6 +96,7 @@ CommandLine::CommandLine()
   AddRegisterCommand(root, invocation_);
   AddChangeCommands(root, invocation_);
   AddTokenCommands(root, invocation_);
+  AddSidecarCommands(root, invocation_);
 }
 
 CommandLine::~CommandLine() = default;
