@@ -26,7 +26,12 @@
 //   is kept by musterd until its TTL and deregister_after run out.
 // - Shutdown() drains the instance (admin state DRAINING, reason
 //   "shutting down"), waits drain_grace so that clients stop picking it,
-//   then deregisters this incarnation. The destructor calls it.
+//   then deregisters this incarnation. The destructor calls it. A TTL
+//   instance keeps heartbeating during the grace, so that it does not
+//   turn CRITICAL while it drains.
+//
+// Thread-safety: status(), WaitRegistered() and Shutdown() may be called
+// from any thread; concurrent Shutdown() calls wait for the first one.
 
 #include <grpcpp/support/status.h>
 
@@ -40,6 +45,8 @@
 #include "muster/client/client.h"
 
 namespace muster::client {
+
+class HealthServer;
 
 enum class CheckType { kTtl, kHttp, kGrpc, kTcp, kNone };
 
@@ -87,6 +94,10 @@ struct RegistrationOptions {
   // Shutdown(): how long the instance stays DRAINING before it is
   // deregistered.
   std::chrono::milliseconds drain_grace{5000};
+  // Optional, not owned; must outlive the Registration. Shutdown() calls
+  // its SetReady(false) as the drain starts, so that /readyz (and an HTTP
+  // check pointing at it) reports "not ready" while draining.
+  HealthServer* health_server = nullptr;
 };
 
 enum class RegistrationState {
