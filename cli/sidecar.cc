@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -153,6 +154,35 @@ std::string DescribeExit(int wait_status) {
   return absl::StrCat("exited with status ", ShellStatus(wait_status));
 }
 
+// The client library's error for invalid options names the field of
+// RegistrationOptions ("service: must be ..."); say the flag instead.
+std::string InFlagTerms(const std::string& message) {
+  static constexpr std::pair<const char*, const char*> kFlags[] = {
+      {"service", "--service"},
+      {"id", "--id"},
+      {"address", "--address"},
+      {"port", "--port"},
+      {"tags", "--tag"},
+      {"metadata", "--meta"},
+      {"weight", "--weight"},
+      {"zone", "--zone"},
+      {"version", "--instance-version"},
+      {"ttl", "--ttl"},
+      {"http_url", "--check-http"},
+      {"grpc_service", "--check-grpc"},
+      {"drain_grace", "--drain-grace"},
+  };
+  for (const auto& [field, flag] : kFlags) {
+    const std::string prefix = field;
+    if (message.compare(0, prefix.size(), prefix) == 0 &&
+        message.size() > prefix.size() &&
+        (message[prefix.size()] == ':' || message[prefix.size()] == '[')) {
+      return flag + message.substr(prefix.size());
+    }
+  }
+  return message;
+}
+
 bool IsStopSignal(int s) {
   for (int stop : kStopSignals) {
     if (s == stop) return true;
@@ -241,7 +271,7 @@ absl::Status RunSidecar(const SidecarArgs& args,
     int ignored;
     while (waitpid(*child, &ignored, 0) < 0 && errno == EINTR) {
     }
-    return UsageError(absl::StrCat("run: ", start_status.error_message()));
+    return UsageError(InFlagTerms(start_status.error_message()));
   }
 
   StateReporter reporter(options->service, err);
