@@ -250,6 +250,10 @@ absl::Status RunSidecar(const SidecarArgs& args,
     return UsageError(absl::StrCat("run: ", client_status.error_message()));
   }
 
+  // Refuse what Registration::Start would, before the command starts.
+  const grpc::Status checked = client::CheckRegistrationOptions(*options);
+  if (!checked.ok()) return UsageError(InFlagTerms(checked.error_message()));
+
   SignalPipe signals;
   if (!signals.ok()) {
     return absl::InternalError(absl::StrCat("run: pipe: ", strerror(errno)));

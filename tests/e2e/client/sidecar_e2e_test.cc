@@ -349,5 +349,17 @@ TEST_CASE(
   CHECK(s.List("ghost").empty());
 }
 
+TEST_CASE("run with an option the registry would refuse starts nothing",
+          "[e2e][sidecar]") {
+  Sidecar s;
+  const std::string marker = s.dir.File("started");
+  RunResult r = s.Ctl({"run", "--service", "Web", "--port", "9201", "--", "sh",
+                       "-c", "touch " + marker});
+  CHECK(r.exit_code == 2);
+  CHECK(Contains(r.err, "--service"));
+  CHECK_FALSE(std::ifstream(marker).good());
+  CHECK(s.List("web").empty());
+}
+
 }  // namespace
 }  // namespace muster::e2e
