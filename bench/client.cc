@@ -235,15 +235,12 @@ void Bench::Client() {
   }
 
   // --- drain and failure: how fast traffic stops reaching an instance.
+  // Each round has a resolver and HTTP client of its own, so that no
+  // ejection of an earlier round is still in force.
   const int repeats = config_.quick ? 2 : 5;
+  const auto settle = std::chrono::milliseconds(config_.quick ? 300 : 1000);
   std::vector<double> drain_ms, failure_ms;
-  std::atomic<bool> running{true};
-  std::atomic<uint64_t> stream_failures{0};
-  std::thread stream([&] {
-    while (running.load()) {
-      if (!http->Get("service://echo/x").ok()) stream_failures.fetch_add(1);
-    }
-  });
+  uint64_t stream_failures = 0;
   auto set_admin = [&](int which, v1::AdminState state) {
     v1::SetAdminStateRequest req;
     req.set_realm(realm);
@@ -254,39 +251,55 @@ void Bench::Client() {
     v1::Instance resp;
     return registry_->SetAdminState(&ctx, req, &resp).ok();
   };
-  const auto settle = std::chrono::milliseconds(config_.quick ? 300 : 1000);
+  // Calls service://echo in a loop while `round` runs; returns the calls
+  // that failed.
+  auto with_stream = [&](const std::function<void()>& round) {
+    auto round_resolver = client::Resolver::Create(library, resolver_options);
+    auto round_http = client::HttpClient::Create(round_resolver, http_options);
+    std::atomic<bool> running{true};
+    std::atomic<uint64_t> failed{0};
+    std::thread stream([&] {
+      while (running.load()) {
+        if (!round_http->Get("service://echo/x").ok()) failed.fetch_add(1);
+      }
+    });
+    std::this_thread::sleep_for(settle);
+    round();
+    running.store(false);
+    stream.join();
+    return failed.load();
+  };
+  auto since = [](SteadyTime last, SteadyTime from) {
+    return std::max(
+        0.0, std::chrono::duration<double, std::milli>(last - from).count());
+  };
   for (int i = 0; i < repeats && failures_.empty(); ++i) {
     EchoServer& target = i % 2 == 0 ? a : b;
     const int which = i % 2;
-    std::this_thread::sleep_for(settle);
-    // The drain's event is committed (and sent to watchers) during the
-    // call: timing from the call's start bounds the delay from above.
-    const SteadyTime drained = std::chrono::steady_clock::now();
-    if (!set_admin(which, v1::ADMIN_STATE_DRAINING)) {
-      Fail("client: drain failed");
-      break;
-    }
-    std::this_thread::sleep_for(settle);
-    drain_ms.push_back(std::max(0.0, std::chrono::duration<double, std::milli>(
-                                         target.last_request() - drained)
-                                         .count()));
-    set_admin(which, v1::ADMIN_STATE_ENABLED);
-    std::this_thread::sleep_for(settle);
-    // Failure: the instance answers 503 from now on; outlier ejection
-    // (and the retries) take traffic off it.
-    target.SetFailing(true);
-    const SteadyTime failing = std::chrono::steady_clock::now();
-    std::this_thread::sleep_for(settle);
-    failure_ms.push_back(std::max(
-        0.0, std::chrono::duration<double, std::milli>(target.last_request() -
-                                                       failing)
-                 .count()));
-    target.SetFailing(false);
+    stream_failures += with_stream([&] {
+      // The drain's event is committed (and sent to watchers) during the
+      // call: timing from the call's start bounds the delay from above.
+      const SteadyTime drained = std::chrono::steady_clock::now();
+      if (!set_admin(which, v1::ADMIN_STATE_DRAINING)) {
+        Fail("client: drain failed");
+        return;
+      }
+      std::this_thread::sleep_for(settle);
+      drain_ms.push_back(since(target.last_request(), drained));
+      set_admin(which, v1::ADMIN_STATE_ENABLED);
+    });
+    // Failure: the instance answers 503 from now on; the retries, then
+    // outlier ejection, take traffic off it.
+    stream_failures += with_stream([&] {
+      target.SetFailing(true);
+      const SteadyTime failing = std::chrono::steady_clock::now();
+      std::this_thread::sleep_for(settle);
+      failure_ms.push_back(since(target.last_request(), failing));
+      target.SetFailing(false);
+    });
   }
-  running.store(false);
-  stream.join();
-  if (stream_failures.load() > 0) {
-    Fail("client: " + std::to_string(stream_failures.load()) +
+  if (stream_failures > 0) {
+    Fail("client: " + std::to_string(stream_failures) +
          " calls failed while instances were drained or failing");
   }
   for (bool drain : {true, false}) {
