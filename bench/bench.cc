@@ -24,6 +24,7 @@ void Bench::Run() {
   if (Selected("checker")) Checker();
   if (Selected("scale")) Scale();
   if (Selected("secure")) Secure();
+  if (Selected("client")) Client();
 }
 
 bool Bench::Selected(const std::string& name) const {

@@ -118,6 +118,9 @@ class Bench {
   // Lookup and register with TLS and tokens against plaintext without,
   // on two daemons of its own.
   void Secure();
+  // The client library: pick cost, HTTP call overhead, and how fast
+  // traffic leaves a drained or failing instance.
+  void Client();
 
   const Config& config_;
   Daemon& daemon_;

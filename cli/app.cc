@@ -26,6 +26,7 @@ Exit codes:
   1  the daemon refused or failed the request (message: musterctl: CODE: ...)
   2  usage error: bad command, flag or value; nothing was sent
   3  the daemon could not be reached (the message names the address tried)
+  'musterctl run' exits with its program's status (127: it could not start)
 
 Run 'musterctl COMMAND --help' for a command's flags and an example, or
 'musterctl --help-all' for the whole tree.)";
@@ -96,6 +97,7 @@ CommandLine::CommandLine()
   AddRegisterCommand(root, invocation_);
   AddChangeCommands(root, invocation_);
   AddTokenCommands(root, invocation_);
+  AddSidecarCommands(root, invocation_);
 }
 
 CommandLine::~CommandLine() = default;

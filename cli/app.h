@@ -10,7 +10,9 @@
 #include <string>
 
 #include "cli/requests.h"
+#include "cli/sidecar_options.h"
 #include "cli/token_args.h"
+#include "cli/update_request.h"
 
 namespace CLI {
 class App;
@@ -34,6 +36,8 @@ enum class Command {
   kHeartbeat,
   kDrain,
   kEnable,
+  kUpdate,
+  kRun,
   kWatch,
   kExplain,
   kHistory,
@@ -72,8 +76,11 @@ struct Invocation {
   ListArgs list;
   InstanceRef instance;  // get, explain, history
   RegisterArgs register_args;
-  InstanceIncarnationArgs incarnation;  // deregister, heartbeat
-  DrainArgs admin;                      // drain, enable
+  InstanceIncarnationArgs incarnation;  // deregister
+  HeartbeatArgs heartbeat;
+  UpdateArgs update;
+  SidecarArgs sidecar;  // run
+  DrainArgs admin;      // drain, enable
   WatchArgs watch;
   TokenCreateArgs token_create;
   std::string token_name;  // token revoke

@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 
 namespace muster::cli {
-namespace {
 
 // A subcommand with a one-line description and an example footer.
 CLI::App* AddCommand(CLI::App& parent, const std::string& name,
@@ -44,8 +43,6 @@ void AddInstanceRef(CLI::App& app, InstanceRef& ref) {
   app.add_option("SERVICE", ref.service, "Service name")->required();
   app.add_option("ID", ref.id, "Instance id")->required();
 }
-
-}  // namespace
 
 void AddRealmCommands(CLI::App& root, Invocation& inv) {
   CLI::App* realm =
@@ -219,13 +216,25 @@ void AddRegisterCommand(CLI::App& root, Invocation& inv) {
       "  musterctl register batch --address 10.0.0.9 --port 9000 "
       "--check-ttl 30s\n"
       "  musterctl register api --address api-3.internal --port 9090 "
-      "--check-grpc --tag v2 --meta team=core\n");
-  reg->add_option("SERVICE", args.service, "Service name")->required();
-  reg->add_option("--address", args.address, "Host name or IP address")
-      ->required();
-  reg->add_option("--port", args.port, "Port, 1..65535")
-      ->required()
-      ->type_name("PORT");
+      "--check-grpc --tag v2 --meta team=core\n"
+      "  musterctl register -f instances.yaml\n");
+  AddDetails(
+      *reg,
+      "-f FILE registers many instances: a JSON or YAML list of instances,\n"
+      "or an object {\"instances\": [...]}, each with the fields service,\n"
+      "id, address, port, tags, metadata, weight, zone, version and check\n"
+      "({kind: ttl|http|tcp|grpc|none, ttl, interval, timeout, http_url,\n"
+      "...}). Every entry is checked before any is sent; an error names\n"
+      "the entry (from 1) and the field. Then each is registered, one line\n"
+      "each; the exit code is 1 if any Register failed.\n");
+  CLI::Option* service = reg->add_option("SERVICE", args.service,
+                                         "Service name (required without -f)");
+  CLI::Option* address =
+      reg->add_option("--address", args.address,
+                      "Host name or IP address (required without -f)");
+  CLI::Option* port = reg->add_option("--port", args.port,
+                                      "Port, 1..65535 (required without -f)")
+                          ->type_name("PORT");
   reg->add_option("--id", args.id,
                   "Instance id (default: the daemon generates one)");
   AddRepeated(*reg, "--tag", args.tags, "A tag (repeat for several)");
@@ -303,7 +312,27 @@ void AddRegisterCommand(CLI::App& root, Invocation& inv) {
               "SNI (and HTTP Host), for targets reached by IP address")
       ->type_name("NAME")
       ->group(group);
-  reg->callback([&inv] { inv.command = Command::kRegister; });
+
+  // -f stands for every instance field: given together, CLI11 reports
+  // "-f,--file excludes --port" (exit 2).
+  CLI::Option* file =
+      reg->add_option("-f,--file", args.file,
+                      "Register every instance of this JSON or YAML file "
+                      "('-': stdin) instead of one from the flags")
+          ->type_name("FILE");
+  for (CLI::Option* option : reg->get_options()) {
+    if (option != file && option != reg->get_help_ptr()) file->excludes(option);
+  }
+  reg->callback([&inv, &args, service, address, port] {
+    if (args.file.empty()) {
+      // Required unless -f; reported the way CLI11 reports a missing
+      // required option (the exception is CLI11's, caught in Parse).
+      for (const CLI::Option* option : {service, address, port}) {
+        if (option->count() == 0) throw CLI::RequiredError(option->get_name());
+      }
+    }
+    inv.command = Command::kRegister;
+  });
 }
 
 void AddChangeCommands(CLI::App& root, Invocation& inv) {
@@ -317,17 +346,34 @@ void AddChangeCommands(CLI::App& root, Invocation& inv) {
       ->type_name("N");
   dereg->callback([&inv] { inv.command = Command::kDeregister; });
 
-  CLI::App* heartbeat =
-      AddCommand(root, "heartbeat", "Send one TTL heartbeat for an instance",
-                 "  musterctl heartbeat batch batch-7\n");
+  CLI::App* heartbeat = AddCommand(
+      root, "heartbeat", "Send one TTL heartbeat, or keep an instance alive",
+      "  musterctl heartbeat batch batch-7\n"
+      "  musterctl heartbeat batch batch-7 --keep-alive\n"
+      "  musterctl heartbeat batch batch-7 --keep-alive "
+      "--interval 5s\n");
   AddDetails(*heartbeat,
              "A heartbeat names the incarnation (create revision) it is for.\n"
              "Without --incarnation, musterctl first reads the instance and\n"
-             "uses its current one. A stale incarnation is refused.\n");
-  AddInstanceRef(*heartbeat, inv.incarnation.ref);
-  AddOptional(*heartbeat, "--incarnation", inv.incarnation.incarnation,
+             "uses its current one. A stale incarnation is refused.\n"
+             "\n"
+             "--keep-alive heartbeats until interrupted (SIGINT or SIGTERM:\n"
+             "exit 0), one line per heartbeat, every --interval (default: a\n"
+             "third of the instance's TTL, else 10s). While the daemon is\n"
+             "unreachable it retries with backoff. It stops with an error\n"
+             "(exit 1) when the instance is gone (NOT_FOUND) or was\n"
+             "registered again (FAILED_PRECONDITION).\n");
+  AddInstanceRef(*heartbeat, inv.heartbeat.target.ref);
+  AddOptional(*heartbeat, "--incarnation", inv.heartbeat.target.incarnation,
               "The incarnation (create revision) the heartbeat is for")
       ->type_name("N");
+  CLI::Option* keep_alive = heartbeat->add_flag(
+      "--keep-alive", inv.heartbeat.keep_alive, "Heartbeat until interrupted");
+  AddOptional(*heartbeat, "--interval", inv.heartbeat.interval,
+              "With --keep-alive: time between heartbeats (default: TTL/3, "
+              "else 10s)")
+      ->type_name("DURATION")
+      ->needs(keep_alive);
   heartbeat->callback([&inv] { inv.command = Command::kHeartbeat; });
 
   CLI::App* drain = AddCommand(

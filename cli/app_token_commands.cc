@@ -8,9 +8,10 @@
 namespace muster::cli {
 namespace {
 
-CLI::App* AddCommand(CLI::App& parent, const std::string& name,
-                     const std::string& description,
-                     const std::string& examples) {
+// As AddCommand, with a footer naming --token.
+CLI::App* AddTokenCommand(CLI::App& parent, const std::string& name,
+                          const std::string& description,
+                          const std::string& examples) {
   CLI::App* sub = parent.add_subcommand(name, description);
   sub->footer("Examples:\n" + examples +
               "\nGlobal flags --addr, --token, -o/--output and --timeout go "
@@ -21,13 +22,13 @@ CLI::App* AddCommand(CLI::App& parent, const std::string& name,
 }  // namespace
 
 void AddTokenCommands(CLI::App& root, Invocation& inv) {
-  CLI::App* token = AddCommand(
+  CLI::App* token = AddTokenCommand(
       root, "token", "Create, list and revoke access tokens (musterd --auth)",
       "  musterctl token list\n"
       "  musterctl token create ci --role write --realm staging\n");
   token->require_subcommand(1);
 
-  CLI::App* create = AddCommand(
+  CLI::App* create = AddTokenCommand(
       *token, "create",
       "Create a token and print its secret (shown this once only)",
       "  musterctl token create ci --role write --realm staging --realm dev\n"
@@ -79,13 +80,14 @@ void AddTokenCommands(CLI::App& root, Invocation& inv) {
       ->type_name("TIME");
   create->callback([&inv] { inv.command = Command::kTokenCreate; });
 
-  AddCommand(*token, "list",
-             "List every token: role, scope, services, expiry, creator and "
-             "state (live, expired, revoked); never secrets",
-             "  musterctl token list\n  musterctl token list -o json\n")
+  AddTokenCommand(
+      *token, "list",
+      "List every token: role, scope, services, expiry, creator and "
+      "state (live, expired, revoked); never secrets",
+      "  musterctl token list\n  musterctl token list -o json\n")
       ->callback([&inv] { inv.command = Command::kTokenList; });
 
-  CLI::App* revoke = AddCommand(
+  CLI::App* revoke = AddTokenCommand(
       *token, "revoke",
       "Revoke a token: refused from now on, still listed, name stays taken",
       "  musterctl token revoke ci\n");

@@ -16,6 +16,7 @@
 #include "cli/output.h"
 #include "cli/requests.h"
 #include "cli/token_args.h"
+#include "cli/update_request.h"
 
 namespace muster::cli {
 
@@ -30,6 +31,9 @@ struct Context {
   // Wall clock and sleep, injected so that tests control them.
   std::function<absl::Time()> now;
   std::function<void(absl::Duration)> sleep;
+  // True once the user asked to stop (SIGINT, SIGTERM); commands that run
+  // until interrupted (heartbeat --keep-alive) look at it between steps.
+  std::function<bool()> interrupted = [] { return false; };
 };
 
 // commands_realm.cc
@@ -49,6 +53,21 @@ absl::Status RunDeregister(Context& ctx, const InstanceIncarnationArgs& args);
 absl::Status RunHeartbeat(Context& ctx, const InstanceIncarnationArgs& args);
 absl::Status RunSetAdminState(Context& ctx, const DrainArgs& args,
                               v1::AdminState state);
+// Read-modify-write: GetInstance, apply the changes, Register it again
+// (which keeps the incarnation, health and admin state). A Register by
+// someone else in between is overwritten. Prints the instance as `get`.
+absl::Status RunUpdate(Context& ctx, const UpdateArgs& args);
+
+// commands_register_file.cc: register -f. Every entry is checked before
+// the first is sent; then each is registered, one line each. An error
+// naming the failed ones when any Register failed.
+absl::Status RunRegisterFile(Context& ctx, const std::string& path);
+
+// commands_keepalive.cc: heartbeat --keep-alive. Heartbeats until
+// ctx.interrupted() (OK), retrying with backoff while the daemon is
+// unreachable; NOT_FOUND or FAILED_PRECONDITION when the instance is
+// gone or was registered again.
+absl::Status RunKeepAlive(Context& ctx, const HeartbeatArgs& args);
 
 // commands_explain.cc
 absl::Status RunExplain(Context& ctx, const InstanceRef& ref);

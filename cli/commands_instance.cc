@@ -1,4 +1,5 @@
-// services, list, get, register, deregister, heartbeat, drain, enable.
+// services, list, get, register, deregister, heartbeat, drain, enable,
+// update.
 
 #include <algorithm>
 #include <set>
@@ -277,6 +278,29 @@ absl::Status RunSetAdminState(Context& ctx, const DrainArgs& args,
     ctx.out << " (reason: \"" << instance->admin_reason() << "\")";
   }
   ctx.out << (IsRoutable(*instance) ? "; routable" : "; not routable") << '\n';
+  return absl::OkStatus();
+}
+
+absl::Status RunUpdate(Context& ctx, const UpdateArgs& args) {
+  absl::StatusOr<InstanceChanges> changes = ParseInstanceChanges(args);
+  if (!changes.ok()) return changes.status();
+  absl::StatusOr<v1::Instance> current = GetInstance(ctx, args.ref);
+  if (!current.ok()) return current.status();
+  v1::RegisterRequest request =
+      BuildUpdateRequest(ctx.realm, *changes, *current);
+  absl::StatusOr<v1::RegisterResponse> response = ctx.client.Call(
+      ctx.client.registry(), &v1::Registry::StubInterface::Register, request);
+  if (!response.ok()) return response.status();
+  const v1::Instance& updated = response->instance();
+  if (response->created()) {
+    // Deregistered (or evicted) between the read and the write.
+    ctx.err << "musterctl: update: " << Name(updated)
+            << " was removed meanwhile and is registered again as "
+               "incarnation "
+            << updated.create_revision() << std::endl;
+  }
+  if (ctx.output.format == Format::kJson) return PrintJson(ctx, updated);
+  PrintInstance(ctx, updated);
   return absl::OkStatus();
 }
 

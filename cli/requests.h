@@ -51,6 +51,9 @@ struct ListArgs {
 };
 
 struct RegisterArgs {
+  // -f FILE ("-": stdin): the instances of a JSON or YAML file
+  // (cli/instance_file.h) instead of the fields below.
+  std::string file;
   std::string service;
   std::string id;  // empty: the daemon generates one
   std::string address;
@@ -83,6 +86,14 @@ struct RegisterArgs {
 struct InstanceIncarnationArgs {
   InstanceRef ref;
   std::optional<std::string> incarnation;
+};
+
+// heartbeat: one, or with keep_alive one every `interval` until
+// interrupted.
+struct HeartbeatArgs {
+  InstanceIncarnationArgs target;
+  bool keep_alive = false;
+  std::optional<std::string> interval;  // --interval; keep_alive only
 };
 
 struct DrainArgs {

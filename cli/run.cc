@@ -8,6 +8,7 @@
 #include "cli/duration.h"
 #include "cli/errors.h"
 #include "cli/flag_values.h"
+#include "cli/sidecar.h"
 #include "cli/tls_options.h"
 #include "cli/token_source.h"
 
@@ -43,6 +44,17 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
           &std::getenv);
   if (!credentials.ok()) return credentials.status();
 
+  if (inv.command == Command::kRun) {
+    // The sidecar reaches musterd through the client library, with the
+    // same settings.
+    return RunSidecar(
+        inv.sidecar,
+        BuildClientOptions(
+            global.address, global.realm, *timeout, *token,
+            TlsFlags{global.tls, global.ca, global.cert, global.key}),
+        env.err);
+  }
+
   Client client(
       ConnectionOptions{global.address, *timeout, *token, *credentials});
   Context ctx{
@@ -53,7 +65,8 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
       env.out,
       env.err,
       env.now,
-      env.sleep};
+      env.sleep,
+      env.interrupted};
   switch (inv.command) {
     case Command::kStatus:
       return RunStatus(ctx);
@@ -74,11 +87,17 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
     case Command::kGet:
       return RunGet(ctx, inv.instance);
     case Command::kRegister:
+      if (!inv.register_args.file.empty()) {
+        return RunRegisterFile(ctx, inv.register_args.file);
+      }
       return RunRegister(ctx, inv.register_args);
     case Command::kDeregister:
       return RunDeregister(ctx, inv.incarnation);
     case Command::kHeartbeat:
-      return RunHeartbeat(ctx, inv.incarnation);
+      if (inv.heartbeat.keep_alive) return RunKeepAlive(ctx, inv.heartbeat);
+      return RunHeartbeat(ctx, inv.heartbeat.target);
+    case Command::kUpdate:
+      return RunUpdate(ctx, inv.update);
     case Command::kDrain:
       return RunSetAdminState(ctx, inv.admin, v1::ADMIN_STATE_DRAINING);
     case Command::kEnable:
@@ -97,6 +116,7 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
     case Command::kTokenRevoke:
       return RunTokenRevoke(ctx, inv.token_name);
     case Command::kCompletionBash:
+    case Command::kRun:
     case Command::kNone:
       break;
   }

@@ -20,6 +20,8 @@ struct Environment {
   Colour colour = Colour::kOff;
   std::function<absl::Time()> now;
   std::function<void(absl::Duration)> sleep;
+  // See Context::interrupted.
+  std::function<bool()> interrupted = [] { return false; };
 };
 
 // UsageError for a bad --addr, --timeout or command value (nothing is

@@ -194,3 +194,11 @@ milliseconds HeartbeatPeriod(const RegistrationOptions& options) {
 }
 
 }  // namespace muster::client::internal
+
+namespace muster::client {
+
+grpc::Status CheckRegistrationOptions(const RegistrationOptions& options) {
+  return internal::CheckRegistrationOptions(options);
+}
+
+}  // namespace muster::client

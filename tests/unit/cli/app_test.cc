@@ -176,6 +176,8 @@ TEST_CASE("Help exits 0 with an example for every command", "[app]") {
       {"heartbeat"},
       {"drain"},
       {"enable"},
+      {"update"},
+      {"run"},
       {"watch"},
       {"explain"},
       {"history"},

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 #include <deque>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -88,6 +89,11 @@ class FakeRegistry final : public v1::Registry::Service {
                          v1::HeartbeatResponse* response) override {
     absl::MutexLock lock(&mu_);
     heartbeat_incarnations_.push_back(request->incarnation());
+    if (!heartbeat_script_.empty()) {
+      grpc::Status status = heartbeat_script_.front();
+      heartbeat_script_.pop_front();
+      if (!status.ok()) return status;
+    }
     response->set_health(v1::HEALTH_PASSING);
     response->set_admin_state(v1::ADMIN_STATE_ENABLED);
     return grpc::Status::OK;
@@ -98,10 +104,28 @@ class FakeRegistry final : public v1::Registry::Service {
                         v1::RegisterResponse* response) override {
     absl::MutexLock lock(&mu_);
     ++register_calls_;
-    *response->mutable_instance() = request->instance();
-    response->mutable_instance()->set_id("generated-1");
+    register_requests_.push_back(*request);
+    const v1::Instance& in = request->instance();
+    if (refused_ids_.count(in.id()) > 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("instance.id: \"", in.id(),
+                                       "\" is refused by the test"));
+    }
+    *response->mutable_instance() = in;
+    if (in.id().empty()) response->mutable_instance()->set_id("generated-1");
     response->mutable_instance()->set_create_revision(9);
     response->set_created(true);
+    // An upsert of an existing instance keeps its incarnation, health and
+    // admin state, as musterd's does.
+    for (const v1::Instance& i : instances_) {
+      if (i.service() == in.service() && i.id() == in.id()) {
+        v1::Instance& out = *response->mutable_instance();
+        out.set_create_revision(i.create_revision());
+        out.set_health(i.health());
+        out.set_admin_state(i.admin_state());
+        response->set_created(false);
+      }
+    }
     response->set_revision(9);
     return grpc::Status::OK;
   }
@@ -143,6 +167,22 @@ class FakeRegistry final : public v1::Registry::Service {
     absl::MutexLock lock(&mu_);
     services_ = std::move(services);
   }
+  // The statuses the next heartbeats fail with, in order; OK answers
+  // PASSING. After the script, every heartbeat answers PASSING.
+  void AddHeartbeatStatuses(std::vector<grpc::Status> statuses) {
+    absl::MutexLock lock(&mu_);
+    heartbeat_script_.insert(heartbeat_script_.end(), statuses.begin(),
+                             statuses.end());
+  }
+  // Register answers INVALID_ARGUMENT for this instance id.
+  void RefuseId(const std::string& id) {
+    absl::MutexLock lock(&mu_);
+    refused_ids_.insert(id);
+  }
+  std::vector<v1::RegisterRequest> register_requests() {
+    absl::MutexLock lock(&mu_);
+    return register_requests_;
+  }
   void AddWatchScript(WatchScript script) {
     absl::MutexLock lock(&mu_);
     watch_scripts_.push_back(std::move(script));
@@ -180,6 +220,9 @@ class FakeRegistry final : public v1::Registry::Service {
   std::vector<v1::ServiceSummary> services_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ListServicesRequest> services_requests_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> heartbeat_incarnations_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::Status> heartbeat_script_ ABSL_GUARDED_BY(mu_);
+  std::vector<v1::RegisterRequest> register_requests_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> refused_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<uint64_t> watch_from_ ABSL_GUARDED_BY(mu_);
   int get_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int register_calls_ ABSL_GUARDED_BY(mu_) = 0;

@@ -1,9 +1,11 @@
 #pragma once
 
-// The built-in health endpoint: a small HTTP server a service turns on in
-// one line, usable as its HTTP check target.
+// The built-in health endpoint: a small HTTP server a service turns on
+// with one call, usable as its HTTP check target.
 //
-//   auto health = muster::client::HealthServer::Start({.port = 8081});
+//   muster::client::HealthServerOptions options;
+//   options.port = 8081;
+//   auto health = muster::client::HealthServer::Start(options);
 //   reg.check = muster::client::CheckType::kHttp;
 //   reg.http_url = health->url("/readyz");
 //

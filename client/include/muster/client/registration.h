@@ -128,6 +128,11 @@ struct RegistrationStatus {
   std::string last_error;
 };
 
+// OK, or INVALID_ARGUMENT naming the first field of `options` that
+// breaks its rule: what Start() checks before it starts anything, for
+// callers that want to refuse bad options early.
+grpc::Status CheckRegistrationOptions(const RegistrationOptions& options);
+
 class Registration {
  public:
   // Checks `options` locally and starts the background thread. nullptr,
