@@ -71,6 +71,14 @@ std::optional<google::protobuf::Struct> GetJson(int port,
   return doc;
 }
 
+int GetStatus(int port, const std::string& path) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1);
+  client.set_read_timeout(5);
+  httplib::Result result = client.Get(path.c_str());
+  return result ? result->status : 0;
+}
+
 double Number(const google::protobuf::Struct& doc,
               const std::vector<std::string>& path) {
   const google::protobuf::Value* value = Find(doc, path);

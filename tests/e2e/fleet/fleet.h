@@ -33,6 +33,10 @@ bool Eventually(const std::function<bool()>& condition,
 std::optional<google::protobuf::Struct> GetJson(int port,
                                                 const std::string& path);
 
+// The HTTP status of GET http://127.0.0.1:<port><path>; 0 when nothing
+// answers.
+int GetStatus(int port, const std::string& path);
+
 // The number at `path` (object keys) in `doc`; -1 when absent.
 double Number(const google::protobuf::Struct& doc,
               const std::vector<std::string>& path);

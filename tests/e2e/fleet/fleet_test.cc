@@ -440,5 +440,43 @@ TEST_CASE(
   }
 }
 
+TEST_CASE(
+    "identity with --check http is probed by musterd on its "
+    "HealthServer, whose /readyz turns 503 while it drains",
+    "[fleet][e2e]") {
+  Fleet fleet;
+  FLEET_REQUIRE(fleet, fleet.daemon().Start());
+  Identity* identity = fleet.StartIdentity(
+      "identity-h", {"--check", "http", "--drain-grace", "3s"});
+  FLEET_REQUIRE(fleet, identity != nullptr);
+  FLEET_REQUIRE(fleet, fleet.AwaitRoutable({"identity-h"}, seconds(20)));
+  const std::vector<v1::Instance> instances = fleet.Instances(true);
+  REQUIRE(instances.size() == 1);
+  const v1::CheckSpec& check = instances[0].check();
+  CHECK(check.kind() == v1::CHECK_KIND_HTTP);
+  const std::string prefix = "http://127.0.0.1:";
+  REQUIRE(check.http_url().rfind(prefix, 0) == 0);
+  const std::string path = "/readyz";
+  REQUIRE(check.http_url().size() > prefix.size() + path.size());
+  REQUIRE(check.http_url().substr(check.http_url().size() - path.size()) ==
+          path);
+  const int health_port = std::stoi(check.http_url().substr(prefix.size()));
+  CHECK(health_port != identity->port);
+  CHECK(GetStatus(health_port, "/readyz") == 200);
+
+  identity->child->Signal(SIGTERM);
+  FLEET_REQUIRE(
+      fleet,
+      Eventually([&] { return GetStatus(health_port, "/readyz") == 503; },
+                 seconds(3)));
+  // Still serving its own traffic through the grace.
+  auto user = GetJson(identity->port, "/users/1");
+  CHECK(user.has_value());
+  const std::optional<int> code = identity->child->Wait(absl::Seconds(20));
+  FLEET_REQUIRE(fleet, code.has_value());
+  CHECK(*code == 0);
+  CHECK(fleet.Instances(false).empty());
+}
+
 }  // namespace
 }  // namespace muster::fleet
