@@ -59,8 +59,12 @@ WatchReactor::WatchReactor(ChangeLog& change_log, WatchPump& pump,
     }
     watcher_ = std::move(watcher).value();
     if (progress_notify_) {
-      progress_due_ =
-          std::chrono::steady_clock::now() + Millis(progress_interval_);
+      // A resumed watch learns at once that it has caught up: its first
+      // PROGRESS is due as soon as the replay is sent (a fresh watch has
+      // SNAPSHOT_END for that).
+      caught_up_pending_ = spec->from_revision > 0;
+      progress_due_ = std::chrono::steady_clock::now();
+      if (!caught_up_pending_) progress_due_ += Millis(progress_interval_);
     }
   }
   // The snapshot is built on the pump, not on this gRPC thread.
@@ -125,7 +129,9 @@ void WatchReactor::IdleLocked() {
   const auto now = std::chrono::steady_clock::now();
   if (now >= progress_due_) {
     WatchBatch progress;
-    if (watcher_->Progress(&progress)) {
+    const bool caught_up = watcher_->Progress(&progress);
+    caught_up_pending_ = false;
+    if (caught_up) {
       StartWriteLocked(progress);
       return;
     }
@@ -147,7 +153,7 @@ void WatchReactor::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writing_ = false;
     watcher_->Sent();
-    if (progress_notify_) {
+    if (progress_notify_ && !caught_up_pending_) {
       progress_due_ =
           std::chrono::steady_clock::now() + Millis(progress_interval_);
     }

@@ -40,7 +40,9 @@ namespace muster::registry {
 //
 // Progress (WatchSpec::progress_notify): a PROGRESS message goes out once
 // the stream has written nothing for `progress_interval` and has nothing
-// else to send. The progress alarm is armed whenever the stream goes idle
+// else to send, and on a resumed watch (from_revision > 0) as soon as its
+// replay is sent and nothing else is, so that the client knows at once it
+// has caught up. The progress alarm is armed whenever the stream goes idle
 // without one pending; when it fires it only queues a pump look, and the
 // pump writes the progress if the interval since the last write has passed,
 // no write is in flight and the watcher says it is caught up
@@ -126,8 +128,10 @@ class WatchReactor final : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::unique_ptr<grpc::Alarm> progress_alarm_ ABSL_GUARDED_BY(mu_);
   bool progress_armed_ ABSL_GUARDED_BY(mu_) = false;
   // When a PROGRESS is due: `progress_interval_` after the last write
-  // completed (or the stream opened).
+  // completed (or the stream opened); at once for a resumed watch until
+  // its first idle moment (caught_up_pending_).
   std::chrono::steady_clock::time_point progress_due_ ABSL_GUARDED_BY(mu_);
+  bool caught_up_pending_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace muster::registry

@@ -125,6 +125,34 @@ TEST_CASE("a progress watch of a quiet realm follows other realms' changes",
   CHECK(stream.NextProgress().revision() == last);
 }
 
+TEST_CASE("a resumed progress watch hears at once that it has caught up",
+          "[integration][watch][progress]") {
+  // An interval no test waits out: the PROGRESS below is the resume's.
+  TestServer server(ShortInterval(absl::Hours(1)));
+  CreateRealm(server, kQuiet);
+  const uint64_t first = Register(server, kQuiet, "web", "a");
+
+  // Nothing to replay: a PROGRESS at the current revision comes first.
+  Stream caught_up(server, kQuiet, first + 1, /*progress_notify=*/true);
+  CHECK(caught_up.NextProgress().revision() == first);
+
+  // A replay: its events, then the PROGRESS.
+  const uint64_t second = Register(server, kQuiet, "web", "b");
+  Stream replaying(server, kQuiet, first, /*progress_notify=*/true);
+  const WatchResponse replay = replaying.Next();
+  REQUIRE(replay.kind() == WatchResponse::EVENTS);
+  CHECK(replay.events(0).revision() == first);
+  uint64_t last = replay.events(replay.events_size() - 1).revision();
+  WatchResponse next = replaying.Next();
+  while (next.kind() == WatchResponse::EVENTS) {
+    last = next.events(next.events_size() - 1).revision();
+    next = replaying.Next();
+  }
+  CHECK(last == second);
+  CHECK(next.kind() == WatchResponse::PROGRESS);
+  CHECK(next.revision() >= second);
+}
+
 TEST_CASE("a watch that does not ask for progress gets none",
           "[integration][watch][progress]") {
   TestServer server(ShortInterval(absl::Milliseconds(200)));
