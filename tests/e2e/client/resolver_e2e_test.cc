@@ -175,10 +175,10 @@ TEST_CASE(
     "after a restart",
     "[client][e2e][resolver][slow]") {
   TempDir dir;
-  // Frequent progress messages: a resumed watch hears from musterd soon
-  // even when nothing changes.
+  // No periodic progress within the test: what confirms the resumed watch
+  // is the PROGRESS musterd sends once a resume has caught up.
   DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
-                       {"--watch-progress-interval", "200ms"});
+                       {"--watch-progress-interval", "1h"});
   REQUIRE(daemon.Start());
   std::shared_ptr<Client> client = Connect(daemon);
   Register(*client, "a", 9001);
@@ -202,8 +202,7 @@ TEST_CASE(
   CHECK(resolver->View("users").staleness > view.staleness);
 
   REQUIRE(daemon.Start());
-  CHECK(Eventually([&] { return resolver->View("users").connected; },
-                   milliseconds(20000)));
+  CHECK(Eventually([&] { return resolver->View("users").connected; }));
   CHECK(resolver->View("users").staleness == milliseconds(0));
   Register(*client, "c", 9003);
   CHECK(Eventually([&] {
