@@ -62,6 +62,11 @@ RULES = {
                       "codec/model_proto.h", "common/clock.h",
                       "cli/client.h", "rocksdb/db.h",
                       "grpc/health/v1/health.pb.h"],
+    # The examples: the client library's public headers only.
+    "identity": ["client/src/daemon_connection.h", "registry/model.h",
+                 "muster/v1/types.pb.h", "rocksdb/db.h", "cli/client.h"],
+    "frontend": ["client/src/resolver_impl.h", "rpc/server.h",
+                 "muster/v1/registry.grpc.pb.h", "common/clock.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",
