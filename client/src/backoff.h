@@ -28,7 +28,8 @@ class Backoff {
   std::mt19937_64 random_;
 };
 
-// A seed that differs between processes and calls (for jitter).
+// A seed that differs between processes, threads and calls (for jitter).
+// Cheap: a per-thread generator seeded once from std::random_device.
 uint64_t RandomSeed();
 
 }  // namespace muster::client::internal
