@@ -58,7 +58,9 @@ CommandLine::CommandLine()
   root.set_help_all_flag("--help-all", "Print help for every command");
   root.footer(kRootFooter);
   GlobalArgs& global = invocation_.global;
-  root.add_option("--addr", global.address, "musterd gRPC address host:port")
+  root.add_option("--addr", global.address,
+                  "musterd gRPC address host:port, or several comma-separated "
+                  "(the first that answers is used)")
       ->envname("MUSTER_ADDR")
       ->capture_default_str();
   root.add_option("--realm", global.realm, "Realm to work in")

@@ -39,6 +39,31 @@ gpr_timespec Relative(absl::Duration d) {
 
 }  // namespace
 
+std::string FirstReachable(
+    const std::vector<std::string>& addresses,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    absl::Duration timeout) {
+  if (addresses.size() <= 1) return addresses.empty() ? "" : addresses[0];
+  for (const std::string& address : addresses) {
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(
+        address, credentials != nullptr ? credentials
+                                        : grpc::InsecureChannelCredentials());
+    const gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), Relative(timeout));
+    // A refused connection shows as TRANSIENT_FAILURE at once; a silent
+    // host takes the whole timeout.
+    grpc_connectivity_state state = channel->GetState(/*try_to_connect=*/true);
+    while (state != GRPC_CHANNEL_READY &&
+           state != GRPC_CHANNEL_TRANSIENT_FAILURE &&
+           state != GRPC_CHANNEL_SHUTDOWN &&
+           channel->WaitForStateChange(state, deadline)) {
+      state = channel->GetState(/*try_to_connect=*/true);
+    }
+    if (state == GRPC_CHANNEL_READY) return address;
+  }
+  return addresses[0];
+}
+
 Client::Client(const ConnectionOptions& options)
     : options_(options),
       channel_(MakeChannel(options)),

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +30,15 @@ struct ConnectionOptions {
   // How to dial (TLS, cli/tls_options.h); none: plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials{};
 };
+
+// The first of `addresses` that musterd answers on (a connection is made
+// to each in turn, waiting at most `timeout` for each); the first address
+// when none answers, so that the error names it. One address is returned
+// as it is, without dialing.
+std::string FirstReachable(
+    const std::vector<std::string>& addresses,
+    const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    absl::Duration timeout);
 
 // Owns the channel and stubs. Creating one does no I/O (the channel
 // connects on first use). Calls may be made from one thread at a time.

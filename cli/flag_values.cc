@@ -1,7 +1,9 @@
 #include "cli/flag_values.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "cli/errors.h"
 
 namespace muster::cli {
@@ -85,6 +87,22 @@ absl::Status ValidateAddress(const std::string& flag, const std::string& text) {
   }
   absl::StatusOr<uint32_t> port = ParsePort(flag, text.substr(colon + 1));
   return port.status();
+}
+
+absl::StatusOr<std::vector<std::string>> ParseAddresses(
+    const std::string& flag, const std::string& text) {
+  std::vector<std::string> addresses;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    std::string address(absl::StripAsciiWhitespace(part));
+    if (address.empty()) {
+      return UsageError(absl::StrCat(flag, ": an empty address in \"", text,
+                                     "\" (e.g. 10.0.0.1:7400,10.0.0.2:7400)"));
+    }
+    absl::Status valid = ValidateAddress(flag, address);
+    if (!valid.ok()) return valid;
+    addresses.push_back(std::move(address));
+  }
+  return addresses;
 }
 
 }  // namespace muster::cli

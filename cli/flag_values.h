@@ -40,4 +40,10 @@ absl::StatusOr<double> ParseShare(const std::string& flag,
 // 1..65535), or a "unix:" path.
 absl::Status ValidateAddress(const std::string& flag, const std::string& text);
 
+// One address or several, comma-separated ("a:7400,b:7400", as
+// MUSTER_ADDR may list the daemons of a cluster), each checked by
+// ValidateAddress; UsageError naming the one that is not valid.
+absl::StatusOr<std::vector<std::string>> ParseAddresses(
+    const std::string& flag, const std::string& text);
+
 }  // namespace muster::cli

@@ -21,8 +21,9 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
     return absl::OkStatus();
   }
   const GlobalArgs& global = inv.global;
-  absl::Status address = ValidateAddress("--addr", global.address);
-  if (!address.ok()) return address;
+  absl::StatusOr<std::vector<std::string>> addresses =
+      ParseAddresses("--addr", global.address);
+  if (!addresses.ok()) return addresses.status();
   absl::StatusOr<absl::Duration> timeout =
       ParseDuration("--timeout", global.timeout);
   if (!timeout.ok()) return timeout.status();
@@ -50,13 +51,15 @@ absl::Status Run(const Invocation& inv, const CommandLine& command_line,
     return RunSidecar(
         inv.sidecar,
         BuildClientOptions(
-            global.address, global.realm, *timeout, *token,
+            *addresses, global.realm, *timeout, *token,
             TlsFlags{global.tls, global.ca, global.cert, global.key}),
         env.err);
   }
 
+  // Several daemons (--addr a,b): the first that answers.
   Client client(
-      ConnectionOptions{global.address, *timeout, *token, *credentials});
+      ConnectionOptions{FirstReachable(*addresses, *credentials, *timeout),
+                        *timeout, *token, *credentials});
   Context ctx{
       client,
       global.realm,

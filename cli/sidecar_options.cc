@@ -96,13 +96,11 @@ absl::StatusOr<client::RegistrationOptions> BuildRegistrationOptions(
   return options;
 }
 
-client::ClientOptions BuildClientOptions(const std::string& address,
-                                         const std::string& realm,
-                                         absl::Duration timeout,
-                                         const std::string& token,
-                                         const TlsFlags& tls) {
+client::ClientOptions BuildClientOptions(
+    const std::vector<std::string>& addresses, const std::string& realm,
+    absl::Duration timeout, const std::string& token, const TlsFlags& tls) {
   client::ClientOptions options;
-  options.addresses = {address};
+  options.addresses = addresses;
   options.realm = realm;
   options.token = token;
   options.tls.enabled = tls.tls || !tls.ca.empty() || !tls.cert.empty();

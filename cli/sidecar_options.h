@@ -43,13 +43,12 @@ struct SidecarArgs {
 absl::StatusOr<client::RegistrationOptions> BuildRegistrationOptions(
     const SidecarArgs& args);
 
-// musterctl's resolved connection settings (--addr, --realm, --timeout,
+// musterctl's resolved connection settings (--addr, one address or
+// several that the library fails over between, --realm, --timeout,
 // the token, --tls/--ca/--cert/--key) as the client library's options.
 // The library reads MUSTER_* for what is left empty, as musterctl does.
-client::ClientOptions BuildClientOptions(const std::string& address,
-                                         const std::string& realm,
-                                         absl::Duration timeout,
-                                         const std::string& token,
-                                         const TlsFlags& tls);
+client::ClientOptions BuildClientOptions(
+    const std::vector<std::string>& addresses, const std::string& realm,
+    absl::Duration timeout, const std::string& token, const TlsFlags& tls);
 
 }  // namespace muster::cli

@@ -124,6 +124,26 @@ TEST_CASE("an unreachable daemon is exit 3 naming the address", "[e2e]") {
   CHECK(Contains(flag.err, address));
 }
 
+TEST_CASE_METHOD(Fixture,
+                 "with several addresses musterctl uses the first that "
+                 "answers",
+                 "[e2e]") {
+  const std::string dead = "127.0.0.1:" + std::to_string(testing::FreePort());
+  RunResult r = RunCtl(dead + "," + daemon->address(), {"status"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(Contains(r.out, daemon->address() + " (reachable"));
+  // None answering: exit 3 naming the first.
+  const std::string other = "127.0.0.1:" + std::to_string(testing::FreePort());
+  RunResult none = RunCtl(dead + "," + other, {"status"});
+  CHECK(none.exit_code == 3);
+  CHECK(none.err.rfind("musterctl: cannot reach musterd at " + dead, 0) == 0);
+  // A bad element is a usage error naming it.
+  RunResult bad = RunCtl(daemon->address() + ",nope", {"status"});
+  CHECK(bad.exit_code == 2);
+  CHECK(Contains(bad.err, "\"nope\""));
+}
+
 TEST_CASE_METHOD(Fixture, "a stopped daemon is exit 3", "[e2e]") {
   Ctl({"status"});
   REQUIRE(daemon->Terminate() == 0);

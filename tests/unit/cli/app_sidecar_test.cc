@@ -220,17 +220,18 @@ TEST_CASE("run's bad flag values are usage errors naming the flag", "[run]") {
 }
 
 TEST_CASE("run reaches musterd with musterctl's own settings", "[run]") {
-  client::ClientOptions o =
-      BuildClientOptions("10.0.0.5:7400", "prod", absl::Seconds(3), "s3cret",
-                         TlsFlags{false, "/etc/muster/ca.pem", "", ""});
-  CHECK(o.addresses == std::vector<std::string>{"10.0.0.5:7400"});
+  client::ClientOptions o = BuildClientOptions(
+      {"10.0.0.5:7400", "10.0.0.6:7400"}, "prod", absl::Seconds(3), "s3cret",
+      TlsFlags{false, "/etc/muster/ca.pem", "", ""});
+  CHECK(o.addresses ==
+        std::vector<std::string>{"10.0.0.5:7400", "10.0.0.6:7400"});
   CHECK(o.realm == "prod");
   CHECK(o.token == "s3cret");
   CHECK(o.call_timeout == std::chrono::seconds(3));
   CHECK(o.tls.enabled);  // --ca implies TLS
   CHECK(o.tls.ca_file == "/etc/muster/ca.pem");
   CHECK_FALSE(
-      BuildClientOptions("h:1", "default", absl::Seconds(1), "", TlsFlags{})
+      BuildClientOptions({"h:1"}, "default", absl::Seconds(1), "", TlsFlags{})
           .tls.enabled);
 }
 

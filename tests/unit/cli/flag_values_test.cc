@@ -90,5 +90,21 @@ TEST_CASE("ValidateAddress wants host:port", "[flags]") {
   }
 }
 
+TEST_CASE("ParseAddresses takes one address or a comma-separated list",
+          "[flags]") {
+  CHECK(*ParseAddresses("--addr", "127.0.0.1:7400") ==
+        std::vector<std::string>{"127.0.0.1:7400"});
+  CHECK(*ParseAddresses("--addr", "10.0.0.1:7400, [::1]:7401,h:1") ==
+        std::vector<std::string>{"10.0.0.1:7400", "[::1]:7401", "h:1"});
+  for (const char* bad : {"a:1,", ",a:1", "a:1,,b:2", "a:1,b", ""}) {
+    INFO(bad);
+    absl::StatusOr<std::vector<std::string>> parsed =
+        ParseAddresses("--addr", bad);
+    REQUIRE_FALSE(parsed.ok());
+    CHECK(ExitCodeFor(parsed.status()) == kExitUsage);
+    CHECK(parsed.status().message().find("--addr: ") == 0);
+  }
+}
+
 }  // namespace
 }  // namespace muster::cli
