@@ -232,6 +232,11 @@ class RegistrationImpl final : public Registration {
   Step Judge(const char* call, const grpc::Status& status, v1::Health health,
              bool replaced) {
     std::lock_guard<std::mutex> lock(mu_);
+    if (status_.state == RegistrationState::kDraining) {
+      // The grace's heartbeats: the state stays kDraining.
+      if (status.ok()) status_.health = HealthName(health);
+      return status.ok() ? Step::kOk : Step::kRetry;
+    }
     if (status.ok() && !replaced) {
       status_.state = RegistrationState::kRegistered;
       status_.health = HealthName(health);

@@ -236,8 +236,23 @@ TEST_CASE("shutdown drains then waits the grace before it deregisters",
       },
       milliseconds(5000)));
 
-  // A grace longer than the TTL: heartbeats go on while draining.
-  const grpc::Status status = registration->Shutdown(milliseconds(2000));
+  // A grace longer than the TTL: heartbeats go on while draining, and the
+  // state stays "draining" through them.
+  grpc::Status status;
+  std::thread shutdown(
+      [&] { status = registration->Shutdown(milliseconds(2000)); });
+  CHECK(Eventually(
+      [&] {
+        return registration->status().state == RegistrationState::kDraining;
+      },
+      milliseconds(2000)));
+  for (int i = 0; i < 10; ++i) {
+    const RegistrationState state = registration->status().state;
+    CHECK((state == RegistrationState::kDraining ||
+           state == RegistrationState::kStopped));
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  shutdown.join();
   CHECK(status.ok());
   CHECK(registration->status().state == RegistrationState::kStopped);
   CHECK(registration->Shutdown().ok());  // the first result again
