@@ -10,6 +10,7 @@
 #include "client/src/backoff.h"
 #include "client/src/daemon_connection.h"
 #include "client/src/registration_options.h"
+#include "client/src/status_text.h"
 #include "muster/client/health_server.h"
 #include "muster/v1/registry.grpc.pb.h"
 
@@ -18,51 +19,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using Code = grpc::StatusCode;
-
-const char* CodeName(Code code) {
-  switch (code) {
-    case Code::OK:
-      return "OK";
-    case Code::CANCELLED:
-      return "CANCELLED";
-    case Code::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case Code::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case Code::NOT_FOUND:
-      return "NOT_FOUND";
-    case Code::ALREADY_EXISTS:
-      return "ALREADY_EXISTS";
-    case Code::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case Code::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    case Code::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case Code::FAILED_PRECONDITION:
-      return "FAILED_PRECONDITION";
-    case Code::ABORTED:
-      return "ABORTED";
-    case Code::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case Code::UNIMPLEMENTED:
-      return "UNIMPLEMENTED";
-    case Code::INTERNAL:
-      return "INTERNAL";
-    case Code::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case Code::DATA_LOSS:
-      return "DATA_LOSS";
-    default:
-      return "UNKNOWN";
-  }
-}
-
-// "Heartbeat: UNAVAILABLE: failed to connect ..."
-std::string Describe(const char* call, const grpc::Status& status) {
-  return std::string(call) + ": " + CodeName(status.error_code()) + ": " +
-         status.error_message();
-}
 
 // "PASSING" for HEALTH_PASSING; "" for HEALTH_UNSPECIFIED.
 std::string HealthName(v1::Health health) {
@@ -192,7 +148,7 @@ class RegistrationImpl final : public Registration {
       cv_.notify_all();
       return Step::kOk;
     }
-    status_.last_error = Describe("Register", status);
+    status_.last_error = internal::DescribeStatus("Register", status);
     if (!internal::IsConnectionFailure(status) &&
         IsRefusal(status.error_code())) {
       status_.state = RegistrationState::kFailed;
@@ -248,14 +204,14 @@ class RegistrationImpl final : public Registration {
         status.error_code() == Code::FAILED_PRECONDITION) {
       status_.last_error =
           replaced ? std::string(call) + ": the instance was re-registered"
-                   : Describe(call, status);
+                   : internal::DescribeStatus(call, status);
       status_.state = RegistrationState::kRegistering;
       cv_.notify_all();
       return Step::kRegisterAgain;
     }
     // Unreachable, or an answer we cannot act on: the instance is kept by
     // musterd meanwhile, so keep trying.
-    status_.last_error = Describe(call, status);
+    status_.last_error = internal::DescribeStatus(call, status);
     status_.state = RegistrationState::kRetrying;
     cv_.notify_all();
     return Step::kRetry;
@@ -291,7 +247,7 @@ class RegistrationImpl final : public Registration {
     const grpc::Status drain_status =
         connection_.Call(&v1::Registry::Stub::SetAdminState, drain, &drained);
     if (!drain_status.ok())
-      SetLastError(Describe("SetAdminState", drain_status));
+      SetLastError(internal::DescribeStatus("SetAdminState", drain_status));
 
     // The grace, heartbeating so that a TTL instance stays PASSING.
     const auto deadline = std::chrono::steady_clock::now() + grace;
@@ -319,7 +275,8 @@ class RegistrationImpl final : public Registration {
     }
     std::lock_guard<std::mutex> lock(mu_);
     status_.state = RegistrationState::kStopped;
-    if (!status.ok()) status_.last_error = Describe("Deregister", status);
+    if (!status.ok())
+      status_.last_error = internal::DescribeStatus("Deregister", status);
     cv_.notify_all();
     return status;
   }

@@ -7,6 +7,7 @@
 
 #include "client/src/backoff.h"
 #include "client/src/resolver_impl.h"
+#include "client/src/status_text.h"
 #include "muster/v1/registry.grpc.pb.h"
 
 namespace muster::client {
@@ -33,33 +34,6 @@ using std::chrono::milliseconds;
 // Reconnect delays of a broken watch (full jitter, real time).
 constexpr milliseconds kReconnectBase{100};
 constexpr milliseconds kReconnectMax{5000};
-
-std::string CodeName(grpc::StatusCode code) {
-  switch (code) {
-    case grpc::StatusCode::OK:
-      return "OK";
-    case grpc::StatusCode::CANCELLED:
-      return "CANCELLED";
-    case grpc::StatusCode::INVALID_ARGUMENT:
-      return "INVALID_ARGUMENT";
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "DEADLINE_EXCEEDED";
-    case grpc::StatusCode::NOT_FOUND:
-      return "NOT_FOUND";
-    case grpc::StatusCode::PERMISSION_DENIED:
-      return "PERMISSION_DENIED";
-    case grpc::StatusCode::RESOURCE_EXHAUSTED:
-      return "RESOURCE_EXHAUSTED";
-    case grpc::StatusCode::OUT_OF_RANGE:
-      return "OUT_OF_RANGE";
-    case grpc::StatusCode::UNAVAILABLE:
-      return "UNAVAILABLE";
-    case grpc::StatusCode::UNAUTHENTICATED:
-      return "UNAUTHENTICATED";
-    default:
-      return "code " + std::to_string(static_cast<int>(code));
-  }
-}
 
 bool SameEndpoint(const Endpoint& a, const Endpoint& b) {
   return a.service == b.service && a.id == b.id && a.address == b.address &&
@@ -366,7 +340,7 @@ void ResolverImpl::Watch(Service* service) {
       service->down_since = clock_->Now();
     }
     if (stopping_) return;
-    service->last_error = CodeName(code) + ": " + status.error_message();
+    service->last_error = StatusCodeName(code) + ": " + status.error_message();
     service->failed_hard = !IsConnectionFailure(status) &&
                            code != grpc::StatusCode::OUT_OF_RANGE &&
                            code != grpc::StatusCode::RESOURCE_EXHAUSTED &&
