@@ -19,6 +19,7 @@
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/daemon_process.h"
 #include "testkit/event_log.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::client {
@@ -28,15 +29,7 @@ using std::chrono::milliseconds;
 using testing::DaemonProcess;
 using testing::TempDir;
 
-// Polls `done` every 50 ms; false after `timeout`.
-bool Eventually(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return done();
-}
+using ::muster::testing::Eventually;
 
 // A musterd in a temporary directory, and a Client of it.
 struct Daemon {

@@ -14,6 +14,8 @@
 #include "muster/client/client.h"
 #include "muster/client/resolver.h"
 #include "testkit/daemon_process.h"
+#include "tests/e2e/client/users_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::client {
@@ -22,71 +24,12 @@ namespace {
 using std::chrono::milliseconds;
 using testing::DaemonProcess;
 using testing::TempDir;
+using users::Connect;
+using users::Deregister;
+using users::Drain;
+using users::Register;
 
-// Polls `ok` every 20 ms until it holds or `timeout` passes.
-bool Eventually(const std::function<bool()>& ok,
-                milliseconds timeout = milliseconds(10000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return ok();
-}
-
-std::shared_ptr<Client> Connect(const DaemonProcess& daemon) {
-  ClientOptions options;
-  options.addresses = {daemon.address()};
-  options.realm = "default";
-  grpc::Status status;
-  std::shared_ptr<Client> client = Client::Create(options, &status);
-  INFO(status.error_message());
-  REQUIRE(client != nullptr);
-  return client;
-}
-
-// Registers users/<id> at 127.0.0.1:<port>, always passing (check NONE).
-void Register(Client& client, const std::string& id, uint32_t port,
-              const std::string& zone = "") {
-  v1::RegisterRequest request;
-  request.set_realm("default");
-  v1::Instance& instance = *request.mutable_instance();
-  instance.set_service("users");
-  instance.set_id(id);
-  instance.set_address("127.0.0.1");
-  instance.set_port(port);
-  instance.set_zone(zone);
-  instance.mutable_check()->set_kind(v1::CHECK_KIND_NONE);
-  v1::RegisterResponse response;
-  const grpc::Status status = client.connection().Call(
-      &v1::Registry::Stub::Register, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-}
-
-void Deregister(Client& client, const std::string& id) {
-  v1::DeregisterRequest request;
-  request.set_realm("default");
-  request.set_service("users");
-  request.set_id(id);
-  v1::DeregisterResponse response;
-  REQUIRE(client.connection()
-              .Call(&v1::Registry::Stub::Deregister, request, &response)
-              .ok());
-}
-
-void Drain(Client& client, const std::string& id) {
-  v1::SetAdminStateRequest request;
-  request.set_realm("default");
-  request.set_service("users");
-  request.set_id(id);
-  request.set_admin_state(v1::ADMIN_STATE_DRAINING);
-  request.set_reason("test");
-  v1::Instance response;
-  REQUIRE(client.connection()
-              .Call(&v1::Registry::Stub::SetAdminState, request, &response)
-              .ok());
-}
+using ::muster::testing::Eventually;
 
 std::set<std::string> Ids(const std::vector<Endpoint>& endpoints) {
   std::set<std::string> ids;

@@ -18,6 +18,8 @@
 #include "muster/client/resolver.h"
 #include "muster/client/service_channel.h"
 #include "testkit/daemon_process.h"
+#include "tests/e2e/client/users_service.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::client {
@@ -26,55 +28,11 @@ namespace {
 using std::chrono::milliseconds;
 using testing::DaemonProcess;
 using testing::TempDir;
+using users::Connect;
+using users::Drain;
+using users::Register;
 
-bool Eventually(const std::function<bool()>& ok,
-                milliseconds timeout = milliseconds(10000)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return ok();
-}
-
-std::shared_ptr<Client> Connect(const DaemonProcess& daemon) {
-  ClientOptions options;
-  options.addresses = {daemon.address()};
-  options.realm = "default";
-  std::shared_ptr<Client> client = Client::Create(options);
-  REQUIRE(client != nullptr);
-  return client;
-}
-
-void Register(Client& client, const std::string& id, uint32_t port,
-              const std::string& version = "1") {
-  v1::RegisterRequest request;
-  request.set_realm("default");
-  v1::Instance& instance = *request.mutable_instance();
-  instance.set_service("users");
-  instance.set_id(id);
-  instance.set_address("127.0.0.1");
-  instance.set_port(port);
-  instance.set_version(version);
-  instance.mutable_check()->set_kind(v1::CHECK_KIND_NONE);
-  v1::RegisterResponse response;
-  const grpc::Status status = client.connection().Call(
-      &v1::Registry::Stub::Register, request, &response);
-  INFO(status.error_message());
-  REQUIRE(status.ok());
-}
-
-void Drain(Client& client, const std::string& id) {
-  v1::SetAdminStateRequest request;
-  request.set_realm("default");
-  request.set_service("users");
-  request.set_id(id);
-  request.set_admin_state(v1::ADMIN_STATE_DRAINING);
-  v1::Instance response;
-  REQUIRE(client.connection()
-              .Call(&v1::Registry::Stub::SetAdminState, request, &response)
-              .ok());
-}
+using ::muster::testing::Eventually;
 
 // A gRPC server on 127.0.0.1 whose health service counts the calls it
 // answers.
@@ -146,7 +104,7 @@ TEST_CASE(
 
   // A change that leaves the addresses alone (a new version) keeps the
   // channel, even though subscribers hear of it.
-  Register(*client, "a", 9001, "2");
+  Register(*client, "a", 9001, "", "2");
   REQUIRE(Eventually([&] {
     const std::vector<Endpoint> routable = resolver->View("users").routable;
     return !routable.empty() && routable[0].version == "2";

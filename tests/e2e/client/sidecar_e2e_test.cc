@@ -18,6 +18,7 @@
 #include "testkit/child_process.h"
 #include "testkit/daemon_process.h"
 #include "testkit/event_log.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::e2e {
@@ -28,15 +29,7 @@ using testing::Child;
 using testing::RunResult;
 using testing::SpawnOptions;
 
-// Polls `done` every 50 ms; false after `timeout`.
-bool Eventually(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(50));
-  }
-  return done();
-}
+using ::muster::testing::Eventually;
 
 bool Contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

@@ -47,16 +47,6 @@ void SetDeadline(grpc::ClientContext* context) {
 
 }  // namespace
 
-bool Eventually(const std::function<bool()>& condition,
-                std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (condition()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
 std::optional<google::protobuf::Struct> GetJson(int port,
                                                 const std::string& path) {
   httplib::Client client("127.0.0.1", port);

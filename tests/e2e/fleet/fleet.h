@@ -19,14 +19,12 @@
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/child_process.h"
 #include "testkit/daemon_process.h"
+#include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
 namespace muster::fleet {
 
-// Calls `condition` every 50 ms until it returns true (true) or
-// `timeout` passes (false).
-bool Eventually(const std::function<bool()>& condition,
-                std::chrono::milliseconds timeout);
+using ::muster::testing::Eventually;
 
 // GET http://127.0.0.1:<port><path> parsed as a JSON object; nullopt when
 // nothing answers 200 with JSON.

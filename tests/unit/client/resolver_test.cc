@@ -20,6 +20,7 @@
 
 #include "muster/client/client.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "tests/support/eventually.h"
 #include "tests/unit/client/fake_clock.h"
 
 namespace muster::client {
@@ -30,16 +31,7 @@ using Writer = grpc::ServerWriter<v1::WatchResponse>;
 
 using testing::FakeClock;
 
-// Polls `ok` every 10 ms for up to 10 s.
-bool Eventually(const std::function<bool()>& ok) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return ok();
-}
+using ::muster::testing::Eventually;
 
 v1::Instance Instance(const std::string& id, uint32_t port,
                       v1::Health health = v1::HEALTH_PASSING,
