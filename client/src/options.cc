@@ -7,8 +7,12 @@
 #include <string>
 #include <vector>
 
+#include "client/src/names.h"
+
 namespace muster::client {
 namespace {
+
+using internal::IsName;
 
 constexpr char kDefaultAddress[] = "127.0.0.1:7400";
 constexpr char kDefaultRealm[] = "default";
@@ -25,17 +29,6 @@ std::string Trim(const std::string& text) {
   while (end > begin && std::isspace(static_cast<unsigned char>(text[end - 1])))
     --end;
   return text.substr(begin, end - begin);
-}
-
-// musterd's rule for realm, service and zone names.
-bool IsName(const std::string& name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return false;
-    }
-  }
-  return name.front() != '-' && name.back() != '-';
 }
 
 // "host:port", "[v6]:port" or "unix:/path"; "" when valid, else the rule.

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <string>
 
+#include "client/src/names.h"
+
 namespace muster::client::internal {
 namespace {
 
@@ -12,30 +14,6 @@ using std::chrono::milliseconds;
 
 grpc::Status Invalid(const std::string& field, const std::string& rule) {
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, field + ": " + rule);
-}
-
-// musterd's rule for realm, service and zone names.
-bool IsName(const std::string& name) {
-  if (name.empty() || name.size() > 63) return false;
-  for (char c : name) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-      return false;
-    }
-  }
-  return name.front() != '-' && name.back() != '-';
-}
-
-// musterd's rule for instance ids.
-bool IsId(const std::string& id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' ||
-          c == '-')) {
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string Ms(milliseconds duration) {
