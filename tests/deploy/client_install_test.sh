@@ -4,7 +4,7 @@
 # (client_consumer/) is built against the installed files twice, once
 # through the CMake package (find_package(MusterClient)) and once through
 # pkg-config (muster-client.pc), and each build registers itself with a
-# real musterd and deregisters. The installed library exports only
+# real musterd, finds itself through a resolver, and deregisters. The installed library exports only
 # muster::client's symbols (no generated muster::v1 or protobuf code).
 #
 # Usage: tests/deploy/client_install_test.sh BUILD_DIR
@@ -64,6 +64,7 @@ for consumer in "${work}/cmake-build/consumer" "${work}/pc-consumer"; do
   if output="$(LD_LIBRARY_PATH="${libdir}" MUSTER_ADDR="127.0.0.1:${port}" \
     "${consumer}" installed 9000 2>&1)" &&
     grep -q '^registered 127.0.0.1:9000 incarnation [1-9]' <<<"${output}" &&
+    grep -q '^resolved 1$' <<<"${output}" &&
     grep -q '^deregistered$' <<<"${output}"; then
     echo "ok: ${consumer##*/}: ${output//$'\n'/; }"
   else

@@ -1,15 +1,23 @@
 // A service outside muster's tree, built against the installed client
-// library: it registers itself through MUSTER_ADDR, prints its
-// incarnation, then drains and deregisters.
+// library (every public header): it registers itself through MUSTER_ADDR,
+// prints its incarnation, finds itself through a Resolver, then drains and
+// deregisters.
 //
 // Usage: consumer SERVICE PORT
 
 #include <muster/client/client.h>
+#include <muster/client/clock.h>
+#include <muster/client/health_server.h>
+#include <muster/client/http_client.h>
+#include <muster/client/options.h>
 #include <muster/client/registration.h>
+#include <muster/client/resolver.h>
+#include <muster/client/service_channel.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <thread>
 
 int main(int argc, char** argv) {
   if (argc != 3) {
@@ -41,6 +49,16 @@ int main(int argc, char** argv) {
   const auto registered = registration->status();
   std::printf("registered %s incarnation %llu\n", registered.id.c_str(),
               static_cast<unsigned long long>(registered.incarnation));
+  // The instance turns PASSING with its first heartbeat; then a resolver
+  // finds it.
+  auto resolver = muster::client::Resolver::Create(client);
+  size_t routable = 0;
+  for (int i = 0; i < 100 && routable == 0; ++i) {
+    routable = resolver->View(options.service).routable.size();
+    if (routable == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::printf("resolved %zu\n", routable);
   status = registration->Shutdown(std::chrono::milliseconds(0));
   if (!status.ok()) {
     std::fprintf(stderr, "consumer: deregister: %s\n",
