@@ -391,24 +391,28 @@ HttpResponse HttpClient::Delete(const std::string& url) {
   return Send(std::move(request));
 }
 
-HttpResponse HttpClient::Post(const std::string& url, std::string body,
-                              const std::string& content_type) {
+namespace {
+
+HttpRequest WithBody(const char* method, const std::string& url,
+                     std::string body, const std::string& content_type) {
   HttpRequest request;
-  request.method = "POST";
+  request.method = method;
   request.url = url;
   request.headers.emplace_back("Content-Type", content_type);
   request.body = std::move(body);
-  return Send(std::move(request));
+  return request;
+}
+
+}  // namespace
+
+HttpResponse HttpClient::Post(const std::string& url, std::string body,
+                              const std::string& content_type) {
+  return Send(WithBody("POST", url, std::move(body), content_type));
 }
 
 HttpResponse HttpClient::Put(const std::string& url, std::string body,
                              const std::string& content_type) {
-  HttpRequest request;
-  request.method = "PUT";
-  request.url = url;
-  request.headers.emplace_back("Content-Type", content_type);
-  request.body = std::move(body);
-  return Send(std::move(request));
+  return Send(WithBody("PUT", url, std::move(body), content_type));
 }
 
 std::future<HttpResponse> HttpClient::GetAsync(const std::string& url) {

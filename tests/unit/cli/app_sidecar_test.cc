@@ -8,24 +8,10 @@
 #include "cli/app.h"
 #include "cli/errors.h"
 #include "cli/sidecar_options.h"
+#include "tests/unit/cli/parse_args.h"
 
 namespace muster::cli {
 namespace {
-
-struct Parsed {
-  std::optional<int> exit;
-  std::string err;
-};
-
-Parsed ParseArgs(CommandLine& cl, std::vector<const char*> args) {
-  args.insert(args.begin(), "musterctl");
-  std::ostringstream out;
-  std::ostringstream err;
-  Parsed p;
-  p.exit = cl.Parse(static_cast<int>(args.size()), args.data(), out, err);
-  p.err = err.str();
-  return p;
-}
 
 TEST_CASE("update flags land in UpdateArgs", "[app][update]") {
   CommandLine cl;

@@ -7,26 +7,10 @@
 #include <vector>
 
 #include "cli/errors.h"
+#include "tests/unit/cli/parse_args.h"
 
 namespace muster::cli {
 namespace {
-
-struct Parsed {
-  std::optional<int> exit;
-  std::string out;
-  std::string err;
-};
-
-Parsed ParseArgs(CommandLine& cl, std::vector<const char*> args) {
-  args.insert(args.begin(), "musterctl");
-  std::ostringstream out;
-  std::ostringstream err;
-  Parsed p;
-  p.exit = cl.Parse(static_cast<int>(args.size()), args.data(), out, err);
-  p.out = out.str();
-  p.err = err.str();
-  return p;
-}
 
 TEST_CASE("Global flags have defaults and work after the command", "[app]") {
   CommandLine cl;
