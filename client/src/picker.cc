@@ -1,6 +1,7 @@
 #include "client/src/picker.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 namespace muster::client::internal {
@@ -8,12 +9,15 @@ namespace muster::client::internal {
 void Picker::SetEndpoints(std::vector<Endpoint> endpoints) {
   std::sort(endpoints.begin(), endpoints.end(),
             [](const Endpoint& a, const Endpoint& b) { return a.id < b.id; });
-  std::map<std::string, int64_t> score;
-  for (const Endpoint& endpoint : endpoints) {
-    auto it = score_.find(endpoint.id);
-    score[endpoint.id] = it != score_.end() ? it->second : 0;
+  std::map<std::string, int64_t> kept;
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    kept[endpoints_[i].id] = scores_[i];
   }
-  score_ = std::move(score);
+  scores_.assign(endpoints.size(), 0);
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    auto it = kept.find(endpoints[i].id);
+    if (it != kept.end()) scores_[i] = it->second;
+  }
   endpoints_ = std::move(endpoints);
 }
 
@@ -26,45 +30,51 @@ std::optional<Endpoint> Picker::Pick(const std::string& zone,
     if (failure != nullptr) *failure = Failure::kNoEndpoints;
     return std::nullopt;
   }
-  const std::set<std::string> excluded(exclude.begin(), exclude.end());
+  auto excluded = [&](const Endpoint& endpoint) {
+    return std::find(exclude.begin(), exclude.end(), endpoint.id) !=
+           exclude.end();
+  };
+  auto is_ejected = [&](const Endpoint& endpoint) {
+    return !ejected.empty() && ejected.count(endpoint.id) > 0;
+  };
   // Candidates: not excluded; not ejected unless that leaves none; of
   // the caller's zone while it has any.
-  std::vector<const Endpoint*> allowed;
+  bool any_allowed = false;
+  bool any_healthy = false;
   for (const Endpoint& endpoint : endpoints_) {
-    if (excluded.count(endpoint.id) == 0) allowed.push_back(&endpoint);
+    if (excluded(endpoint)) continue;
+    any_allowed = true;
+    if (!is_ejected(endpoint)) any_healthy = true;
   }
-  if (allowed.empty()) {
+  if (!any_allowed) {
     if (failure != nullptr) *failure = Failure::kAllExcluded;
     return std::nullopt;
   }
-  std::vector<const Endpoint*> healthy;
-  for (const Endpoint* endpoint : allowed) {
-    if (ejected.count(endpoint->id) == 0) healthy.push_back(endpoint);
-  }
-  if (!healthy.empty()) allowed = std::move(healthy);
+  auto eligible = [&](const Endpoint& endpoint) {
+    return !excluded(endpoint) && !(any_healthy && is_ejected(endpoint));
+  };
+  bool local_only = false;
   if (!zone.empty()) {
-    std::vector<const Endpoint*> local;
-    for (const Endpoint* endpoint : allowed) {
-      if (endpoint->zone == zone) local.push_back(endpoint);
-    }
-    if (!local.empty()) allowed = std::move(local);
+    local_only = std::any_of(
+        endpoints_.begin(), endpoints_.end(), [&](const Endpoint& endpoint) {
+          return endpoint.zone == zone && eligible(endpoint);
+        });
   }
 
   int64_t total = 0;
-  const Endpoint* best = nullptr;
-  int64_t best_score = 0;
-  for (const Endpoint* endpoint : allowed) {
-    const int64_t weight = std::max<uint32_t>(endpoint->weight, 1);
-    int64_t& score = score_[endpoint->id];
-    score += weight;
-    total += weight;
-    if (best == nullptr || score > best_score) {
-      best = endpoint;
-      best_score = score;
+  size_t best = endpoints_.size();
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    const Endpoint& endpoint = endpoints_[i];
+    if (!eligible(endpoint) || (local_only && endpoint.zone != zone)) {
+      continue;
     }
+    const int64_t weight = std::max<uint32_t>(endpoint.weight, 1);
+    scores_[i] += weight;
+    total += weight;
+    if (best == endpoints_.size() || scores_[i] > scores_[best]) best = i;
   }
-  score_[best->id] -= total;
-  return *best;
+  scores_[best] -= total;
+  return endpoints_[best];
 }
 
 }  // namespace muster::client::internal

@@ -13,7 +13,6 @@
 // endpoint are spread out rather than bunched.
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -52,8 +51,9 @@ class Picker {
 
  private:
   std::vector<Endpoint> endpoints_;  // sorted by id
-  // Running score per endpoint id.
-  std::map<std::string, int64_t> score_;
+  // Running score of endpoints_[i]. A pick walks the set without
+  // allocating or looking anything up by name.
+  std::vector<int64_t> scores_;
 };
 
 }  // namespace muster::client::internal
