@@ -21,6 +21,9 @@ PACKAGES=(
   libcpp-httplib-dev
   # YAML for `musterctl register -f` (many instances from a file)
   libyaml-cpp-dev
+  # DNS: the wire format of musterd's DNS interface (libldns), and dig as
+  # an independent client in its tests
+  libldns-dev bind9-dnsutils
   # OpenSSL's libcrypto: token secrets (RAND_bytes) and their SHA-256
   libssl-dev
   # tests: Catch2 v2, and an independent gRPC client for end-to-end tests;
