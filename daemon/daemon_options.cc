@@ -124,6 +124,18 @@ absl::StatusOr<absl::Duration> ParseWatchProgressInterval(
   return *interval;
 }
 
+absl::StatusOr<uint32_t> ParseDnsTtl(const DaemonOptions& options) {
+  absl::StatusOr<absl::Duration> ttl =
+      ParseDurationFlag(options.dns_ttl, "--dns-ttl");
+  if (!ttl.ok()) return ttl.status();
+  if (*ttl < absl::ZeroDuration() || *ttl > absl::Hours(1) ||
+      *ttl != absl::Seconds(absl::ToInt64Seconds(*ttl))) {
+    return absl::InvalidArgumentError(
+        "--dns-ttl: must be whole seconds from 0s to 1h");
+  }
+  return static_cast<uint32_t>(absl::ToInt64Seconds(*ttl));
+}
+
 absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
     const DaemonOptions& options) {
   GrpcConnectionOptions out;
@@ -275,6 +287,12 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (absl::Status s = ParseWatchProgressInterval(options).status(); !s.ok())
     return s;
   if (absl::Status s = ParseTlsOptions(options).status(); !s.ok()) return s;
+  if (!options.dns_listen.empty()) {
+    if (absl::Status s = ValidateListen(options.dns_listen, "--dns-listen");
+        !s.ok())
+      return s;
+  }
+  if (absl::Status s = ParseDnsTtl(options).status(); !s.ok()) return s;
   if (options.token_burst < kMinTokenBurst) {
     return absl::InvalidArgumentError("--token-burst: must be at least 1");
   }

@@ -75,7 +75,17 @@ struct DaemonOptions {
   uint32_t token_rate = kDefaultTokenRate;
   uint32_t token_burst = kDefaultTokenBurst;
   uint32_t max_watchers_per_client = kDefaultMaxWatchersPerClient;
+  // DNS front end (README "DNS"): empty --dns-listen: off. --dns-ttl is a
+  // duration (ParseDnsTtl); --dns-rate UDP queries a second per source
+  // (0 unlimited), with a burst of twice that.
+  std::string dns_listen;
+  std::string dns_ttl = "0s";
+  uint32_t dns_rate = 1000;
 };
+
+// --dns-ttl: a duration of whole seconds from 0s to 1h. INVALID_ARGUMENT
+// naming the flag.
+absl::StatusOr<uint32_t> ParseDnsTtl(const DaemonOptions& options);
 
 // INVALID_ARGUMENT naming the flag and the rule.
 absl::Status ValidateDaemonOptions(const DaemonOptions& options);

@@ -222,6 +222,19 @@ std::variant<DaemonOptions, int> ParseFlags(int argc, char** argv) {
                  "PEM bundle of the CAs that https and gRPC-over-TLS health "
                  "checks verify targets against, instead of the system's "
                  "roots (read at start-up)");
+  app.add_option("--dns-listen", options.dns_listen,
+                 "DNS address host:port (UDP and TCP) answering A, AAAA and "
+                 "SRV for <service>.<realm>.muster (e.g. 127.0.0.1:8600; "
+                 "default off)");
+  app.add_option("--dns-ttl", options.dns_ttl,
+                 "TTL of DNS answers (whole seconds, 0s to 1h)")
+      ->capture_default_str();
+  app.add_option("--dns-rate", options.dns_rate,
+                 "UDP DNS queries a second one source address may make, "
+                 "with a burst of twice that; beyond it they are dropped "
+                 "(0 unlimited)")
+      ->capture_default_str()
+      ->check(WholeNumber(0, kMaxTokenRate));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError&) {

@@ -29,6 +29,7 @@
 #include "daemon/flags.h"
 #include "daemon/http_endpoint.h"
 #include "daemon/readiness.h"
+#include "dns/dns_server.h"
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
 #include "registry/registry.h"
@@ -235,6 +236,24 @@ int Run(const DaemonOptions& options) {
         "health checker off (--checker=false): every instance stays STARTING");
   }
 
+  // DNS: after the registry has loaded, before the gRPC server serves.
+  std::unique_ptr<dns::RegistryDirectory> dns_directory;
+  std::unique_ptr<dns::DnsServer> dns_server;
+  if (!options.dns_listen.empty()) {
+    dns_directory = std::make_unique<dns::RegistryDirectory>(**registry);
+    dns::DnsServer::Options dns_options;
+    dns_options.listen = options.dns_listen;
+    dns_options.ttl_seconds = *ParseDnsTtl(options);  // validated
+    dns_options.rate = options.dns_rate;
+    dns_options.burst = options.dns_rate * 2;
+    absl::StatusOr<std::unique_ptr<dns::DnsServer>> started =
+        dns::DnsServer::Start(dns_options, *dns_directory, metrics);
+    if (!started.ok()) return Fail("cannot serve DNS", started.status());
+    dns_server = std::move(*started);
+    MUSTER_LOG(kInfo, "DNS on %s (port %d, UDP and TCP), TTL %ds",
+               options.dns_listen, dns_server->port(), dns_options.ttl_seconds);
+  }
+
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(server_options, **registry, metrics, std::move(*listener));
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
@@ -293,6 +312,7 @@ int Run(const DaemonOptions& options) {
   // gRPC's shutdown only waits for unary calls; their mutations still
   // commit, and the checker's verdicts until it stops.
   (*server)->Stop();
+  if (dns_server) dns_server->Stop();
   (*http)->Stop();
   if (checker) {
     checker->Stop();

@@ -57,6 +57,11 @@ RULES = {
                    "daemon/daemon_options.h", "httplib.h", "curl/curl.h",
                    "fuzz/fuzz_check.h"],
     # The client library: musterd's public gRPC API only.
+    # The DNS front end: the registry's façade and libldns only.
+    "muster_dns": ["grpcpp/grpcpp.h", "grpc/grpc.h", "rpc/server.h",
+                   "store/rocksdb/rocksdb_store.h", "store/layout/keys.h",
+                   "rocksdb/db.h", "muster/v1/types.pb.h",
+                   "daemon/daemon_options.h"],
     "muster_client": ["registry/model.h", "registry/registry.h",
                       "rpc/server.h", "store/rocksdb/rocksdb_store.h",
                       "codec/model_proto.h", "common/clock.h",
