@@ -402,8 +402,9 @@ TEST_CASE("gRPC's dns resolver round-robins over musterd's A records",
     peers[peer.substr(0, peer.rfind(':'))]++;
   }
   CHECK(peers.size() == 2);
-  CHECK(peers["ipv4:127.0.0.2"] == 10);
-  CHECK(peers["ipv4:127.0.0.3"] == 10);
+  // Round robin; the first calls may all go to whichever connected first.
+  CHECK(peers["ipv4:127.0.0.2"] >= 5);
+  CHECK(peers["ipv4:127.0.0.3"] >= 5);
   for (auto& server : servers) server->Shutdown();
 }
 
