@@ -25,6 +25,7 @@ void Bench::Run() {
   if (Selected("scale")) Scale();
   if (Selected("secure")) Secure();
   if (Selected("client")) Client();
+  if (Selected("dns")) Dns();
 }
 
 bool Bench::Selected(const std::string& name) const {

@@ -121,6 +121,8 @@ class Bench {
   // The client library: pick cost, HTTP call overhead, and how fast
   // traffic leaves a drained or failing instance.
   void Client();
+  // DNS queries/s beside gRPC ListInstances, on a daemon of its own.
+  void Dns();
 
   const Config& config_;
   Daemon& daemon_;

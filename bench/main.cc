@@ -43,9 +43,10 @@ int Main(int argc, char** argv) {
                               ->capture_default_str();
   app.add_flag("--quick", config.quick,
                "1 s per scenario and small data sets (a smoke test)");
-  app.add_option("--scenarios", scenarios,
-                 "Comma-separated subset of baseline,lookup,register,"
-                 "heartbeat,watch,checker,scale,secure (baseline always runs)");
+  app.add_option(
+      "--scenarios", scenarios,
+      "Comma-separated subset of baseline,lookup,register,"
+      "heartbeat,watch,checker,scale,secure,client,dns (baseline always runs)");
   app.add_option("--json", json, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
