@@ -265,7 +265,7 @@ TEST_CASE("DNS answers A, AAAA and SRV with the routable instances only",
         std::set<std::string>{"0 A 127.0.0.2"});
 }
 
-TEST_CASE("--dns-ttl sets the TTL of DNS answers", "[e2e][dns]") {
+TEST_CASE("the dns-ttl flag sets the TTL of DNS answers", "[e2e][dns]") {
   DnsDaemon daemon({"--dns-ttl", "30s"});
   daemon.Register("web", "w1", "127.0.0.1", 8080);
   const Dig a = RunDig(daemon.dns_port, "web.default.muster", "A");
