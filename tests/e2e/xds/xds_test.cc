@@ -11,8 +11,10 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
+#include "muster/v1/tokens.grpc.pb.h"
 #include "testkit/daemon_process.h"
 #include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
@@ -166,7 +169,9 @@ TEST_CASE(
   REQUIRE(Eventually([&] { return Call(*stub, 1); }, std::chrono::seconds(20)));
   INFO(daemon.log());
 
-  // Round robin: 20 calls over two backends give each about half.
+  // Both connected (round robin picks only ready subchannels), then 20
+  // calls over the two give each about half.
+  REQUIRE(AllGetCalls(*stub, {&a, &b}));
   int a0 = a.calls(), b0 = b.calls();
   REQUIRE(Call(*stub, 20));
   CHECK(a.calls() - a0 >= 5);
@@ -326,27 +331,88 @@ TEST_CASE(
   stream.context().TryCancel();
 }
 
-TEST_CASE("with --auth an ADS stream without a token is refused",
-          "[e2e][xds][auth]") {
+std::string ReadSecret(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string secret = text.str();
+  while (!secret.empty() && (secret.back() == '\n' || secret.back() == ' ')) {
+    secret.pop_back();
+  }
+  return secret;
+}
+
+TEST_CASE(
+    "with --auth an ADS stream needs a token that may read each realm it "
+    "subscribes to",
+    "[e2e][xds][auth]") {
   TempDir dir;
   DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
                        {"--auth"});
   REQUIRE(daemon.Start());
+  const std::string admin = ReadSecret(dir.File("data") + "/bootstrap-token");
+  REQUIRE(!admin.empty());
   auto ads = AggregatedDiscoveryService::NewStub(daemon.channel());
-  {
-    RawStream stream(*ads);
-    stream.Send(kListenerType, {"greeter.default"});
-    DiscoveryResponse response;
-    CHECK_FALSE(stream.Read(&response));
-    CHECK(stream.Finish().error_code() == grpc::UNAUTHENTICATED);
+
+  SECTION("no token, or an unknown one: UNAUTHENTICATED") {
+    for (const std::string& token :
+         {std::string(), std::string("mst_not_a_token_at_all_0123456789ab")}) {
+      RawStream stream(*ads, token);
+      stream.Send(kListenerType, {"greeter.default"});
+      DiscoveryResponse response;
+      CHECK_FALSE(stream.Read(&response));
+      CHECK(stream.Finish().error_code() == grpc::UNAUTHENTICATED);
+    }
   }
-  {
-    RawStream stream(*ads, "mst_not_a_token_at_all_0123456789abcdef");
-    stream.Send(kListenerType, {"greeter.default"});
+
+  SECTION("a read token of realm default: that realm only") {
+    auto tokens = muster::v1::Tokens::NewStub(daemon.channel());
+    muster::v1::CreateTokenRequest create;
+    create.set_name("reader");
+    create.set_role(muster::v1::TOKEN_ROLE_READ);
+    create.add_realms("default");
+    muster::v1::CreateTokenResponse created;
+    auto context = Context();
+    context->AddMetadata("authorization", "Bearer " + admin);
+    grpc::Status status = tokens->CreateToken(context.get(), create, &created);
+    INFO(status.error_message());
+    REQUIRE(status.ok());
+
+    RawStream allowed(*ads, created.secret());
+    REQUIRE(allowed.Send(kListenerType, {"greeter.default"}));
     DiscoveryResponse response;
-    CHECK_FALSE(stream.Read(&response));
-    CHECK(stream.Finish().error_code() == grpc::UNAUTHENTICATED);
+    REQUIRE(allowed.Read(&response));
+    CHECK(response.resources_size() == 1);
+    allowed.context().TryCancel();
+
+    RawStream denied(*ads, created.secret());
+    REQUIRE(denied.Send(kListenerType, {"greeter.prod"}));
+    CHECK_FALSE(denied.Read(&response));
+    grpc::Status refused = denied.Finish();
+    CHECK(refused.error_code() == grpc::PERMISSION_DENIED);
+    CHECK_THAT(refused.error_message(), Catch::Contains("prod"));
   }
+}
+
+TEST_CASE("musterd --xds-listen serves ADS on a port of its own", "[e2e][xds]") {
+  TempDir dir;
+  const int port = FreePort();
+  REQUIRE(port != 0);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
+                       {"--xds-listen", address});
+  REQUIRE(daemon.Start());
+  auto ads = AggregatedDiscoveryService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  RawStream stream(*ads);
+  REQUIRE(stream.Send(kClusterType, {"greeter"}));
+  DiscoveryResponse response;
+  REQUIRE(stream.Read(&response));
+  REQUIRE(response.resources_size() == 1);
+  envoy::config::cluster::v3::Cluster cluster;
+  REQUIRE(response.resources(0).UnpackTo(&cluster));
+  CHECK(cluster.name() == "greeter");
+  stream.context().TryCancel();
 }
 
 }  // namespace
