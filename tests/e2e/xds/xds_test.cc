@@ -394,7 +394,8 @@ TEST_CASE(
   }
 }
 
-TEST_CASE("musterd --xds-listen serves ADS on a port of its own", "[e2e][xds]") {
+TEST_CASE("musterd --xds-listen serves ADS on a port of its own",
+          "[e2e][xds]") {
   TempDir dir;
   const int port = FreePort();
   REQUIRE(port != 0);
