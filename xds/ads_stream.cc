@@ -327,10 +327,15 @@ void AdsStream::OnDone() {
     absl::MutexLock lock(&shared_.streams_mu);
     shared_.live.erase(this);
   }
-  // After this, the pusher never calls AssignmentChanged again.
+  // After this the pusher takes no new reference; one it holds keeps the
+  // stream alive until it lets go.
   shared_.assignments.Subscribe(this, {});
   shared_.streams.Add(-1);
-  delete this;
+  Unref();
+}
+
+void AdsStream::Unref() {
+  if (refs_.fetch_sub(1) == 1) delete this;
 }
 
 }  // namespace muster::xds

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <set>
@@ -64,6 +65,8 @@ class AdsStream final : public grpc::ServerBidiReactor<
   void OnWriteDone(bool ok) override;
   void OnDone() override;
   void AssignmentChanged() override;
+  void Ref() override { refs_.fetch_add(1); }
+  void Unref() override;
 
   // Shutdown: asks the stream to end with UNAVAILABLE. True when the
   // caller must then call FinishNow (no write in flight); the stream lives
@@ -100,6 +103,8 @@ class AdsStream final : public grpc::ServerBidiReactor<
 
   AdsShared& shared_;
   std::shared_ptr<const registry::Token> token_;
+  // gRPC's (until OnDone) and the pusher's; deleted at zero.
+  std::atomic<int> refs_{1};
 
   envoy::service::discovery::v3::DiscoveryRequest request_;
   envoy::service::discovery::v3::DiscoveryResponse response_;

@@ -38,9 +38,6 @@ void Assignments::Wake(const ServiceName& service) {
 
 void Assignments::Subscribe(AssignmentListener* listener,
                             const std::set<ServiceName>& services) {
-  // Held throughout: once this returns, a listener removed here is not
-  // being told anything and will not be.
-  absl::MutexLock notify_lock(&notify_mu_);
   std::vector<ServiceName> added;
   std::vector<std::shared_ptr<registry::Watcher>> closed;
   {
@@ -183,17 +180,22 @@ void Assignments::PushLoop() {
     mu_.Unlock();
     for (const ServiceName& service : dirty) {
       if (!Refresh(service)) continue;
-      // Under notify_mu_: a listener leaves (Subscribe with no services)
-      // before it goes away, and that waits for this.
-      absl::MutexLock notify_lock(&notify_mu_);
-      std::set<AssignmentListener*> listeners;
+      // Referenced under mu_, while still subscribed; told outside every
+      // lock (a write may complete, and even end the stream, inline).
+      std::vector<AssignmentListener*> listeners;
       {
         absl::MutexLock entries_lock(&mu_);
         auto it = entries_.find(service);
-        if (it != entries_.end()) listeners = it->second.listeners;
+        if (it != entries_.end()) {
+          for (AssignmentListener* listener : it->second.listeners) {
+            listener->Ref();
+            listeners.push_back(listener);
+          }
+        }
       }
       for (AssignmentListener* listener : listeners) {
         listener->AssignmentChanged();
+        listener->Unref();
       }
     }
     mu_.Lock();

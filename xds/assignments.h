@@ -21,8 +21,14 @@ class AssignmentListener {
  public:
   virtual ~AssignmentListener() = default;
   // The assignment of a subscribed service changed. Must not block; never
-  // called under the Assignments' lock.
+  // called under the Assignments' locks.
   virtual void AssignmentChanged() = 0;
+  // The pusher holds a reference from the moment it picks the listener
+  // (under the Assignments' lock, while it is subscribed) until after
+  // AssignmentChanged returns, so that a listener ending meanwhile (even
+  // on the pusher's own thread, inside AssignmentChanged) stays alive.
+  virtual void Ref() = 0;
+  virtual void Unref() = 0;
 };
 
 // Assignments keeps, for every service some ADS stream subscribes to, one
@@ -45,8 +51,8 @@ class Assignments final {
 
   // Makes `listener`'s subscriptions exactly `services` (an empty set
   // removes it). Services new to the map are read at once. Once a call
-  // leaving `listener` without services returns, it is never called again.
-  // Not to be called from AssignmentChanged.
+  // leaving `listener` without services returns, the pusher takes no new
+  // reference to it (see AssignmentListener::Ref).
   void Subscribe(AssignmentListener* listener,
                  const std::set<ServiceName>& services);
   // The current assignment of a subscribed service (empty when unknown).
@@ -74,9 +80,6 @@ class Assignments final {
   std::map<ServiceName, Entry> entries_ ABSL_GUARDED_BY(mu_);
   std::set<ServiceName> dirty_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Held while listeners are told, and by Subscribe (taken before mu_ and
-  // refresh_mu_).
-  absl::Mutex notify_mu_;
   // Serializes Refresh (the pusher and new subscriptions).
   absl::Mutex refresh_mu_;
   std::thread pusher_;

@@ -188,6 +188,13 @@ TEST_CASE(
   Register(*registry, "c", c.port(), "zone-1");
   CHECK(AllGetCalls(*stub, {&a, &c}));
   CHECK(b.calls() == b_drained);
+
+  // SIGTERM with the xds stream open: musterd ends it at once instead of
+  // waiting out the server's 5 s grace.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK(daemon.Terminate() == 0);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(4));
+  CHECK_THAT(daemon.log(), Catch::Contains("stopped cleanly"));
 }
 
 TEST_CASE("gRPC's xds client survives a musterd restart", "[e2e][xds]") {
