@@ -145,6 +145,7 @@ absl::Status AdsStream::HandleRequest(const DiscoveryRequest& request) {
     absl::MutexLock lock(&mu_);
     if (!have_node_ && request.has_node()) {
       node_realm_ = NodeRealm(request.node());
+      node_id_ = request.node().id();
       have_node_ = true;
     } else if (!have_node_) {
       node_realm_ = registry::kDefaultRealm;
@@ -182,7 +183,7 @@ absl::Status AdsStream::HandleRequest(const DiscoveryRequest& request) {
         MUSTER_LOG(kWarning,
                    "xds: node \"%s\" rejected %s version %d (kept version "
                    "\"%s\"): %s%s",
-                   request.node().id(), request.type_url(), state.version,
+                   node_id_, request.type_url(), state.version,
                    request.version_info(), request.error_detail().message(),
                    dropped > 0
                        ? absl::StrCat(" (", dropped, " rejections not logged)")

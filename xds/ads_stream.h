@@ -110,7 +110,9 @@ class AdsStream final : public grpc::ServerBidiReactor<
   envoy::service::discovery::v3::DiscoveryResponse response_;
 
   absl::Mutex mu_;
+  // From the first request (the node is sent only once).
   std::string node_realm_ ABSL_GUARDED_BY(mu_);
+  std::string node_id_ ABSL_GUARDED_BY(mu_);
   bool have_node_ ABSL_GUARDED_BY(mu_) = false;
   TypeState types_[kTypes] ABSL_GUARDED_BY(mu_);
   uint64_t nonce_counter_ ABSL_GUARDED_BY(mu_) = 0;

@@ -335,6 +335,7 @@ TEST_CASE(
   REQUIRE(next.resources(0).UnpackTo(&three));
   CHECK(three.endpoints(0).lb_endpoints_size() == 3);
   CHECK_THAT(daemon.log(), Catch::Contains("this client does not like it"));
+  CHECK_THAT(daemon.log(), Catch::Contains("node \"raw\" rejected"));
   stream.context().TryCancel();
 }
 
