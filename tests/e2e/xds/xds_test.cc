@@ -24,6 +24,7 @@
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "muster/v1/tokens.grpc.pb.h"
 #include "testkit/daemon_process.h"
@@ -336,6 +337,38 @@ TEST_CASE(
   CHECK(three.endpoints(0).lb_endpoints_size() == 3);
   CHECK_THAT(daemon.log(), Catch::Contains("this client does not like it"));
   CHECK_THAT(daemon.log(), Catch::Contains("node \"raw\" rejected"));
+  stream.context().TryCancel();
+}
+
+TEST_CASE(
+    "a listener of a realm that does not exist yet is pushed once the realm "
+    "is created",
+    "[e2e][xds]") {
+  TempDir dir;
+  DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
+                       {"--xds-push-delay", "50ms"});
+  REQUIRE(daemon.Start());
+  auto ads = AggregatedDiscoveryService::NewStub(daemon.channel());
+  RawStream stream(*ads);
+  REQUIRE(stream.Send(kListenerType, {"greeter.later"}));
+  DiscoveryResponse none;
+  REQUIRE(stream.Read(&none));
+  CHECK(none.resources_size() == 0);
+  REQUIRE(stream.Send(kListenerType, {"greeter.later"}, none.version_info(),
+                      none.nonce()));
+
+  auto realms = muster::v1::Realms::NewStub(daemon.channel());
+  muster::v1::CreateRealmRequest create;
+  create.set_name("later");
+  muster::v1::Realm realm;
+  REQUIRE(realms->CreateRealm(Context().get(), create, &realm).ok());
+  DiscoveryResponse pushed;
+  REQUIRE(stream.Read(&pushed));
+  CHECK(pushed.type_url() == kListenerType);
+  REQUIRE(pushed.resources_size() == 1);
+  envoy::config::listener::v3::Listener listener;
+  REQUIRE(pushed.resources(0).UnpackTo(&listener));
+  CHECK(listener.name() == "greeter.later");
   stream.context().TryCancel();
 }
 
