@@ -6,6 +6,7 @@
 // sees that case's musterd.
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -19,6 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
@@ -85,6 +89,20 @@ class CountingBackend final : public grpc::health::v1::Health::CallbackService {
   std::atomic<int> calls_{0};
   std::unique_ptr<grpc::Server> server_;
 };
+
+// The value of an unlabelled metric in musterd's /metrics; -1 if absent.
+double Metric(int http_port, const std::string& name) {
+  httplib::Client client("127.0.0.1", http_port);
+  client.set_read_timeout(5, 0);
+  httplib::Result result = client.Get("/metrics");
+  if (!result || result->status != 200) return -1;
+  for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
+    if (!absl::ConsumePrefix(&line, name + " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return -1;
+}
 
 void SetBootstrap(const std::string& address) {
   const std::string bootstrap =
@@ -337,6 +355,10 @@ TEST_CASE(
   CHECK(three.endpoints(0).lb_endpoints_size() == 3);
   CHECK_THAT(daemon.log(), Catch::Contains("this client does not like it"));
   CHECK_THAT(daemon.log(), Catch::Contains("node \"raw\" rejected"));
+  CHECK(Metric(daemon.http_port(), "muster_xds_nacks_total") == 1);
+  CHECK(Metric(daemon.http_port(), "muster_xds_streams") == 1);
+  // LDS, CDS, EDS, the push that was NACKed and the one after it.
+  CHECK(Metric(daemon.http_port(), "muster_xds_responses_total") == 5);
   stream.context().TryCancel();
 }
 
