@@ -25,6 +25,9 @@ void Bench::Run() {
   if (Selected("scale")) Scale();
   if (Selected("secure")) Secure();
   if (Selected("client")) Client();
+#ifdef MUSTER_BENCH_XDS
+  if (Selected("xds")) Xds();
+#endif
 }
 
 bool Bench::Selected(const std::string& name) const {

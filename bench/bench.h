@@ -121,6 +121,9 @@ class Bench {
   // The client library: pick cost, HTTP call overhead, and how fast
   // traffic leaves a drained or failing instance.
   void Client();
+  // The xDS (ADS) control plane, with MUSTER_XDS: how long an EDS push
+  // takes to reach N subscribed ADS streams, against a plain Watch.
+  void Xds();
 
   const Config& config_;
   Daemon& daemon_;
