@@ -66,10 +66,14 @@ const ARGS = parseArgs(process.argv.slice(2));
 const now = () => performance.now();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// `what` is a string or a function making one (when the wait fails).
 async function waitFor(what, predicate, timeoutMs) {
   const deadline = now() + timeoutMs;
   while (!predicate()) {
-    if (now() > deadline) fail(`${what}: not within ${timeoutMs} ms`);
+    if (now() > deadline) {
+      fail(`${typeof what === 'function' ? what() : what}: ` +
+           `not within ${timeoutMs} ms`);
+    }
     await sleep(10);
   }
 }
@@ -258,7 +262,8 @@ function counts(backends) {
 async function checkFairShare(what, backends, total) {
   const before = counts(backends);
   const sum = () => backends.reduce((s, b, i) => s + b.calls - before[i], 0);
-  await waitFor(`${what}: ${total} calls`, () => sum() >= total, 30000);
+  await waitFor(() => `${what}: ${total} calls (got ${sum()})`,
+                () => sum() >= total, 30000);
   const got = backends.map((b, i) => b.calls - before[i]);
   const all = got.reduce((a, b) => a + b, 0);
   const even = all / backends.length;
@@ -287,7 +292,7 @@ async function checkDrain(what, registry, backend, others, boundMs) {
   const drained = now();
   // Wait out the bound, then a quiet second of calls to the others.
   await waitFor(
-      `${what}: ${backend.name} still gets calls ` +
+      () => `${what}: ${backend.name} still got a call ` +
           `${Math.round(now() - backend.lastCall)} ms ago`,
       () => now() > drained + boundMs && now() - backend.lastCall > 1000,
       boundMs + 20000);
@@ -378,7 +383,7 @@ async function run(state) {
   const load = new Load(client);
   state.load = load;
   await waitFor(
-      'the xDS client reaching all three backends ' +
+      () => 'the xDS client reaching all three backends ' +
           `(calls: ${load.ok} ok, ${load.failed} failed; first error: ` +
           `${load.firstError})`,
       () => [b1, b2, b3].every((b) => b.calls > 0), 30000);
