@@ -189,9 +189,14 @@ class AdsStream : public grpc::ClientBidiReactor<ads::DiscoveryRequest,
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    pending_.pop_front();
-    if (ok && !pending_.empty()) StartWrite(&pending_.front());
+    const ads::DiscoveryRequest* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.pop_front();
+      if (ok && !pending_.empty()) next = &pending_.front();
+    }
+    // Not under mu_: a reaction may run inline from StartWrite.
+    if (next != nullptr) StartWrite(next);
   }
 
   void OnDone(const grpc::Status& status) override {
@@ -213,10 +218,16 @@ class AdsStream : public grpc::ClientBidiReactor<ads::DiscoveryRequest,
 
  private:
   // Queues `req`; one write is in flight at a time.
+  // Only the caller that makes the queue non-empty, or OnWriteDone,
+  // starts a write; the front stays put until its write is done.
   void Send(ads::DiscoveryRequest req) {
-    absl::MutexLock lock(&mu_);
-    pending_.push_back(std::move(req));
-    if (pending_.size() == 1) StartWrite(&pending_.front());
+    const ads::DiscoveryRequest* first = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      pending_.push_back(std::move(req));
+      if (pending_.size() == 1) first = &pending_.front();
+    }
+    if (first != nullptr) StartWrite(first);
   }
 
   const int index_;
@@ -250,6 +261,8 @@ void Bench::Xds() {
     Preload(std::to_string(kPreloaded) + " xds endpoints", kPreloaded,
             [](uint64_t i, v1::RegisterRequest* req) {
               FillInstance(kRealm, kService, "pre-" + std::to_string(i), req);
+              // Below the rounds' ports.
+              req->mutable_instance()->set_port(kFirstRoundPort - 1000 + i);
             });
 
     // Leaked, with the streams, if they do not end after cancellation.
@@ -292,8 +305,13 @@ void Bench::Xds() {
       all.push_back(std::make_unique<AdsStream>(
           i, stubs[i % stubs.size()].get(), &rounds));
     }
-    const bool subscribed =
-        WaitFor([&] { return rounds.subscribed_count() == streams; }, 60);
+    auto all_done = [&] {
+      return std::all_of(all.begin(), all.end(),
+                         [](const auto& s) { return s->done(); });
+    };
+    WaitFor([&] { return rounds.subscribed_count() == streams || all_done(); },
+            60);
+    const bool subscribed = rounds.subscribed_count() == streams;
     const double subscribe_seconds = Seconds(Clock::now() - subscribe_start);
     const std::string point = "xds " + std::to_string(streams);
     bool ok = true;
@@ -363,12 +381,7 @@ void Bench::Xds() {
 
     for (auto& stream : all) stream->Cancel();
     watch_ctx.TryCancel();
-    if (!WaitFor(
-            [&] {
-              return std::all_of(all.begin(), all.end(),
-                                 [](const auto& s) { return s->done(); });
-            },
-            30)) {
+    if (!WaitFor(all_done, 30)) {
       // The reactors must outlive their streams: leak them rather than
       // free them under gRPC.
       Fail(point + ": ADS streams did not end after cancellation");
@@ -381,7 +394,10 @@ void Bench::Xds() {
       if (stream == nullptr) continue;
       const grpc::Status s = stream->status();
       if (s.error_code() != grpc::StatusCode::CANCELLED) {
-        if (broken++ == 0) first_error = s.error_message();
+        if (broken++ == 0) {
+          first_error = "code " + std::to_string(s.error_code()) + " " +
+                        s.error_message();
+        }
       }
     }
     if (broken > 0) {
