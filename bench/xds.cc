@@ -23,11 +23,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "bench/bench.h"
+// The generated Envoy API names deprecated enum values in its own headers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #include "envoy/config/core/v3/health_check.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/endpoint/v3/endpoint_components.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "envoy/service/discovery/v3/discovery.pb.h"
+#pragma GCC diagnostic pop
 
 namespace muster::bench {
 namespace {
