@@ -14,7 +14,7 @@
 # unless its rule allows it.
 set(MUSTER_SYSTEM_HEADERS grpc grpcpp grpc++ rocksdb google curl httplib.h)
 set(MUSTER_PROJECT_FOLDERS
-  common checkapi registry codec store rpc daemon healthchecker client cli
+  common checkapi registry codec store rpc xds daemon healthchecker client cli
   examples testkit bench tests fuzz)
 
 # muster_layer(<target> <kind> SOURCES <files>... )

@@ -124,6 +124,17 @@ absl::StatusOr<absl::Duration> ParseWatchProgressInterval(
   return *interval;
 }
 
+absl::StatusOr<absl::Duration> ParseXdsPushDelay(const DaemonOptions& options) {
+  absl::StatusOr<absl::Duration> delay =
+      ParseDurationFlag(options.xds_push_delay, "--xds-push-delay");
+  if (!delay.ok()) return delay.status();
+  if (*delay < absl::ZeroDuration() || *delay > absl::Seconds(10)) {
+    return absl::InvalidArgumentError(
+        "--xds-push-delay: must be from 0 to 10s");
+  }
+  return *delay;
+}
+
 absl::StatusOr<GrpcConnectionOptions> ParseGrpcConnectionOptions(
     const DaemonOptions& options) {
   GrpcConnectionOptions out;
@@ -228,6 +239,12 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
   if (absl::Status s = ValidateListen(options.http_listen, "--http-listen");
       !s.ok())
     return s;
+  if (!options.xds_listen.empty()) {
+    if (absl::Status s = ValidateListen(options.xds_listen, "--xds-listen");
+        !s.ok())
+      return s;
+  }
+  if (absl::Status s = ParseXdsPushDelay(options).status(); !s.ok()) return s;
   if (options.data_dir.empty()) {
     return absl::InvalidArgumentError("--data-dir: must not be empty");
   }

@@ -50,6 +50,11 @@ struct DaemonOptions {
   // How often an idle watch that asked for progress notifications gets
   // one (ParseWatchProgressInterval).
   std::string watch_progress_interval = "10s";
+  // xDS (musterd built with MUSTER_XDS): a second port serving only ADS
+  // (empty: the main port only), and how long changes are coalesced
+  // before a push (ParseXdsPushDelay).
+  std::string xds_listen;
+  std::string xds_push_delay = "100ms";
   // gRPC connections (durations such as 20s or 30m; see
   // ParseGrpcConnectionOptions).
   std::string grpc_handshake_timeout = "20s";
@@ -104,6 +109,10 @@ absl::StatusOr<uint64_t> ParseByteSize(const std::string& flag,
 // INVALID_ARGUMENT naming the flag.
 absl::StatusOr<absl::Duration> ParseWatchProgressInterval(
     const DaemonOptions& options);
+
+// --xds-push-delay: a duration from 0 to 10s. INVALID_ARGUMENT naming
+// the flag.
+absl::StatusOr<absl::Duration> ParseXdsPushDelay(const DaemonOptions& options);
 
 // The gRPC connection flags as values.
 struct GrpcConnectionOptions {

@@ -129,6 +129,13 @@ std::variant<DaemonOptions, int> ParseFlags(int argc, char** argv) {
                  "How often a watch that asked for progress notifications "
                  "gets one while it has nothing else to send (100ms to 1h)")
       ->capture_default_str();
+  app.add_option("--xds-listen", options.xds_listen,
+                 "Also serve xDS (ADS) on this HOST:PORT (it is always "
+                 "served on --listen); empty: no separate port");
+  app.add_option("--xds-push-delay", options.xds_push_delay,
+                 "xDS: changes within this window are pushed together "
+                 "(0 to 10s)")
+      ->capture_default_str();
   app.add_option("--grpc-handshake-timeout", options.grpc_handshake_timeout,
                  "A gRPC connection that has not sent the HTTP/2 preface and "
                  "settings this long after it was accepted is closed")

@@ -36,6 +36,13 @@
 #include "rpc/server.h"
 #include "rpc/tls_credentials.h"
 #include "store/rocksdb/rocksdb_store.h"
+#ifdef MUSTER_XDS
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "xds/xds_server.h"
+#endif
 
 #ifndef MUSTER_VERSION
 #define MUSTER_VERSION "dev"
@@ -235,6 +242,42 @@ int Run(const DaemonOptions& options) {
         "health checker off (--checker=false): every instance stays STARTING");
   }
 
+#ifdef MUSTER_XDS
+  // xDS (ADS) on the main port, and on --xds-listen when given.
+  xds::XdsServer::Options xds_options;
+  xds_options.push_delay = *ParseXdsPushDelay(options);
+  xds_options.auth = options.auth;
+  xds_options.clock = &clock;
+  auto xds_server =
+      std::make_unique<xds::XdsServer>(xds_options, **registry, metrics);
+  std::unique_ptr<grpc::Service> xds_service = xds_server->NewService();
+  server_options.extra_services.push_back(xds_service.get());
+  std::unique_ptr<grpc::Service> xds_port_service;
+  std::unique_ptr<grpc::Server> xds_port;
+  if (!options.xds_listen.empty()) {
+    xds_port_service = xds_server->NewService();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort(options.xds_listen,
+                             MakeServerCredentials(server_options.tls), &port);
+    builder.RegisterService(xds_port_service.get());
+    xds_port = builder.BuildAndStart();
+    if (xds_port == nullptr || port == 0) {
+      std::fprintf(stderr, "musterd: --xds-listen %s: cannot listen there\n",
+                   options.xds_listen.c_str());
+      return kExitUsage;
+    }
+    MUSTER_LOG(kInfo, "xDS (ADS) also on %s (port %d)", options.xds_listen,
+               port);
+  }
+#else
+  if (!options.xds_listen.empty()) {
+    std::fprintf(stderr,
+                 "musterd: --xds-listen: this musterd was built without xDS "
+                 "(MUSTER_XDS=OFF)\n");
+    return kExitUsage;
+  }
+#endif
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(server_options, **registry, metrics, std::move(*listener));
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
@@ -292,6 +335,15 @@ int Run(const DaemonOptions& options) {
   // Server::Stop ends the watch streams first (ChangeLog::EndWatches), so
   // gRPC's shutdown only waits for unary calls; their mutations still
   // commit, and the checker's verdicts until it stops.
+#ifdef MUSTER_XDS
+  // First: its streams never end on their own, so the servers' shutdown
+  // would wait out its grace for them.
+  xds_server->Stop();
+  if (xds_port != nullptr) {
+    xds_port->Shutdown(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  }
+#endif
   (*server)->Stop();
   (*http)->Stop();
   if (checker) {

@@ -127,6 +127,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
   builder.RegisterService(server->registry_service_.get());
   builder.RegisterService(server->realm_service_.get());
   builder.RegisterService(server->token_service_.get());
+  for (grpc::Service* service : options.extra_services) {
+    builder.RegisterService(service);
+  }
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr) {
     return absl::UnavailableError(

@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -16,6 +17,7 @@
 
 namespace grpc {
 class Server;
+class Service;
 namespace experimental {
 class ExternalConnectionAcceptor;
 }  // namespace experimental
@@ -75,6 +77,9 @@ class Server final {
     // Access control and per-client limits (rpc/auth.h); `clock` is its
     // time (token expiry, the request rate).
     AuthOptions auth;
+    // More services on the same port (musterd: the xDS control plane),
+    // borrowed; they outlive the Server.
+    std::vector<grpc::Service*> extra_services;
   };
 
   // Binds and serves. INVALID_ARGUMENT for an option out of range; the

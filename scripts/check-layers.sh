@@ -56,6 +56,12 @@ RULES = {
                    "store/layout/keys.h", "healthchecker/health_checker.h",
                    "daemon/daemon_options.h", "httplib.h", "curl/curl.h",
                    "fuzz/fuzz_check.h"],
+    # The xDS control plane: the registry core, gRPC and its own protos.
+    "muster_xds": ["rpc/server.h", "rpc/auth.h", "store/layout/keys.h",
+                   "store/rocksdb/rocksdb_store.h",
+                   "healthchecker/health_checker.h", "codec/model_proto.h",
+                   "muster/v1/types.pb.h", "daemon/daemon_options.h",
+                   "rocksdb/db.h"],
     # The client library: musterd's public gRPC API only.
     "muster_client": ["registry/model.h", "registry/registry.h",
                       "rpc/server.h", "store/rocksdb/rocksdb_store.h",

@@ -22,7 +22,7 @@ ninja -C build -j"$(nproc)"
 # Our own .h/.cc files only: generated code lives in build directories.
 format_ok=1
 sources=()
-for dir in common checkapi registry codec store rpc daemon healthchecker client cli \
+for dir in common checkapi registry codec store rpc xds daemon healthchecker client cli \
   examples testkit tests bench fuzz; do
   [[ -d "${dir}" ]] || continue
   while IFS= read -r -d '' file; do
