@@ -96,6 +96,7 @@ let protoLoader;
 function loadProto(file, includeDirs) {
   return grpc.loadPackageDefinition(protoLoader.loadSync(file, {
     includeDirs,
+    keepCase: true,
     enums: String,
     longs: String,
     defaults: true,
