@@ -195,10 +195,15 @@ absl::Status AdsStream::HandleRequest(const DiscoveryRequest& request) {
       state.names = std::move(names);
       state.dirty = true;
     }
-    if (type != kEndpoints || !names_changed) return absl::OkStatus();
-    for (const std::string& name : state.names) {
-      absl::StatusOr<ServiceName> parsed = ParseResourceName(name, node_realm_);
-      if (parsed.ok()) endpoints.insert(*std::move(parsed));
+    if (!names_changed) return absl::OkStatus();
+    // Every type's names: a listener or cluster appears when its realm
+    // is created.
+    for (const TypeState& each : types_) {
+      for (const std::string& name : each.names) {
+        absl::StatusOr<ServiceName> parsed =
+            ParseResourceName(name, node_realm_);
+        if (parsed.ok()) endpoints.insert(*std::move(parsed));
+      }
     }
   }
   // Outside mu_: the pusher may be telling this stream of a change.
@@ -303,7 +308,10 @@ void AdsStream::RequestFinish(absl::Status status) {
 void AdsStream::AssignmentChanged() {
   {
     absl::MutexLock lock(&mu_);
-    types_[kEndpoints].dirty = true;
+    // Answers only go out for the types whose resources differ.
+    for (TypeState& state : types_) {
+      if (state.requested) state.dirty = true;
+    }
   }
   Pump();
 }

@@ -52,7 +52,8 @@ struct AdsShared {
 // what was sent; it answers a request whose names changed, takes a
 // request carrying the last nonce as an ACK (or, with error_detail, a
 // NACK: logged, and nothing is resent until the resources change), and
-// pushes EDS when Assignments reports a change. One write at a time;
+// pushes what changed when Assignments reports a change (the endpoints,
+// or a realm that appeared). One write at a time;
 // deletes itself when done. Thread-safe (gRPC threads and the pusher).
 class AdsStream final : public grpc::ServerBidiReactor<
                             envoy::service::discovery::v3::DiscoveryRequest,

@@ -152,9 +152,12 @@ bool Assignments::Refresh(const ServiceName& service) {
         stale = it->second.watcher;
         it->second.watcher = watcher;
       }
+      const bool realm_found = watcher != nullptr;
       changed =
           it->second.current == nullptr ||
+          it->second.realm_found != realm_found ||
           it->second.current->SerializeAsString() != built->SerializeAsString();
+      it->second.realm_found = realm_found;
       if (changed) it->second.current = built;
     }
   }
@@ -170,7 +173,13 @@ void Assignments::PushLoop() {
     auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return stopping_ || !dirty_.empty();
     };
-    mu_.Await(absl::Condition(&ready));
+    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), kRealmRetry)) {
+      // Services of missing realms: has the realm appeared?
+      for (const auto& [service, entry] : entries_) {
+        if (entry.watcher == nullptr) dirty_.insert(service);
+      }
+      if (dirty_.empty()) continue;
+    }
     if (stopping_) return;
     // Coalesce: whatever else changes within the delay goes in this push.
     mu_.AwaitWithTimeout(absl::Condition(&stopping_), push_delay_);

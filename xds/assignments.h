@@ -37,7 +37,9 @@ class AssignmentListener {
 // stream sets the name the client asked for). A watch's wake marks the
 // service dirty; a pusher thread waits `push_delay` so that changes
 // coalesce, re-reads the dirty services' instances from the core and tells
-// their subscribers when the assignment changed. The committer is never
+// their subscribers when the assignment changed. A service whose realm
+// does not exist has no watch; it is read again every kRealmRetry, and
+// its subscribers are told when the realm appears. The committer is never
 // blocked: wakes only mark. Thread-safe.
 class Assignments final {
  public:
@@ -55,6 +57,8 @@ class Assignments final {
   // reference to it (see AssignmentListener::Ref).
   void Subscribe(AssignmentListener* listener,
                  const std::set<ServiceName>& services);
+  static constexpr absl::Duration kRealmRetry = absl::Seconds(2);
+
   // The current assignment of a subscribed service (empty when unknown).
   std::shared_ptr<const Assignment> Get(const ServiceName& service) const;
   // Stops the pusher and closes every watch. Idempotent.
@@ -64,6 +68,8 @@ class Assignments final {
   struct Entry {
     std::shared_ptr<registry::Watcher> watcher;
     std::shared_ptr<const Assignment> current;
+    // The realm existed at the last read (its watch opened).
+    bool realm_found = false;
     std::set<AssignmentListener*> listeners;
   };
 

@@ -6,6 +6,7 @@
 // sees that case's musterd.
 
 #include <grpcpp/grpcpp.h>
+#include <httplib.h>
 #include <stdlib.h>
 
 #include <atomic>
@@ -19,11 +20,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "envoy/config/cluster/v3/cluster.pb.h"
 #include "envoy/config/endpoint/v3/endpoint.pb.h"
 #include "envoy/config/listener/v3/listener.pb.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "muster/v1/tokens.grpc.pb.h"
 #include "testkit/daemon_process.h"
@@ -84,6 +89,20 @@ class CountingBackend final : public grpc::health::v1::Health::CallbackService {
   std::atomic<int> calls_{0};
   std::unique_ptr<grpc::Server> server_;
 };
+
+// The value of an unlabelled metric in musterd's /metrics; -1 if absent.
+double Metric(int http_port, const std::string& name) {
+  httplib::Client client("127.0.0.1", http_port);
+  client.set_read_timeout(5, 0);
+  httplib::Result result = client.Get("/metrics");
+  if (!result || result->status != 200) return -1;
+  for (absl::string_view line : absl::StrSplit(result->body, '\n')) {
+    if (!absl::ConsumePrefix(&line, name + " ")) continue;
+    double value = 0;
+    if (absl::SimpleAtod(line, &value)) return value;
+  }
+  return -1;
+}
 
 void SetBootstrap(const std::string& address) {
   const std::string bootstrap =
@@ -336,6 +355,42 @@ TEST_CASE(
   CHECK(three.endpoints(0).lb_endpoints_size() == 3);
   CHECK_THAT(daemon.log(), Catch::Contains("this client does not like it"));
   CHECK_THAT(daemon.log(), Catch::Contains("node \"raw\" rejected"));
+  CHECK(Metric(daemon.http_port(), "muster_xds_nacks_total") == 1);
+  CHECK(Metric(daemon.http_port(), "muster_xds_streams") == 1);
+  // LDS, CDS, EDS, the push that was NACKed and the one after it.
+  CHECK(Metric(daemon.http_port(), "muster_xds_responses_total") == 5);
+  stream.context().TryCancel();
+}
+
+TEST_CASE(
+    "a listener of a realm that does not exist yet is pushed once the realm "
+    "is created",
+    "[e2e][xds]") {
+  TempDir dir;
+  DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
+                       {"--xds-push-delay", "50ms"});
+  REQUIRE(daemon.Start());
+  auto ads = AggregatedDiscoveryService::NewStub(daemon.channel());
+  RawStream stream(*ads);
+  REQUIRE(stream.Send(kListenerType, {"greeter.later"}));
+  DiscoveryResponse none;
+  REQUIRE(stream.Read(&none));
+  CHECK(none.resources_size() == 0);
+  REQUIRE(stream.Send(kListenerType, {"greeter.later"}, none.version_info(),
+                      none.nonce()));
+
+  auto realms = muster::v1::Realms::NewStub(daemon.channel());
+  muster::v1::CreateRealmRequest create;
+  create.set_name("later");
+  muster::v1::Realm realm;
+  REQUIRE(realms->CreateRealm(Context().get(), create, &realm).ok());
+  DiscoveryResponse pushed;
+  REQUIRE(stream.Read(&pushed));
+  CHECK(pushed.type_url() == kListenerType);
+  REQUIRE(pushed.resources_size() == 1);
+  envoy::config::listener::v3::Listener listener;
+  REQUIRE(pushed.resources(0).UnpackTo(&listener));
+  CHECK(listener.name() == "greeter.later");
   stream.context().TryCancel();
 }
 
