@@ -26,6 +26,9 @@ void Bench::Run() {
   if (Selected("secure")) Secure();
   if (Selected("client")) Client();
   if (Selected("dns")) Dns();
+#ifdef MUSTER_BENCH_XDS
+  if (Selected("xds")) Xds();
+#endif
 }
 
 bool Bench::Selected(const std::string& name) const {

@@ -123,6 +123,9 @@ class Bench {
   void Client();
   // DNS queries/s beside gRPC ListInstances, on a daemon of its own.
   void Dns();
+  // The xDS (ADS) control plane, with MUSTER_XDS: how long an EDS push
+  // takes to reach N subscribed ADS streams, against a plain Watch.
+  void Xds();
 
   const Config& config_;
   Daemon& daemon_;

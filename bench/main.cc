@@ -2,11 +2,11 @@
 //
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
-// register, heartbeat, watch, checker, scale and secure, the last two on
-// daemons of their own), and prints one Markdown table row per scenario and
-// concurrency. Any failed request, any watch event missed, duplicated or
-// out of order, or any acknowledged instance missing after the scale
-// restart makes the exit code 1.
+// register, heartbeat, watch, checker, scale, secure, client, dns and xds;
+// scale, secure and dns on daemons of their own), and prints one Markdown table
+// row per scenario and concurrency. Any failed request, any watch event missed,
+// duplicated or out of order, or any acknowledged instance missing after the
+// scale restart makes the exit code 1.
 
 #include <signal.h>
 
@@ -46,7 +46,8 @@ int Main(int argc, char** argv) {
   app.add_option(
       "--scenarios", scenarios,
       "Comma-separated subset of baseline,lookup,register,"
-      "heartbeat,watch,checker,scale,secure,client,dns (baseline always runs)");
+      "heartbeat,watch,checker,scale,secure,client,dns,xds (baseline always "
+      "runs)");
   app.add_option("--json", json, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
