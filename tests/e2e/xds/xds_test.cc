@@ -216,6 +216,71 @@ TEST_CASE(
   CHECK_THAT(daemon.log(), Catch::Contains("stopped cleanly"));
 }
 
+TEST_CASE(
+    "gRPC's xds client stops calling a backend within a second of its "
+    "turning critical",
+    "[e2e][xds]") {
+  TempDir dir;
+  DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
+                       {"--xds-push-delay", "50ms"});
+  REQUIRE(daemon.Start());
+  SetBootstrap(daemon.address());
+  auto registry = muster::v1::Registry::NewStub(daemon.channel());
+  CountingBackend a, d;
+  Register(*registry, "a", a.port());
+
+  // d: a TTL check of 1 s, kept alive by heartbeats until they stop.
+  muster::v1::RegisterRequest request;
+  auto* instance = request.mutable_instance();
+  instance->set_service("greeter");
+  instance->set_id("d");
+  instance->set_address("127.0.0.1");
+  instance->set_port(d.port());
+  instance->mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL);
+  instance->mutable_check()->mutable_ttl()->set_seconds(1);
+  muster::v1::RegisterResponse registered;
+  REQUIRE(registry->Register(Context().get(), request, &registered).ok());
+  muster::v1::HeartbeatRequest heartbeat;
+  heartbeat.set_service("greeter");
+  heartbeat.set_id("d");
+  heartbeat.set_incarnation(registered.instance().create_revision());
+  std::atomic<bool> beating{true};
+  std::thread heart([&] {
+    while (beating.load()) {
+      muster::v1::HeartbeatResponse ignored;
+      (void)registry->Heartbeat(Context().get(), heartbeat, &ignored);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
+
+  auto channel = grpc::CreateChannel("xds:///greeter.default",
+                                     grpc::InsecureChannelCredentials());
+  auto stub = grpc::health::v1::Health::NewStub(channel);
+  const bool both = AllGetCalls(*stub, {&a, &d});
+  beating.store(false);
+  heart.join();
+  REQUIRE(both);
+
+  // The heartbeats stopped: the checker turns d critical after its TTL.
+  auto health_of_d = [&] {
+    muster::v1::GetInstanceRequest get;
+    get.set_service("greeter");
+    get.set_id("d");
+    muster::v1::Instance got;
+    (void)registry->GetInstance(Context().get(), get, &got);
+    return got.health();
+  };
+  REQUIRE(
+      Eventually([&] { return health_of_d() == muster::v1::HEALTH_CRITICAL; },
+                 std::chrono::seconds(10), std::chrono::milliseconds(10)));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const int d_critical = d.calls();
+  const int a_before = a.calls();
+  REQUIRE(Call(*stub, 20));
+  CHECK(d.calls() == d_critical);
+  CHECK(a.calls() - a_before == 20);
+}
+
 TEST_CASE("gRPC's xds client survives a musterd restart", "[e2e][xds]") {
   TempDir dir;
   DaemonProcess daemon(MUSTERD_PATH, dir.File("data"), dir.File("musterd.log"),
