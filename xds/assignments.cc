@@ -38,7 +38,7 @@ void Assignments::Wake(const ServiceName& service) {
 
 void Assignments::Subscribe(AssignmentListener* listener,
                             const std::set<ServiceName>& services) {
-  std::vector<ServiceName> added;
+  std::vector<ServiceName> unread;
   std::vector<std::shared_ptr<registry::Watcher>> closed;
   {
     absl::MutexLock lock(&mu_);
@@ -60,14 +60,17 @@ void Assignments::Subscribe(AssignmentListener* listener,
       for (const ServiceName& service : services) {
         auto [it, inserted] = entries_.try_emplace(service);
         it->second.listeners.insert(listener);
-        if (inserted) added.push_back(service);
+        // Not read yet: new here, or new to another stream whose read
+        // has not finished. Read it now, so that this stream's first
+        // answer holds the service's instances, never an empty stand-in.
+        if (it->second.current == nullptr) unread.push_back(service);
       }
     }
   }
   for (const auto& watcher : closed) {
     registry_.change_log().CloseWatch(watcher);
   }
-  for (const ServiceName& service : added) Refresh(service);
+  for (const ServiceName& service : unread) Refresh(service);
 }
 
 std::shared_ptr<const Assignments::Assignment> Assignments::Get(

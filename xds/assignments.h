@@ -52,7 +52,9 @@ class Assignments final {
   Assignments& operator=(const Assignments&) = delete;
 
   // Makes `listener`'s subscriptions exactly `services` (an empty set
-  // removes it). Services new to the map are read at once. Once a call
+  // removes it). Services not read yet (new to the map, or whose first
+  // read by another stream's subscription is still running) are read
+  // before it returns, so that Get() then holds their instances. Once a call
   // leaving `listener` without services returns, the pusher takes no new
   // reference to it (see AssignmentListener::Ref).
   void Subscribe(AssignmentListener* listener,
