@@ -1,15 +1,34 @@
 #include "registry/committer.h"
+#include "registry/submit.h"
 
 #include <algorithm>
 #include <limits>
 #include <set>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace muster::registry {
+
+void Txn::ExpectInstance(const InstanceKey& key) {
+  if (group_expect_ == nullptr) return;
+  if (expect_.instances.count(key) != 0 ||
+      group_expect_->instances.count(key) != 0)
+    return;
+  std::shared_ptr<const Instance> stored = index_.FindInstance(key);
+  expect_.instances[key] = stored == nullptr ? 0 : stored->modify_revision;
+}
+
+void Txn::ExpectRealm(const std::string& name) {
+  if (group_expect_ == nullptr) return;
+  if (expect_.realms.count(name) != 0 || group_expect_->realms.count(name) != 0)
+    return;
+  std::optional<Realm> stored = index_.FindRealm(name);
+  expect_.realms[name] = stored.has_value() ? stored->modify_revision : 0;
+}
 
 std::shared_ptr<const Instance> Txn::FindInstance(
     const InstanceKey& key) const {
@@ -17,6 +36,9 @@ std::shared_ptr<const Instance> Txn::FindInstance(
     return it->second;
   if (auto it = group_.instances.find(key); it != group_.instances.end())
     return it->second;
+  // What was read from the index must still hold when a replicated
+  // store writes.
+  const_cast<Txn*>(this)->ExpectInstance(key);
   return index_.FindInstance(key);
 }
 
@@ -25,11 +47,17 @@ std::optional<Realm> Txn::FindRealm(const std::string& name) const {
     return it->second;
   if (auto it = group_.realms.find(name); it != group_.realms.end())
     return it->second;
+  const_cast<Txn*>(this)->ExpectRealm(name);
   return index_.FindRealm(name);
 }
 
 std::vector<std::shared_ptr<const Instance>> Txn::RealmInstances(
     const std::string& realm) const {
+  if (group_expect_ != nullptr) {
+    Txn* self = const_cast<Txn*>(this);
+    self->expect_.realm_instances.insert(realm);
+    self->ExpectRealm(realm);
+  }
   return index_.RealmInstances(realm);
 }
 
@@ -38,6 +66,7 @@ std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
                                                  std::string reason,
                                                  std::string actor) {
   instance.modify_revision = revision_;
+  ExpectInstance(instance.Key());
   auto stored = std::make_shared<const Instance>(std::move(instance));
   mine_.instances[stored->Key()] = stored;
   Event event;
@@ -55,6 +84,7 @@ std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
 
 void Txn::DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
                          std::string reason, std::string actor) {
+  ExpectInstance(last->Key());
   mine_.instances[last->Key()] = nullptr;
   Event event;
   event.revision = revision_;
@@ -69,6 +99,7 @@ void Txn::DeleteInstance(std::shared_ptr<const Instance> last, EventCause cause,
 }
 
 void Txn::PutRealm(Realm realm) {
+  ExpectRealm(realm.name);
   realm.modify_revision = revision_;
   std::string name = realm.name;
   mine_.realms[name] = std::move(realm);
@@ -76,6 +107,7 @@ void Txn::PutRealm(Realm realm) {
 }
 
 void Txn::DeleteRealm(const std::string& name) {
+  ExpectRealm(name);
   mine_.realms[name] = std::nullopt;
   has_writes_ = true;
 }
@@ -98,6 +130,14 @@ bool Txn::PendingTokenHasHash(const std::string& secret_hash) const {
 }
 
 void Txn::PutToken(Token token) {
+  if (group_expect_ != nullptr && expect_.tokens.count(token.name) == 0 &&
+      group_expect_->tokens.count(token.name) == 0 &&
+      token.modify_revision != kPendingRevision) {
+    // A new token must still be missing; a changed one (revoked) still
+    // at the revision it was read at.
+    expect_.tokens[token.name] =
+        token.create_revision == kPendingRevision ? 0 : token.modify_revision;
+  }
   token.modify_revision = revision_;
   std::string name = token.name;
   mine_.tokens[name] = std::move(token);
@@ -107,6 +147,7 @@ void Txn::PutToken(Token token) {
 Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
                      Metrics& metrics, Options options)
     : store_(store),
+      replication_(store.replication()),
       index_(index),
       hub_(hub),
       clock_(clock),
@@ -130,22 +171,39 @@ Committer::Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
           "Attempts to reopen the store after a write error.")),
       recovered_revisions_(metrics.GetCounter(
           "muster_store_recovered_revisions_total",
-          "Revisions a failed write left on disk, adopted at a reopen.")) {}
+          "Revisions a failed write left on disk, adopted at a reopen.")),
+      conflicts_(metrics.GetCounter(
+          "muster_commit_conflicts_total",
+          "Replicated stores: groups prepared again because another "
+          "replica changed what they read.")) {}
 
 Committer::~Committer() { Stop(); }
 
 void Committer::Start() {
-  absl::MutexLock lock(&mu_);
-  if (started_ || stopping_) return;
-  started_ = true;
-  committed_revision_ = index_.revision();
-  revision_gauge_.Set(static_cast<double>(committed_revision_));
-  writable_gauge_.Set(1);
-  if (!store_.Writable()) {
-    // The store just failed to open for writing; try again after a pause.
-    EnterRecovery(absl::UnavailableError("the store was opened read-only"),
-                  options_.reopen_backoff);
+  {
+    absl::MutexLock lock(&mu_);
+    if (started_ || stopping_) return;
+    started_ = true;
+    committed_revision_ = index_.revision();
+    applied_revision_ = committed_revision_;
+    revision_gauge_.Set(static_cast<double>(committed_revision_));
+    writable_gauge_.Set(1);
+    if (replication_ == nullptr && !store_.Writable()) {
+      // The store just failed to open for writing; try again after a
+      // pause.
+      EnterRecovery(absl::UnavailableError("the store was opened read-only"),
+                    options_.reopen_backoff);
+    }
   }
+  if (replication_ != nullptr) {
+    absl::Status feeding = replication_->StartFeed(committed_revision_, this);
+    if (feeding.ok()) {
+      feed_started_ = true;
+    } else {
+      OnFeedLost(feeding);
+    }
+  }
+  absl::MutexLock lock(&mu_);
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -155,6 +213,92 @@ void Committer::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  if (feed_started_) {
+    replication_->StopFeed();
+    feed_started_ = false;
+  }
+}
+
+bool Committer::AwaitRevision(uint64_t revision, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  struct Args {
+    Committer* self;
+    uint64_t revision;
+  } args{this, revision};
+  const absl::Condition reached(
+      +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return a->self->applied_revision_ >= a->revision ||
+               a->self->stopping_;
+      },
+      &args);
+  return mu_.AwaitWithTimeout(reached, timeout) &&
+         applied_revision_ >= revision;
+}
+
+void Committer::WhenApplied(uint64_t revision, absl::Time deadline,
+                            std::function<void(absl::Status)> done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (applied_revision_ < revision && !stopping_) {
+      waiters_.emplace(revision, Waiter{deadline, std::move(done)});
+      return;
+    }
+    if (applied_revision_ < revision) {
+      done = [done = std::move(done), applied = applied_revision_,
+              revision](absl::Status) {
+        done(absl::UnavailableError(absl::StrCat(
+            "musterd is shutting down at revision ", applied,
+            ", before revision ", revision)));
+      };
+    }
+  }
+  done(absl::OkStatus());
+}
+
+void Committer::SetApplied(uint64_t revision, bool stopping) {
+  std::vector<std::pair<std::function<void(absl::Status)>, absl::Status>> due;
+  {
+    absl::MutexLock lock(&mu_);
+    applied_revision_ = revision;
+    if (waiters_.empty()) return;
+    const absl::Time now = absl::Now();
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->first <= revision) {
+        due.emplace_back(std::move(it->second.done), absl::OkStatus());
+      } else if (stopping || it->second.deadline <= now) {
+        due.emplace_back(
+            std::move(it->second.done),
+            absl::UnavailableError(absl::StrCat(
+                "this musterd has applied revision ", revision,
+                " and not yet revision ", it->first,
+                stopping ? "; it is shutting down"
+                         : "; it may be cut off from its store")));
+      } else {
+        ++it;
+        continue;
+      }
+      it = waiters_.erase(it);
+    }
+  }
+  for (auto& [done, status] : due) done(status);
+}
+
+void Committer::OnFeed(FeedUpdate update) {
+  absl::MutexLock lock(&mu_);
+  feed_.push_back(std::move(update));
+}
+
+void Committer::OnFeedLost(absl::Status status) {
+  {
+    absl::MutexLock lock(&mu_);
+    feed_lost_ = status;
+  }
+  MUSTER_LOG(kError,
+             "the replicated store's feed ended at revision %d: %s; writes "
+             "are refused until musterd is restarted",
+             committed_revision_, status.ToString());
+  writable_gauge_.Set(0);
+  if (feed_lost_hook_) feed_lost_hook_(status);
 }
 
 void Committer::Submit(CommitOp op) {
@@ -171,22 +315,33 @@ void Committer::Submit(CommitOp op) {
 void Committer::Loop() {
   for (;;) {
     std::vector<CommitOp> group;
+    std::vector<FeedUpdate> updates;
+    absl::Status lost;
+    bool drained = false;
     {
       absl::MutexLock lock(&mu_);
       const absl::Condition ready(
           +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
-            return !c->queue_.empty() || c->stopping_;
+            return !c->queue_.empty() || !c->feed_.empty() || c->stopping_;
           },
           this);
-      if (!recovering_) {
+      if (!recovering_ && waiters_.empty()) {
         mu_.Await(ready);
+      } else if (!recovering_) {
+        // Wake to expire WhenApplied's waiters.
+        mu_.AwaitWithTimeout(ready, absl::Seconds(1));
       } else if (const absl::Duration until = next_reopen_ - clock_.Now();
                  until > absl::ZeroDuration()) {
         // A reopen is due later (by the clock): wake for work, or to look
         // at the clock again.
         mu_.AwaitWithTimeout(ready, std::min(until, options_.reopen_poll));
       }
-      if (queue_.empty() && stopping_) return;  // stopping and drained
+      while (!feed_.empty()) {
+        updates.push_back(std::move(feed_.front()));
+        feed_.pop_front();
+      }
+      lost = feed_lost_;
+      drained = queue_.empty() && stopping_ && updates.empty();
       if (!queue_.empty() && queue_.front().exclusive) {
         group.push_back(std::move(queue_.front()));
         queue_.pop_front();
@@ -198,15 +353,89 @@ void Committer::Loop() {
         }
       }
     }
+    if (drained) {
+      // Nobody waits for a revision any more.
+      SetApplied(committed_revision_, /*stopping=*/true);
+      return;
+    }
+    if (!updates.empty()) ApplyFeed(updates);
     if (recovering_) MaybeReopen();
-    if (group.empty()) continue;
-    if (recovering_) {
+    if (group.empty()) {
+      SetApplied(committed_revision_);  // expires waiters
+      continue;
+    }
+    if (replication_ != nullptr && !lost.ok()) {
+      refusal_ = absl::UnavailableError(absl::StrCat(
+          "this replica lost the store's feed and cannot write until "
+          "musterd is restarted: ",
+          lost.message()));
+      Refuse(group);
+    } else if (replication_ != nullptr) {
+      RunReplicatedGroup(group);
+    } else if (recovering_) {
       Refuse(group);
     } else {
       RunGroup(group);
     }
   }
 }
+
+namespace {
+
+// Adds one operation's writes to its group's.
+void MergeChanges(const GroupChanges& mine, GroupChanges& changes) {
+  for (const auto& [key, value] : mine.instances)
+    changes.instances[key] = value;
+  for (const auto& [name, value] : mine.realms) changes.realms[name] = value;
+  for (const auto& [name, value] : mine.tokens) changes.tokens[name] = value;
+  changes.events.insert(changes.events.end(), mine.events.begin(),
+                        mine.events.end());
+}
+
+void MergeExpectations(const Expectations& mine, Expectations& expect) {
+  expect.instances.insert(mine.instances.begin(), mine.instances.end());
+  expect.realms.insert(mine.realms.begin(), mine.realms.end());
+  expect.tokens.insert(mine.tokens.begin(), mine.tokens.end());
+  expect.realm_instances.insert(mine.realm_instances.begin(),
+                                mine.realm_instances.end());
+}
+
+size_t RecordCount(const GroupChanges& changes) {
+  return changes.instances.size() + changes.realms.size() +
+         changes.tokens.size();
+}
+
+size_t ExpectationCount(const Expectations& expect) {
+  return expect.instances.size() + expect.realms.size() +
+         expect.tokens.size() + expect.realm_instances.size();
+}
+
+// The store's batch for a group's changes.
+CommitBatch BuildBatch(GroupChanges& changes, uint64_t revision) {
+  CommitBatch batch;
+  batch.revision = revision;
+  for (const auto& [name, realm] : changes.realms) {
+    if (realm.has_value()) {
+      batch.put_realms.push_back(*realm);
+    } else {
+      batch.delete_realms.push_back(name);
+    }
+  }
+  for (const auto& [key, instance] : changes.instances) {
+    if (instance != nullptr) {
+      batch.put_instances.push_back(*instance);
+    } else {
+      batch.delete_instances.push_back(key);
+    }
+  }
+  for (auto& [name, token] : changes.tokens) {
+    batch.put_tokens.push_back(std::move(token));
+  }
+  batch.events = std::move(changes.events);
+  return batch;
+}
+
+}  // namespace
 
 void Committer::RunGroup(std::vector<CommitOp>& group) {
   const absl::Time now = clock_.Now();
@@ -219,38 +448,13 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
     Txn txn(index_, changes, next_revision, now);
     results[i] = group[i].prepare(txn);
     if (!results[i].ok() || !txn.HasWrites()) continue;
-    const GroupChanges& mine = txn.changes();
-    for (const auto& [key, value] : mine.instances)
-      changes.instances[key] = value;
-    for (const auto& [name, value] : mine.realms) changes.realms[name] = value;
-    for (const auto& [name, value] : mine.tokens) changes.tokens[name] = value;
-    changes.events.insert(changes.events.end(), mine.events.begin(),
-                          mine.events.end());
+    MergeChanges(txn.changes(), changes);
     ++next_revision;
     ++writers;
   }
 
   if (writers > 0) {
-    CommitBatch batch;
-    batch.revision = next_revision - 1;
-    for (const auto& [name, realm] : changes.realms) {
-      if (realm.has_value()) {
-        batch.put_realms.push_back(*realm);
-      } else {
-        batch.delete_realms.push_back(name);
-      }
-    }
-    for (const auto& [key, instance] : changes.instances) {
-      if (instance != nullptr) {
-        batch.put_instances.push_back(*instance);
-      } else {
-        batch.delete_instances.push_back(key);
-      }
-    }
-    for (auto& [name, token] : changes.tokens) {
-      batch.put_tokens.push_back(std::move(token));
-    }
-    batch.events = std::move(changes.events);
+    CommitBatch batch = BuildBatch(changes, next_revision - 1);
 
     const absl::Time start = clock_.Now();
     absl::Status written = store_.Commit(batch);
@@ -262,6 +466,7 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       index_.Apply(batch);
       hub_.Publish(batch.events, batch.delete_realms, batch.revision);
       if (hook_) hook_(batch);
+      SetApplied(committed_revision_);
       MaybeCompact();
     } else {
       failures_.Increment();
@@ -287,6 +492,171 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
   for (size_t i = 0; i < group.size(); ++i) {
     if (group[i].done) group[i].done(results[i]);
   }
+}
+
+void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
+  const size_t max_records = std::max<size_t>(replication_->MaxRecordsPerCommit(), 8);
+  std::vector<absl::Status> results(group.size());
+  // Operations past `taken` did not fit in the store's batch: they go
+  // back to the queue, in order, for the next group.
+  size_t taken = group.size();
+  uint64_t committed_at = 0;
+  for (int attempt = 0;; ++attempt) {
+    const absl::Time now = clock_.Now();
+    GroupChanges changes;
+    Expectations expect;
+    expect.read_revision = committed_revision_;
+    size_t writers = 0;
+    taken = group.size();
+    for (size_t i = 0; i < group.size(); ++i) {
+      results[i] = absl::OkStatus();
+      if (!group[i].prepare) continue;
+      Txn txn(index_, changes, kPendingRevision, now, &expect);
+      results[i] = group[i].prepare(txn);
+      if (!results[i].ok() || !txn.HasWrites()) continue;
+      // One record more for the change-log entry, one for the fence.
+      if (writers > 0 &&
+          (RecordCount(changes) + RecordCount(txn.changes()) + 1 >
+               max_records ||
+           ExpectationCount(expect) + ExpectationCount(txn.expectations()) +
+                   1 >
+               max_records)) {
+        taken = i;
+        break;
+      }
+      MergeChanges(txn.changes(), changes);
+      MergeExpectations(txn.expectations(), expect);
+      if (group[i].fenced) expect.fenced = true;
+      ++writers;
+    }
+    if (writers == 0) break;
+
+    CommitBatch batch = BuildBatch(changes, kPendingRevision);
+    batch.expect = std::move(expect);
+    const absl::Time start = clock_.Now();
+    absl::StatusOr<ReplicatedCommit> written =
+        replication_->CommitReplicated(batch);
+    latency_.Observe(absl::ToDoubleSeconds(clock_.Now() - start));
+    if (!written.ok()) {
+      failures_.Increment();
+      const absl::Status refused =
+          absl::IsFailedPrecondition(written.status()) ||
+                  absl::IsInvalidArgument(written.status())
+              ? written.status()
+              : absl::UnavailableError(absl::StrCat(
+                    "the replicated store did not confirm the write; it is "
+                    "not acknowledged (it may still have been applied): ",
+                    written.status().message()));
+      for (size_t i = 0; i < taken; ++i) {
+        if (results[i].ok()) results[i] = refused;
+      }
+      break;
+    }
+    if (written->committed) {
+      group_size_.Observe(static_cast<double>(writers));
+      committed_at = written->revision;
+      if (!WaitApplied(written->revision)) {
+        MUSTER_LOG(kWarning,
+                   "revision %d was written but has not come back on the "
+                   "feed within %s; answering anyway",
+                   written->revision, absl::FormatDuration(options_.feed_wait));
+      }
+      break;
+    }
+    // Another replica changed what this group read: catch up and prepare
+    // again.
+    conflicts_.Increment();
+    WaitApplied(written->revision);
+    if (attempt + 1 >= kMaxConflictRetries) {
+      for (size_t i = 0; i < taken; ++i) {
+        if (results[i].ok()) {
+          results[i] = absl::AbortedError(absl::StrCat(
+              "other replicas kept changing the same records (", attempt + 1,
+              " attempts); not written, retry"));
+        }
+      }
+      break;
+    }
+  }
+  if (taken < group.size()) {
+    absl::MutexLock lock(&mu_);
+    for (size_t i = group.size(); i-- > taken;) {
+      queue_.push_front(std::move(group[i]));
+    }
+  }
+  for (size_t i = 0; i < taken; ++i) {
+    if (committed_at != 0 && results[i].ok() && group[i].rebase)
+      group[i].rebase(committed_at);
+    if (group[i].done) group[i].done(results[i]);
+  }
+}
+
+void Committer::ApplyFeed(std::vector<FeedUpdate>& updates) {
+  for (FeedUpdate& update : updates) {
+    for (CommitBatch& batch : update.batches) {
+      // A resumed feed may bring a revision again.
+      if (batch.revision <= committed_revision_) continue;
+      committed_revision_ = batch.revision;
+      index_.Apply(batch);
+      hub_.Publish(batch.events, batch.delete_realms, batch.revision);
+      if (hook_) hook_(batch);
+    }
+    if (update.replicas.has_value() && replicas_hook_) {
+      replicas_hook_(*update.replicas);
+    }
+  }
+  revision_gauge_.Set(static_cast<double>(committed_revision_));
+  SetApplied(committed_revision_);
+  MaybeCompact();
+}
+
+bool Committer::WaitApplied(uint64_t revision) {
+  const absl::Time deadline = absl::Now() + options_.feed_wait;
+  while (committed_revision_ < revision) {
+    std::vector<FeedUpdate> updates;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Condition arrived(
+          +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+            return !c->feed_.empty() || !c->feed_lost_.ok();
+          },
+          this);
+      if (!mu_.AwaitWithDeadline(arrived, deadline)) return false;
+      if (!feed_lost_.ok() && feed_.empty()) return false;
+      while (!feed_.empty()) {
+        updates.push_back(std::move(feed_.front()));
+        feed_.pop_front();
+      }
+    }
+    ApplyFeed(updates);
+  }
+  return true;
+}
+
+void RebaseRevision(uint64_t& revision, uint64_t assigned) {
+  if (revision == kPendingRevision) revision = assigned;
+}
+
+void RebaseRevision(std::shared_ptr<const Instance>& instance,
+                    uint64_t assigned) {
+  if (instance == nullptr) return;
+  if (instance->create_revision != kPendingRevision &&
+      instance->modify_revision != kPendingRevision)
+    return;
+  auto rebased = std::make_shared<Instance>(*instance);
+  RebaseRevision(rebased->create_revision, assigned);
+  RebaseRevision(rebased->modify_revision, assigned);
+  instance = std::move(rebased);
+}
+
+void RebaseRevision(Realm& realm, uint64_t assigned) {
+  RebaseRevision(realm.create_revision, assigned);
+  RebaseRevision(realm.modify_revision, assigned);
+}
+
+void RebaseRevision(Token& token, uint64_t assigned) {
+  RebaseRevision(token.create_revision, assigned);
+  RebaseRevision(token.modify_revision, assigned);
 }
 
 void Committer::MaybeCompact() {

@@ -18,6 +18,7 @@
 #include "common/metrics.h"
 #include "registry/index.h"
 #include "registry/model.h"
+#include "registry/replication.h"
 #include "registry/store.h"
 #include "registry/token.h"
 #include "registry/watch_hub.h"
@@ -38,13 +39,21 @@ struct GroupChanges {
 // Used only on the commit thread.
 class Txn final {
  public:
+  // `expect`: null for a local store; for a replicated one, where the
+  // operation records what it read from the index and what it writes.
   Txn(const Index& index, const GroupChanges& group, uint64_t revision,
-      absl::Time now)
-      : index_(index), group_(group), revision_(revision), now_(now) {}
+      absl::Time now, const Expectations* group_expect = nullptr)
+      : index_(index),
+        group_(group),
+        revision_(revision),
+        now_(now),
+        group_expect_(group_expect) {}
   Txn(const Txn&) = delete;
   Txn& operator=(const Txn&) = delete;
 
-  // The revision this operation commits at, if it writes.
+  // The revision this operation commits at, if it writes; with a
+  // replicated store kPendingRevision (the result gets the real one, see
+  // RebaseRevision).
   uint64_t revision() const { return revision_; }
   absl::Time now() const { return now_; }
 
@@ -76,13 +85,23 @@ class Txn final {
 
   bool HasWrites() const { return has_writes_; }
   const GroupChanges& changes() const { return mine_; }
+  // What this operation read from the index and writes (replicated
+  // stores only).
+  const Expectations& expectations() const { return expect_; }
 
  private:
+  // Records the index's state of a record the operation reads or writes,
+  // unless the group or this operation already did.
+  void ExpectInstance(const InstanceKey& key);
+  void ExpectRealm(const std::string& name);
+
   const Index& index_;
   const GroupChanges& group_;
   const uint64_t revision_;
   const absl::Time now_;
+  const Expectations* const group_expect_;
   GroupChanges mine_;
+  Expectations expect_;
   bool has_writes_ = false;
 };
 
@@ -96,6 +115,12 @@ struct CommitOp {
   std::function<void(absl::Status)> done;
   // Run alone in its group (needed to read RealmInstances).
   bool exclusive = false;
+  // Replicated stores: written only while this replica is a member (the
+  // health checker's writes).
+  bool fenced = false;
+  // Replicated stores: gives the result the revision the store assigned
+  // in place of kPendingRevision, before `done` runs.
+  std::function<void(uint64_t revision)> rebase;
 };
 
 // Committer is the single writer: it drains queued operations in order,
@@ -132,7 +157,22 @@ struct CommitOp {
 // A store that reopens behind the index (acknowledged revisions missing)
 // breaks durability; the committer then refuses writes until restarted
 // rather than hand those revisions out again.
-class Committer final {
+//
+// A replicated store (Store::replication()). Several replicas write to
+// one store, so the committer prepares a group against the index as
+// above, but the store assigns the revision and writes the group only if
+// nothing it read or writes changed meanwhile (Expectations): an
+// optimistic transaction. The index is not applied from the group but
+// from the store's feed, which brings every replica's changes in the
+// same order; the group is answered once the feed has brought its own
+// revision, so a reader of this replica sees its write. When another
+// replica's write got there first, the committer applies the feed up to
+// the store's revision and prepares the group again, up to
+// kMaxConflictRetries times (then ABORTED). A write the store did not
+// answer is UNAVAILABLE: not acknowledged, though it may have happened
+// (it then arrives on the feed). There is no recovery mode: every group
+// tries the store again.
+class Committer final : private FeedSink {
  public:
   struct Options {
     uint64_t changelog_retention = 100000;
@@ -145,10 +185,24 @@ class Committer final {
     // again while the store is not writable. Whether a reopen is due is
     // decided from the Clock only.
     absl::Duration reopen_poll = absl::Milliseconds(50);
+    // Replicated: how long a committed group waits for its revision on
+    // the feed before it is answered anyway.
+    absl::Duration feed_wait = absl::Seconds(10);
   };
   // Runs on the commit thread after each successful write, after the
   // index and the hub saw it.
   using CommitHook = std::function<void(const CommitBatch& batch)>;
+  // Replicated stores: runs on the commit thread when the live replicas
+  // change (and once at start).
+  using ReplicasHook =
+      std::function<void(const std::vector<ReplicaInfo>& replicas)>;
+  // Replicated stores: the feed ended for good (see FeedSink::OnFeedLost);
+  // writes are refused from then on. Runs on the store's feed thread.
+  using FeedLostHook = std::function<void(const absl::Status& status)>;
+
+  // A group that lost to other replicas' writes this many times in a row
+  // is answered ABORTED.
+  static constexpr int kMaxConflictRetries = 16;
 
   Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
             Metrics& metrics, Options options);
@@ -158,6 +212,22 @@ class Committer final {
 
   // REQUIRES: before Start().
   void SetCommitHook(CommitHook hook) { hook_ = std::move(hook); }
+  // REQUIRES: before Start().
+  void SetReplicasHook(ReplicasHook hook) { replicas_hook_ = std::move(hook); }
+  // REQUIRES: before Start().
+  void SetFeedLostHook(FeedLostHook hook) {
+    feed_lost_hook_ = std::move(hook);
+  }
+  bool replicated() const { return replication_ != nullptr; }
+  // Replicated stores: waits until the index has applied `revision` or
+  // `timeout` passed; true when it has. Any thread but the commit thread.
+  bool AwaitRevision(uint64_t revision, absl::Duration timeout);
+  // Runs `done` once the index has applied `revision`: OK at once (inline)
+  // when it has, else later on the commit thread; UNAVAILABLE saying how
+  // far behind the index is when `deadline` passes first (checked at
+  // least every second) or the committer stops.
+  void WhenApplied(uint64_t revision, absl::Time deadline,
+                   std::function<void(absl::Status)> done);
   // REQUIRES: the index is loaded.
   void Start();
   // Completes everything queued, then joins. Idempotent.
@@ -171,6 +241,22 @@ class Committer final {
  private:
   void Loop();
   void RunGroup(std::vector<CommitOp>& group);
+  // FeedSink.
+  void OnFeed(FeedUpdate update) override;
+  void OnFeedLost(absl::Status status) override;
+  // Replicated: prepares, commits and answers `group` (see the class
+  // comment); the ops the store could not take in one batch go back to
+  // the front of the queue.
+  void RunReplicatedGroup(std::vector<CommitOp>& group);
+  // Publishes the index's revision to AwaitRevision and WhenApplied, and
+  // answers the waiters that are due (reached, expired, or all when
+  // stopping).
+  void SetApplied(uint64_t revision, bool stopping = false);
+  // Replicated: applies what the feed brought.
+  void ApplyFeed(std::vector<FeedUpdate>& updates);
+  // Replicated: applies the feed until the index has `revision`, waiting
+  // up to options_.feed_wait; false when it did not come in time.
+  bool WaitApplied(uint64_t revision);
   void MaybeCompact();
   // Stops writing after a failed write (or a read-only start).
   void EnterRecovery(const absl::Status& cause, absl::Duration first_delay);
@@ -184,11 +270,14 @@ class Committer final {
   void Refuse(std::vector<CommitOp>& group);
 
   Store& store_;
+  Replication* const replication_;
   Index& index_;
   WatchHub& hub_;
   Clock& clock_;
   const Options options_;
   CommitHook hook_;
+  ReplicasHook replicas_hook_;
+  FeedLostHook feed_lost_hook_;
   Histogram& latency_;
   Histogram& group_size_;
   Counter& failures_;
@@ -196,6 +285,7 @@ class Committer final {
   Gauge& writable_gauge_;
   Counter& reopen_attempts_;
   Counter& recovered_revisions_;
+  Counter& conflicts_;
 
   // Commit thread only (and Start, before the thread runs).
   uint64_t committed_revision_ = 0;
@@ -214,6 +304,19 @@ class Committer final {
   std::deque<CommitOp> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // Replicated: what the feed brought and the commit thread has not yet
+  // applied; why the feed ended, once it has.
+  std::deque<FeedUpdate> feed_ ABSL_GUARDED_BY(mu_);
+  absl::Status feed_lost_ ABSL_GUARDED_BY(mu_);
+  // The revision the index has applied, for AwaitRevision.
+  uint64_t applied_revision_ ABSL_GUARDED_BY(mu_) = 0;
+  // WhenApplied's callers, by the revision they wait for.
+  struct Waiter {
+    absl::Time deadline;
+    std::function<void(absl::Status)> done;
+  };
+  std::multimap<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
+  bool feed_started_ = false;
   std::thread thread_;
 };
 

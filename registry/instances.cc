@@ -361,4 +361,9 @@ healthchecker::HealthDetail Instances::HealthDetailOf(
   return detail;
 }
 
+void RebaseRevision(Instances::RegisterResult& result, uint64_t assigned) {
+  RebaseRevision(result.instance, assigned);
+  RebaseRevision(result.revision, assigned);
+}
+
 }  // namespace muster::registry

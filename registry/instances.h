@@ -100,4 +100,7 @@ class Instances final {
   Clock& clock_;
 };
 
+// See Submit: the assigned revision in place of kPendingRevision.
+void RebaseRevision(Instances::RegisterResult& result, uint64_t assigned);
+
 }  // namespace muster::registry

@@ -185,4 +185,8 @@ Realms::Listing Realms::List() const {
   return listing;
 }
 
+void RebaseRevision(Realms::DeleteResult& result, uint64_t assigned) {
+  RebaseRevision(result.revision, assigned);
+}
+
 }  // namespace muster::registry

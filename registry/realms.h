@@ -73,4 +73,7 @@ class Realms final {
   Committer& committer_;
 };
 
+// See Submit: the assigned revision in place of kPendingRevision.
+void RebaseRevision(Realms::DeleteResult& result, uint64_t assigned);
+
 }  // namespace muster::registry

@@ -26,10 +26,11 @@ Instances::Options InstancesOptions(const Registry::Options& options) {
 Registry::Registry(Options options, Store& store, Clock& clock,
                    Metrics& metrics)
     : metrics_(metrics),
+      replication_(store.replication()),
       hub_(store, index_, metrics, options.watch),
       committer_(store, index_, hub_, clock, metrics,
                  Committer::Options{options.changelog_retention, kMaxGroupOps}),
-      checker_bridge_(index_, committer_),
+      checker_bridge_(index_, committer_, options.eviction_protection_share),
       instances_(InstancesOptions(options), index_, committer_, checker_bridge_,
                  clock),
       realms_(index_, committer_),
@@ -39,6 +40,20 @@ Registry::Registry(Options options, Store& store, Clock& clock,
     tokens_.Apply(batch);
     checker_bridge_.OnCommitted(batch);
   });
+  if (replication_ != nullptr) {
+    committer_.SetReplicasHook(
+        [this](const std::vector<ReplicaInfo>& replicas) {
+          checker_bridge_.SetReplicas(replication_->SelfId(), replicas);
+        });
+    if (options.on_feed_lost) committer_.SetFeedLostHook(options.on_feed_lost);
+  }
+}
+
+std::optional<absl::Duration> Registry::Staleness() const {
+  if (replication_ == nullptr) return std::nullopt;
+  const absl::Time current = replication_->GetStatus().last_current;
+  if (current == absl::InfinitePast()) return absl::InfiniteDuration();
+  return std::max(absl::ZeroDuration(), absl::Now() - current);
 }
 
 absl::StatusOr<std::unique_ptr<Registry>> Registry::Create(Options options,

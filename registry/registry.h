@@ -46,6 +46,14 @@ class Registry final {
     // default.
     std::function<std::string()> id_generator;
     WatchHub::Options watch;
+    // Replicated stores: the share of a realm's checked instances beyond
+    // which evictions are refused, for realms that set none (the daemon's
+    // --eviction-protection-share).
+    double eviction_protection_share = 0.5;
+    // Replicated stores: the store's feed ended for good (see
+    // FeedSink::OnFeedLost); the replica must be restarted. Runs on the
+    // store's feed thread.
+    std::function<void(const absl::Status&)> on_feed_lost;
   };
 
   // Loads the store into memory. The caller keeps `store`, `clock` and
@@ -72,6 +80,20 @@ class Registry final {
   ChangeLog& change_log() { return change_log_; }
   CheckerBridge& checker_bridge() { return checker_bridge_; }
   Tokens& tokens() { return tokens_; }
+  // The replicated store's side (several musterd replicas); null for a
+  // local store.
+  Replication* replication() { return replication_; }
+  // Runs `done` once this replica has applied `revision` (read your
+  // writes across replicas), or with UNAVAILABLE at `deadline`; see
+  // Committer::WhenApplied.
+  void WhenApplied(uint64_t revision, absl::Time deadline,
+                   std::function<void(absl::Status)> done) {
+    committer_.WhenApplied(revision, deadline, std::move(done));
+  }
+  // Replicated stores: how long since the store last confirmed that this
+  // replica has every change (what its reads may miss); nullopt for a
+  // local store. InfiniteDuration before the first confirmation.
+  std::optional<absl::Duration> Staleness() const;
 
  private:
   Registry(Options options, Store& store, Clock& clock, Metrics& metrics);
@@ -79,6 +101,7 @@ class Registry final {
   void CollectMetrics(MetricsCollectorOutput& out) const;
 
   Metrics& metrics_;
+  Replication* const replication_;
   Index index_;
   WatchHub hub_;
   Committer committer_;

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,29 @@ struct StoredState {
   std::vector<Token> tokens;
 };
 
+// The revision a batch for a replicated store carries until the store has
+// assigned one (see Replication): records and events written with it get
+// the revision the store gives the batch. Far above any real revision.
+inline constexpr uint64_t kPendingRevision = uint64_t{1} << 62;
+
+// What a batch for a replicated store was prepared against: the store
+// writes it only if all of this still holds (optimistic concurrency
+// between replicas). Local stores ignore it.
+struct Expectations {
+  // Each record's modify revision when it was read (0: it was absent).
+  std::map<InstanceKey, uint64_t> instances;
+  std::map<std::string, uint64_t> realms;
+  std::map<std::string, uint64_t> tokens;
+  // Realms whose instances were all read (a forced realm delete): none of
+  // their instances may have changed after `read_revision`.
+  std::set<std::string> realm_instances;
+  // The revision of the state read.
+  uint64_t read_revision = 0;
+  // Written only while this replica holds its membership (the health
+  // checker's verdicts and evictions).
+  bool fenced = false;
+};
+
 // One atomic, durable commit: puts and deletes of records, their
 // change-log entries and the new store revision, all or nothing.
 struct CommitBatch {
@@ -40,7 +65,12 @@ struct CommitBatch {
   std::vector<Token> put_tokens;
   // In order; every event's revision is <= `revision`.
   std::vector<Event> events;
+  // Replicated stores: see Expectations; `revision` and the events'
+  // revisions are kPendingRevision.
+  Expectations expect;
 };
+
+class Replication;
 
 // Store is the durable state behind the registry: load at start-up,
 // commit a batch, read the change log, compact it. A replicated backend
@@ -97,6 +127,11 @@ class Store {
   // still cannot write (reads keep working when they can). OK and a no-op
   // when the store is writable.
   virtual absl::StatusOr<uint64_t> Reopen() = 0;
+
+  // A store shared by several replicas, which assigns revisions itself
+  // and delivers every replica's changes on a feed; null for a local
+  // store (the default).
+  virtual Replication* replication() { return nullptr; }
 
  protected:
   Store() = default;

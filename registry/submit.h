@@ -8,6 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "registry/committer.h"
+#include "registry/model.h"
+#include "registry/token.h"
 
 // Submit: the one way the registry's parts queue a mutation on the
 // committer and hear back from it.
@@ -42,7 +44,19 @@ enum class CommitMode {
   kGrouped,
   // Alone in its group: needed to read Txn::RealmInstances.
   kExclusive,
+  // Grouped, and with a replicated store written only while this replica
+  // holds its membership (the health checker's writes).
+  kFenced,
 };
+
+// A result prepared against kPendingRevision gets the revision the
+// replicated store assigned (see Txn::revision). Every result type of a
+// Submit has an overload, found by argument-dependent lookup.
+void RebaseRevision(uint64_t& revision, uint64_t assigned);
+void RebaseRevision(std::shared_ptr<const Instance>& instance,
+                    uint64_t assigned);
+void RebaseRevision(Realm& realm, uint64_t assigned);
+void RebaseRevision(Token& token, uint64_t assigned);
 
 // Queues a mutation. `prepare` runs on the commit thread, in queue order,
 // against a default-constructed result. `done` then runs once, on the
@@ -54,6 +68,7 @@ void Submit(Committer& committer, CommitMode mode, Prepare<T> prepare,
             Callback<T> done) {
   CommitOp op;
   op.exclusive = mode == CommitMode::kExclusive;
+  op.fenced = mode == CommitMode::kFenced;
   if constexpr (std::is_void_v<T>) {
     op.prepare = std::move(prepare);
     op.done = std::move(done);
@@ -61,7 +76,12 @@ void Submit(Committer& committer, CommitMode mode, Prepare<T> prepare,
     // Written by prepare and read by done, both on the commit thread.
     auto result = std::make_shared<T>();
     op.prepare = [prepare = std::move(prepare), result](Txn& txn) {
+      // A group prepared again (replicated stores) starts over.
+      *result = T{};
       return prepare(txn, *result);
+    };
+    op.rebase = [result](uint64_t assigned) {
+      RebaseRevision(*result, assigned);
     };
     op.done = [done = std::move(done), result](absl::Status status) {
       if (!status.ok()) {

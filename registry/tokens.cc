@@ -308,4 +308,9 @@ bool Tokens::HashTaken(const Txn& txn, const std::string& hash) const {
   return by_hash_.contains(hash);
 }
 
+void RebaseRevision(Tokens::Created& created, uint64_t assigned) {
+  RebaseRevision(created.token, assigned);
+  RebaseRevision(created.revision, assigned);
+}
+
 }  // namespace muster::registry

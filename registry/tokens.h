@@ -101,4 +101,7 @@ class Tokens final {
       ABSL_GUARDED_BY(mu_);
 };
 
+// See Submit: the assigned revision in place of kPendingRevision.
+void RebaseRevision(Tokens::Created& created, uint64_t assigned);
+
 }  // namespace muster::registry
