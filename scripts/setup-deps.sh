@@ -29,6 +29,9 @@ PACKAGES=(
   # tests: Catch2 v2, and an independent gRPC client for end-to-end tests;
   # openssl makes the TLS tests' certificates
   catch2 python3-grpcio openssl
+  # etcd: the members of the etcd store backend's tests (etcd-server),
+  # and etcdctl for operators of a muster on etcd (etcd-client)
+  etcd-server etcd-client
 )
 
 # One dpkg-query for all; a package dpkg has never seen is not listed.
