@@ -144,10 +144,8 @@ absl::StatusOr<Tokens::Created> CreateAdmin(Tokens& tokens,
   return result;
 }
 
-}  // namespace
-
-absl::Status EnsureBootstrapToken(Tokens& tokens, absl::Time now,
-                                  const std::string& file) {
+absl::Status EnsureBootstrapTokenOnce(Tokens& tokens, absl::Time now,
+                                      const std::string& file) {
   const std::vector<Token> existing = tokens.List();
   bool admin_lives = false;
   for (const Token& token : existing) {
@@ -216,6 +214,19 @@ absl::Status EnsureBootstrapToken(Tokens& tokens, absl::Time now,
              "is in %s (mode 0600); musterctl --token-file %s",
              created->token.name, file, file);
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status EnsureBootstrapToken(Tokens& tokens, absl::Time now,
+                                  const std::string& file) {
+  absl::Status ensured = EnsureBootstrapTokenOnce(tokens, now, file);
+  if (absl::IsAlreadyExists(ensured)) {
+    // Another replica sharing the store (--store etcd) made it first; the
+    // token list now has it.
+    ensured = EnsureBootstrapTokenOnce(tokens, now, file);
+  }
+  return ensured;
 }
 
 }  // namespace muster::registry

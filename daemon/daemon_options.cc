@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "daemon/auth_flags.h"
+#include "daemon/replication_options.h"
 #include "daemon/tls_files.h"
 
 namespace muster::registry {
@@ -310,6 +311,8 @@ absl::Status ValidateDaemonOptions(const DaemonOptions& options) {
       return s;
   }
   if (absl::Status s = ParseDnsTtl(options).status(); !s.ok()) return s;
+  if (absl::Status s = ParseReplicationOptions(options).status(); !s.ok())
+    return s;
   if (options.token_burst < kMinTokenBurst) {
     return absl::InvalidArgumentError("--token-burst: must be at least 1");
   }

@@ -30,6 +30,24 @@ struct DaemonOptions {
   std::string listen = "127.0.0.1:7400";
   std::string http_listen = "127.0.0.1:7401";
   std::string data_dir = "./muster-data";
+  // Where the registry lives (README "High availability"): "rocksdb", the
+  // embedded store in --data-dir, or "etcd", shared by several replicas
+  // (ParseReplicationOptions).
+  std::string store = "rocksdb";
+  std::string etcd_endpoints;
+  std::string etcd_prefix = "/muster/";
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
+  std::string etcd_username;
+  std::string etcd_password_file;
+  uint32_t etcd_max_txn_ops = 128;
+  std::string replica_id;
+  std::string advertise_addr;
+  std::string replica_lease_ttl = "5s";
+  // The CA replicas verify each other's certificates against when they
+  // call each other (empty: --tls-client-ca, else not verified).
+  std::string peer_ca_file;
   bool auto_create_realms = false;
   uint64_t changelog_retention = limits::kDefaultChangelogRetention;
   std::string log_level = "info";

@@ -242,6 +242,51 @@ std::variant<DaemonOptions, int> ParseFlags(int argc, char** argv) {
                  "(0 unlimited)")
       ->capture_default_str()
       ->check(WholeNumber(0, kMaxTokenRate));
+  app.add_option("--store", options.store,
+                 "Where the registry lives: rocksdb (embedded, in "
+                 "--data-dir) or etcd (shared by several musterd replicas; "
+                 "see --etcd-endpoints)")
+      ->capture_default_str();
+  app.add_option("--etcd-endpoints", options.etcd_endpoints,
+                 "With --store etcd: the etcd members, host:port,host:port");
+  app.add_option("--etcd-prefix", options.etcd_prefix,
+                 "With --store etcd: the prefix of every key muster writes "
+                 "(several muster clusters may share one etcd)")
+      ->capture_default_str();
+  app.add_option("--etcd-ca-file", options.etcd_ca_file,
+                 "With --store etcd: PEM CA of the etcd members' "
+                 "certificates; turns on TLS to etcd");
+  app.add_option("--etcd-cert-file", options.etcd_cert_file,
+                 "With --store etcd: PEM client certificate for etcd "
+                 "(with --etcd-key-file); turns on TLS to etcd");
+  app.add_option("--etcd-key-file", options.etcd_key_file,
+                 "With --store etcd: PEM private key of --etcd-cert-file");
+  app.add_option("--etcd-username", options.etcd_username,
+                 "With --store etcd: etcd user (etcd authentication)");
+  app.add_option("--etcd-password-file", options.etcd_password_file,
+                 "With --store etcd: file holding the password of "
+                 "--etcd-username");
+  app.add_option("--etcd-max-txn-ops", options.etcd_max_txn_ops,
+                 "With --store etcd: etcd's --max-txn-ops; the most records "
+                 "one write to etcd holds")
+      ->capture_default_str()
+      ->check(WholeNumber(16, 1000000));
+  app.add_option("--replica-id", options.replica_id,
+                 "With --store etcd: this replica's name, unique among the "
+                 "replicas (default: the host name)");
+  app.add_option("--advertise-addr", options.advertise_addr,
+                 "With --store etcd: host:port where the other replicas "
+                 "reach this one's gRPC port (default: --listen unless it "
+                 "is a wildcard address)");
+  app.add_option("--replica-lease-ttl", options.replica_lease_ttl,
+                 "With --store etcd: a replica that has not renewed its etcd "
+                 "lease for this long is taken as dead and the others check "
+                 "its instances (whole seconds, 2s to 1m)")
+      ->capture_default_str();
+  app.add_option("--peer-ca-file", options.peer_ca_file,
+                 "With --store etcd and --tls-cert: PEM CA the replicas' "
+                 "certificates are verified against when they call each "
+                 "other (default --tls-client-ca; none: not verified)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ExtrasError&) {

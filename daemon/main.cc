@@ -7,7 +7,9 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/clock.h"
@@ -29,13 +32,16 @@
 #include "daemon/flags.h"
 #include "daemon/http_endpoint.h"
 #include "daemon/readiness.h"
+#include "daemon/replication_options.h"
 #include "dns/dns_server.h"
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
 #include "registry/registry.h"
+#include "rpc/peer.h"
 #include "rpc/protobuf_log.h"
 #include "rpc/server.h"
 #include "rpc/tls_credentials.h"
+#include "store/etcd/etcd_store.h"
 #include "store/rocksdb/rocksdb_store.h"
 #ifdef MUSTER_XDS
 #include <grpcpp/security/server_credentials.h>
@@ -89,12 +95,18 @@ void RaiseFileLimit() {
   }
 }
 
+// Set when the replicated store's feed ended for good (see Run).
+std::atomic<bool> g_feed_lost{false};
+
 healthchecker::HealthChecker::Options CheckerOptions(
     const DaemonOptions& options) {
   healthchecker::HealthChecker::Options checker;
   checker.max_in_flight = options.checker_max_in_flight;
   checker.max_in_flight_per_host = options.checker_max_in_flight_per_host;
-  checker.eviction_protection_share = options.eviction_protection_share;
+  // With several replicas (--store etcd) each checks a part of a realm:
+  // protection is judged by the registry over the whole realm instead.
+  checker.eviction_protection_share =
+      options.store == "etcd" ? 1.0 : options.eviction_protection_share;
   checker.allow_networks = options.probe_allow;
   checker.probe_ca_file = options.probe_ca_file;
   // --probe-deny adds to the link-local defaults; it never removes them.
@@ -129,7 +141,8 @@ int Run(const DaemonOptions& options) {
   server_options.facts.version = MUSTER_VERSION;
   server_options.facts.started_at = clock.Now();
   server_options.facts.health_checker_enabled = options.checker;
-  server_options.facts.data_dir = options.data_dir;
+  if (options.store == "rocksdb")
+    server_options.facts.data_dir = options.data_dir;
   // Validated with the flags.
   const GrpcConnectionOptions grpc = *ParseGrpcConnectionOptions(options);
   server_options.handshake_timeout = grpc.handshake_timeout;
@@ -172,8 +185,10 @@ int Run(const DaemonOptions& options) {
       http_options, metrics, [&readiness] { return readiness->Check(); });
   if (!http.ok()) return ListenFailure(http.status());
 
-  MUSTER_LOG(kInfo, "musterd %s starting; data dir %s", MUSTER_VERSION,
-             options.data_dir);
+  MUSTER_LOG(kInfo, "musterd %s starting; %s", MUSTER_VERSION,
+             options.store == "etcd"
+                 ? std::string("store etcd")
+                 : absl::StrCat("data dir ", options.data_dir));
   const healthchecker::HealthChecker::Options checker_options =
       CheckerOptions(options);
   absl::StatusOr<healthchecker::NetworkPolicy> policy =
@@ -181,9 +196,42 @@ int Run(const DaemonOptions& options) {
           healthchecker::NetworkPolicyOptions(checker_options));
   if (!policy.ok()) return Fail("bad probe networks", policy.status());
 
-  absl::StatusOr<std::unique_ptr<RocksDbStore>> store =
-      RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
-  if (!store.ok()) return Fail("cannot open the data dir", store.status());
+  // The store: RocksDB in the data dir, or etcd shared with the other
+  // replicas.
+  std::unique_ptr<Store> store;
+  EtcdStore* etcd = nullptr;
+  if (options.store == "etcd") {
+    const ReplicationConfig config = *ParseReplicationOptions(options);
+    EtcdStore::Options etcd_options;
+    etcd_options.client.endpoints = config.endpoints;
+    etcd_options.client.ca_file = config.ca_file;
+    etcd_options.client.cert_file = config.cert_file;
+    etcd_options.client.key_file = config.key_file;
+    etcd_options.client.username = config.username;
+    etcd_options.client.password = config.password;
+    etcd_options.prefix = config.prefix;
+    etcd_options.replica_id = config.replica_id;
+    etcd_options.advertise_address = config.advertise_address;
+    etcd_options.lease_ttl = config.lease_ttl;
+    etcd_options.max_txn_ops = config.max_txn_ops;
+    absl::StatusOr<std::unique_ptr<EtcdStore>> opened =
+        EtcdStore::Open(std::move(etcd_options));
+    if (!opened.ok())
+      return Fail("cannot join the etcd store", opened.status());
+    etcd = opened->get();
+    store = std::move(*opened);
+    MUSTER_LOG(kInfo,
+               "store: etcd at %s under %s; replica \"%s\", reached at %s, "
+               "lease %s",
+               absl::StrJoin(config.endpoints, ","), config.prefix,
+               config.replica_id, config.advertise_address,
+               absl::FormatDuration(config.lease_ttl));
+  } else {
+    absl::StatusOr<std::unique_ptr<RocksDbStore>> opened =
+        RocksDbStore::Open(RocksDbStore::Options{options.data_dir});
+    if (!opened.ok()) return Fail("cannot open the data dir", opened.status());
+    store = std::move(*opened);
+  }
 
   Registry::Options registry_options;
   if (options.checker) {
@@ -198,6 +246,14 @@ int Run(const DaemonOptions& options) {
     };
   }
   registry_options.auto_create_realms = options.auto_create_realms;
+  registry_options.eviction_protection_share =
+      options.eviction_protection_share;
+  // The replica fell behind etcd's compaction: it has to load again, which
+  // is a restart (its supervisor starts it anew).
+  registry_options.on_feed_lost = [](const absl::Status&) {
+    g_feed_lost.store(true);
+    kill(getpid(), SIGTERM);
+  };
   registry_options.changelog_retention = options.changelog_retention;
   registry_options.watch.on_release = [&trimmer] { trimmer.Note(); };
   // Validated with the flags.
@@ -206,7 +262,7 @@ int Run(const DaemonOptions& options) {
   registry_options.watch.memory_limit_bytes =
       *ParseByteSize("--watch-memory-limit", options.watch_memory_limit);
   absl::StatusOr<std::unique_ptr<Registry>> registry =
-      Registry::Create(std::move(registry_options), **store, clock, metrics);
+      Registry::Create(std::move(registry_options), *store, clock, metrics);
   if (!registry.ok())
     return Fail("cannot load the data dir", registry.status());
   if (absl::Status started = (*registry)->Start(); !started.ok()) {
@@ -297,6 +353,28 @@ int Run(const DaemonOptions& options) {
     return kExitUsage;
   }
 #endif
+  // Replicas forward heartbeats to the replica that checks the instance.
+  std::unique_ptr<PeerService> peer_service;
+  std::unique_ptr<HeartbeatForwarder> forwarder;
+  if (etcd != nullptr) {
+    peer_service =
+        std::make_unique<PeerService>(**registry, etcd->PeerSecret(), metrics);
+    server_options.extra_services.push_back(peer_service.get());
+    HeartbeatForwarder::Options forwarder_options;
+    forwarder_options.self_id = etcd->SelfId();
+    forwarder_options.secret = etcd->PeerSecret();
+    forwarder_options.credentials =
+        MakePeerCredentials(server_options.tls, options.peer_ca_file.empty()
+                                                    ? options.tls_client_ca
+                                                    : options.peer_ca_file);
+    forwarder =
+        std::make_unique<HeartbeatForwarder>(forwarder_options, metrics);
+    (*registry)->checker_bridge().SetHeartbeatForwarder(
+        [&forwarder](const ReplicaInfo& owner, const InstanceKey& key,
+                     uint64_t incarnation) {
+          forwarder->Forward(owner, key, incarnation);
+        });
+  }
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start(server_options, **registry, metrics, std::move(*listener));
   if (!server.ok()) return Fail("cannot serve gRPC", server.status());
@@ -371,11 +449,22 @@ int Run(const DaemonOptions& options) {
     (*registry)->checker_bridge().SetHealthDetailProvider(nullptr);
     checker.reset();
   }
+  // The other replicas take this one's instances over at once, instead of
+  // after the lease.
+  if (etcd != nullptr) etcd->Leave();
   // Completes the queued commits and joins the commit thread.
   (*registry)->Stop();
   const uint64_t revision = (*registry)->change_log().GetStats().revision;
   registry->reset();
-  store->reset();
+  forwarder.reset();
+  store.reset();
+  if (g_feed_lost.load()) {
+    MUSTER_LOG(kError,
+               "musterd stopped at revision %d: this replica lost etcd's "
+               "history and must be restarted to load again",
+               revision);
+    return 1;
+  }
   MUSTER_LOG(kInfo, "musterd stopped cleanly at revision %d", revision);
   return 0;
 }

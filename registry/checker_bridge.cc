@@ -8,9 +8,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "common/logging.h"
 #include "common/siphash.h"
 #include "common/status_macros.h"
-#include "common/logging.h"
 #include "registry/errors.h"
 #include "registry/limits.h"
 #include "registry/submit.h"
@@ -138,10 +138,10 @@ const ReplicaInfo* CheckerBridge::OwnerAmong(
   uint64_t best_score = 0;
   for (const ReplicaInfo& replica : replicas) {
     const uint64_t score = SipHash24(
-        kOwnerKey, absl::StrCat(replica.id, absl::string_view("\0", 1),
-                                key.realm, absl::string_view("\0", 1),
-                                key.service, absl::string_view("\0", 1),
-                                key.id));
+        kOwnerKey,
+        absl::StrCat(replica.id, absl::string_view("\0", 1), key.realm,
+                     absl::string_view("\0", 1), key.service,
+                     absl::string_view("\0", 1), key.id));
     if (best == nullptr || score > best_score) {
       best = &replica;
       best_score = score;
@@ -168,10 +168,9 @@ bool CheckerBridge::Owns(const InstanceKey& key) const {
 
 void CheckerBridge::SetReplicas(const std::string& self_id,
                                 std::vector<ReplicaInfo> replicas) {
-  std::sort(replicas.begin(), replicas.end(),
-            [](const ReplicaInfo& a, const ReplicaInfo& b) {
-              return a.id < b.id;
-            });
+  std::sort(
+      replicas.begin(), replicas.end(),
+      [](const ReplicaInfo& a, const ReplicaInfo& b) { return a.id < b.id; });
   std::vector<ReplicaInfo> before;
   {
     absl::MutexLock lock(&owners_mu_);
@@ -313,6 +312,11 @@ void CheckerBridge::NotifyHeartbeat(const InstanceKey& key,
       return;
     }
   }
+  DeliverHeartbeat(key, incarnation, at);
+}
+
+void CheckerBridge::DeliverHeartbeat(const InstanceKey& key,
+                                     uint64_t incarnation, absl::Time at) {
   healthchecker::TargetKey target{key.realm, key.service, key.id};
   for (healthchecker::TargetListener* listener : Listeners()) {
     listener->OnHeartbeat(target, incarnation, at);
@@ -326,8 +330,7 @@ void CheckerBridge::OnCommitted(const CommitBatch& batch) {
     // Ownership follows the key: a change of an instance checked
     // elsewhere is not this checker's (removals pass: they are no-ops for
     // a target the checker does not have).
-    if (event.type == EventType::kPut && !Owns(event.instance->Key()))
-      continue;
+    if (event.type == EventType::kPut && !Owns(event.instance->Key())) continue;
     for (healthchecker::TargetListener* listener : listeners) {
       if (event.type == EventType::kPut) {
         listener->OnTargetUpsert(ToTarget(*event.instance));

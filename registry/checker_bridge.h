@@ -49,9 +49,8 @@ class CheckerBridge final : public healthchecker::TargetSource,
 
   // Replicated: sends a heartbeat accepted here to the replica that
   // checks its instance. Runs on RPC threads; must not block.
-  using HeartbeatForwarder =
-      std::function<void(const ReplicaInfo& owner, const InstanceKey& key,
-                         uint64_t incarnation)>;
+  using HeartbeatForwarder = std::function<void(
+      const ReplicaInfo& owner, const InstanceKey& key, uint64_t incarnation)>;
   // REQUIRES: before heartbeats arrive.
   void SetHeartbeatForwarder(HeartbeatForwarder forwarder) {
     forwarder_ = std::move(forwarder);
@@ -92,9 +91,14 @@ class CheckerBridge final : public healthchecker::TargetSource,
 
   // True while a checker (a listener) is subscribed.
   bool HasListeners() const;
-  // Tells every listener about an accepted heartbeat.
+  // Tells every listener about an accepted heartbeat; replicated, sends
+  // it to the owner instead when another replica checks the instance.
   void NotifyHeartbeat(const InstanceKey& key, uint64_t incarnation,
                        absl::Time at);
+  // A heartbeat another replica accepted and forwarded here: to the
+  // listeners, never forwarded again.
+  void DeliverHeartbeat(const InstanceKey& key, uint64_t incarnation,
+                        absl::Time at);
   // The committer's hook: tells every listener what `batch` changed.
   void OnCommitted(const CommitBatch& batch);
 

@@ -1,5 +1,4 @@
 #include "registry/committer.h"
-#include "registry/submit.h"
 
 #include <algorithm>
 #include <limits>
@@ -10,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "registry/submit.h"
 
 namespace muster::registry {
 
@@ -227,8 +227,7 @@ bool Committer::AwaitRevision(uint64_t revision, absl::Duration timeout) {
   } args{this, revision};
   const absl::Condition reached(
       +[](Args* a) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-        return a->self->applied_revision_ >= a->revision ||
-               a->self->stopping_;
+        return a->self->applied_revision_ >= a->revision || a->self->stopping_;
       },
       &args);
   return mu_.AwaitWithTimeout(reached, timeout) &&
@@ -246,9 +245,9 @@ void Committer::WhenApplied(uint64_t revision, absl::Time deadline,
     if (applied_revision_ < revision) {
       done = [done = std::move(done), applied = applied_revision_,
               revision](absl::Status) {
-        done(absl::UnavailableError(absl::StrCat(
-            "musterd is shutting down at revision ", applied,
-            ", before revision ", revision)));
+        done(absl::UnavailableError(
+            absl::StrCat("musterd is shutting down at revision ", applied,
+                         ", before revision ", revision)));
       };
     }
   }
@@ -266,13 +265,12 @@ void Committer::SetApplied(uint64_t revision, bool stopping) {
       if (it->first <= revision) {
         due.emplace_back(std::move(it->second.done), absl::OkStatus());
       } else if (stopping || it->second.deadline <= now) {
-        due.emplace_back(
-            std::move(it->second.done),
-            absl::UnavailableError(absl::StrCat(
-                "this musterd has applied revision ", revision,
-                " and not yet revision ", it->first,
-                stopping ? "; it is shutting down"
-                         : "; it may be cut off from its store")));
+        due.emplace_back(std::move(it->second.done),
+                         absl::UnavailableError(absl::StrCat(
+                             "this musterd has applied revision ", revision,
+                             " and not yet revision ", it->first,
+                             stopping ? "; it is shutting down"
+                                      : "; it may be cut off from its store")));
       } else {
         ++it;
         continue;
@@ -406,8 +404,8 @@ size_t RecordCount(const GroupChanges& changes) {
 }
 
 size_t ExpectationCount(const Expectations& expect) {
-  return expect.instances.size() + expect.realms.size() +
-         expect.tokens.size() + expect.realm_instances.size();
+  return expect.instances.size() + expect.realms.size() + expect.tokens.size() +
+         expect.realm_instances.size();
 }
 
 // The store's batch for a group's changes.
@@ -495,7 +493,8 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
 }
 
 void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
-  const size_t max_records = std::max<size_t>(replication_->MaxRecordsPerCommit(), 8);
+  const size_t max_records =
+      std::max<size_t>(replication_->MaxRecordsPerCommit(), 8);
   std::vector<absl::Status> results(group.size());
   // Operations past `taken` did not fit in the store's batch: they go
   // back to the queue, in order, for the next group.
@@ -518,8 +517,7 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
       if (writers > 0 &&
           (RecordCount(changes) + RecordCount(txn.changes()) + 1 >
                max_records ||
-           ExpectationCount(expect) + ExpectationCount(txn.expectations()) +
-                   1 >
+           ExpectationCount(expect) + ExpectationCount(txn.expectations()) + 1 >
                max_records)) {
         taken = i;
         break;
@@ -570,9 +568,9 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
     if (attempt + 1 >= kMaxConflictRetries) {
       for (size_t i = 0; i < taken; ++i) {
         if (results[i].ok()) {
-          results[i] = absl::AbortedError(absl::StrCat(
-              "other replicas kept changing the same records (", attempt + 1,
-              " attempts); not written, retry"));
+          results[i] = absl::AbortedError(
+              absl::StrCat("other replicas kept changing the same records (",
+                           attempt + 1, " attempts); not written, retry"));
         }
       }
       break;

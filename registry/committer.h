@@ -215,9 +215,7 @@ class Committer final : private FeedSink {
   // REQUIRES: before Start().
   void SetReplicasHook(ReplicasHook hook) { replicas_hook_ = std::move(hook); }
   // REQUIRES: before Start().
-  void SetFeedLostHook(FeedLostHook hook) {
-    feed_lost_hook_ = std::move(hook);
-  }
+  void SetFeedLostHook(FeedLostHook hook) { feed_lost_hook_ = std::move(hook); }
   bool replicated() const { return replication_ != nullptr; }
   // Replicated stores: waits until the index has applied `revision` or
   // `timeout` passed; true when it has. Any thread but the commit thread.

@@ -324,6 +324,14 @@ void Instances::Heartbeat(InstanceKey key, uint64_t incarnation,
       std::move(done));
 }
 
+absl::Status Instances::AcceptForwardedHeartbeat(const InstanceKey& key,
+                                                 uint64_t incarnation) {
+  const absl::Time now = clock_.Now();
+  RETURN_IF_ERROR(index_.Heartbeat(key, incarnation, now).status());
+  checker_.DeliverHeartbeat(key, incarnation, now);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<const Instance>> Instances::Get(
     const InstanceKey& key_in) const {
   const InstanceKey key = WithDefaultRealm(key_in);

@@ -76,6 +76,12 @@ class Instances final {
   void Heartbeat(InstanceKey key, uint64_t incarnation, std::string actor,
                  Callback<std::shared_ptr<const Instance>> done);
 
+  // A heartbeat another replica accepted and forwarded to this one, which
+  // checks the instance: recorded and given to the checker if the
+  // incarnation is current here too (NOT_FOUND / FAILED_PRECONDITION
+  // otherwise). Never forwarded again, never written.
+  absl::Status AcceptForwardedHeartbeat(const InstanceKey& key,
+                                        uint64_t incarnation);
   absl::StatusOr<std::shared_ptr<const Instance>> Get(
       const InstanceKey& key) const;
   absl::StatusOr<InstancePage> List(const ListQuery& query) const;

@@ -102,6 +102,9 @@ class Replication {
   virtual void StopFeed() = 0;
 
   virtual std::string SelfId() const = 0;
+  // A secret every replica of the store shares (and only they, and who
+  // may read the store): replicas present it when they call each other.
+  virtual std::string PeerSecret() const = 0;
   virtual ReplicationStatus GetStatus() const = 0;
   // Gives up this replica's membership at once (a clean shutdown), so
   // the others take its instances over without waiting for the lease.

@@ -1,5 +1,7 @@
 #include "rpc/registry_service.h"
 
+#include <functional>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -96,6 +98,37 @@ grpc::ServerUnaryReactor* RegistryService::Finish(
     grpc::CallbackServerContext* context, size_t method,
     const absl::Status& status) {
   return rpc_metrics_.Finish(context, method, status);
+}
+
+namespace {
+
+// The longest a read waits for its min_revision.
+constexpr absl::Duration kMaxRevisionWait = absl::Seconds(10);
+
+}  // namespace
+
+grpc::ServerUnaryReactor* RegistryService::Read(
+    grpc::CallbackServerContext* context, size_t method, uint64_t min_revision,
+    std::function<absl::Status()> read) {
+  if (std::optional<absl::Duration> stale = registry_.Staleness()) {
+    const int64_t ms = *stale == absl::InfiniteDuration()
+                           ? -1
+                           : absl::ToInt64Milliseconds(*stale);
+    context->AddInitialMetadata("muster-staleness-ms", absl::StrCat(ms));
+  }
+  if (min_revision == 0) return Finish(context, method, read());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::Time deadline = absl::Now() + kMaxRevisionWait;
+  const absl::Time call_deadline = absl::FromChrono(context->deadline());
+  if (call_deadline < deadline) deadline = call_deadline;
+  registry_.WhenApplied(
+      min_revision, deadline,
+      [this, reactor, method, read = std::move(read)](absl::Status reached) {
+        const absl::Status status = reached.ok() ? read() : reached;
+        rpc_metrics_.Count(method, status);
+        reactor->Finish(ToGrpcStatus(status));
+      });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RegistryService::Register(
@@ -199,14 +232,18 @@ grpc::ServerUnaryReactor* RegistryService::GetInstance(
     const muster::v1::GetInstanceRequest* request,
     muster::v1::Instance* response) {
   MUSTER_AUTHORIZE(kGetInstance, TokenRole::kRead, request->realm(), "");
-  absl::StatusOr<std::shared_ptr<const Instance>> instance =
-      registry_.instances().Get(
-          InstanceKey{request->realm(), request->service(), request->id()});
-  if (instance.ok()) {
-    ToProto(**instance, response);
-    FillDetail(registry_.instances().HealthDetailOf(**instance), response);
-  }
-  return Finish(context, kGetInstance, instance.status());
+  return Read(context, kGetInstance, request->min_revision(),
+              [this, request, response] {
+                absl::StatusOr<std::shared_ptr<const Instance>> instance =
+                    registry_.instances().Get(InstanceKey{
+                        request->realm(), request->service(), request->id()});
+                if (instance.ok()) {
+                  ToProto(**instance, response);
+                  FillDetail(registry_.instances().HealthDetailOf(**instance),
+                             response);
+                }
+                return instance.status();
+              });
 }
 
 grpc::ServerUnaryReactor* RegistryService::ListInstances(
@@ -225,16 +262,20 @@ grpc::ServerUnaryReactor* RegistryService::ListInstances(
   query.zone = request->zone();
   query.page_size = request->page_size();
   query.page_token = request->page_token();
-  absl::StatusOr<InstancePage> page = registry_.instances().List(query);
-  if (page.ok()) {
-    response->mutable_instances()->Reserve(
-        static_cast<int>(page->instances.size()));
-    for (const auto& instance : page->instances)
-      ToProto(*instance, response->add_instances());
-    response->set_next_page_token(page->next_page_token);
-    response->set_revision(page->revision);
-  }
-  return Finish(context, kListInstances, page.status());
+  return Read(context, kListInstances, request->min_revision(),
+              [this, query = std::move(query), response] {
+                absl::StatusOr<InstancePage> page =
+                    registry_.instances().List(query);
+                if (page.ok()) {
+                  response->mutable_instances()->Reserve(
+                      static_cast<int>(page->instances.size()));
+                  for (const auto& instance : page->instances)
+                    ToProto(*instance, response->add_instances());
+                  response->set_next_page_token(page->next_page_token);
+                  response->set_revision(page->revision);
+                }
+                return page.status();
+              });
 }
 
 grpc::ServerUnaryReactor* RegistryService::ListServices(
@@ -242,21 +283,25 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
     const muster::v1::ListServicesRequest* request,
     muster::v1::ListServicesResponse* response) {
   MUSTER_AUTHORIZE(kListServices, TokenRole::kRead, request->realm(), "");
-  absl::StatusOr<ServicesPage> page = registry_.instances().ListServices(
-      request->realm(), request->page_size(), request->page_token());
-  if (page.ok()) {
-    response->mutable_services()->Reserve(
-        static_cast<int>(page->services.size()));
-    for (const ServiceCounts& counts : page->services) {
-      muster::v1::ServiceSummary* summary = response->add_services();
-      summary->set_name(counts.name);
-      summary->set_instance_count(counts.instances);
-      summary->set_routable_count(counts.routable);
-    }
-    response->set_revision(page->revision);
-    response->set_next_page_token(page->next_page_token);
-  }
-  return Finish(context, kListServices, page.status());
+  return Read(
+      context, kListServices, request->min_revision(),
+      [this, request, response] {
+        absl::StatusOr<ServicesPage> page = registry_.instances().ListServices(
+            request->realm(), request->page_size(), request->page_token());
+        if (page.ok()) {
+          response->mutable_services()->Reserve(
+              static_cast<int>(page->services.size()));
+          for (const ServiceCounts& counts : page->services) {
+            muster::v1::ServiceSummary* summary = response->add_services();
+            summary->set_name(counts.name);
+            summary->set_instance_count(counts.instances);
+            summary->set_routable_count(counts.routable);
+          }
+          response->set_revision(page->revision);
+          response->set_next_page_token(page->next_page_token);
+        }
+        return page.status();
+      });
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* RegistryService::Watch(
@@ -299,18 +344,21 @@ grpc::ServerUnaryReactor* RegistryService::ListEvents(
   query.from_revision = request->from_revision();
   query.from_event_index = request->from_event_index();
   query.limit = request->limit();
-  absl::StatusOr<ChangeLog::EventsPage> page =
-      registry_.change_log().ListEvents(query);
-  if (page.ok()) {
-    response->mutable_events()->Reserve(static_cast<int>(page->events.size()));
-    for (const Event& event : page->events)
-      ToProto(event, response->add_events());
-    response->set_next_revision(page->next_revision);
-    response->set_next_event_index(page->next_event_index);
-    response->set_oldest_retained_revision(page->oldest_retained_revision);
-    response->set_revision(page->revision);
-  }
-  return Finish(context, kListEvents, page.status());
+  return Read(context, kListEvents, 0, [this, query, response] {
+    absl::StatusOr<ChangeLog::EventsPage> page =
+        registry_.change_log().ListEvents(query);
+    if (page.ok()) {
+      response->mutable_events()->Reserve(
+          static_cast<int>(page->events.size()));
+      for (const Event& event : page->events)
+        ToProto(event, response->add_events());
+      response->set_next_revision(page->next_revision);
+      response->set_next_event_index(page->next_event_index);
+      response->set_oldest_retained_revision(page->oldest_retained_revision);
+      response->set_revision(page->revision);
+    }
+    return page.status();
+  });
 }
 
 grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
@@ -344,7 +392,38 @@ grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
       (caller.token->all_realms && caller.token->role == TokenRole::kAdmin)) {
     response->set_data_dir(facts_.data_dir);
   }
-  return Finish(context, kGetServerInfo, absl::OkStatus());
+  muster::v1::Replication* replication = response->mutable_replication();
+  if (Replication* store = registry_.replication(); store == nullptr) {
+    replication->set_store("rocksdb");
+  } else {
+    const ReplicationStatus status = store->GetStatus();
+    replication->set_store(status.backend);
+    replication->set_replica_id(status.self_id);
+    replication->set_member(status.member);
+    if (std::optional<absl::Duration> stale = registry_.Staleness();
+        stale.has_value() && *stale != absl::InfiniteDuration()) {
+      replication->mutable_staleness()->set_seconds(
+          absl::ToInt64Seconds(*stale));
+      replication->mutable_staleness()->set_nanos(static_cast<int32_t>(
+          absl::ToInt64Nanoseconds(*stale % absl::Seconds(1))));
+    } else {
+      // Never confirmed current: as stale as can be said.
+      replication->mutable_staleness()->set_seconds(315576000000);
+    }
+    for (const ReplicaInfo& replica : status.replicas) {
+      muster::v1::Replica* out = replication->add_replicas();
+      out->set_id(replica.id);
+      out->set_address(replica.address);
+    }
+    // Where etcd is: for operators, as the data dir.
+    if (caller.token == nullptr ||
+        (caller.token->all_realms && caller.token->role == TokenRole::kAdmin)) {
+      replication->set_etcd_endpoint(status.endpoint);
+      for (const std::string& endpoint : status.endpoints)
+        replication->add_etcd_endpoints(endpoint);
+    }
+  }
+  return Read(context, kGetServerInfo, 0, [] { return absl::OkStatus(); });
 }
 
 grpc::ServerUnaryReactor* RegistryService::Ping(

@@ -100,6 +100,13 @@ class RegistryService final : public registry_service_internal::Base {
  private:
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                    size_t method, const absl::Status& status);
+  // A read: runs `read` (which fills the response and returns its status)
+  // once this replica has applied `min_revision` (0: at once), and
+  // finishes the call. With a replicated store the reply carries the
+  // initial metadata muster-staleness-ms (see Registry::Staleness).
+  grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
+                                 size_t method, uint64_t min_revision,
+                                 std::function<absl::Status()> read);
 
   template <typename Request, typename Response>
   using Allocator = ArenaMessageAllocator<Request, Response>;

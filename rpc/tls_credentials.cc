@@ -60,4 +60,19 @@ std::shared_ptr<grpc::ChannelCredentials> MakeSelfCheckCredentials(
   return grpc::experimental::TlsCredentials(options);
 }
 
+std::shared_ptr<grpc::ChannelCredentials> MakePeerCredentials(
+    const TlsFiles& files, const std::string& ca_file) {
+  if (!files.enabled()) return grpc::InsecureChannelCredentials();
+  if (ca_file.empty()) return MakeSelfCheckCredentials(files);
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(
+      std::make_shared<FileWatcherCertificateProvider>(
+          files.key_file, files.cert_file, ca_file,
+          IntervalSeconds(files.reload_interval)));
+  options.watch_identity_key_cert_pairs();
+  options.watch_root_certs();
+  options.set_verify_server_certs(true);
+  return grpc::experimental::TlsCredentials(options);
+}
+
 }  // namespace muster::registry

@@ -52,4 +52,13 @@ std::shared_ptr<grpc::ServerCredentials> MakeServerCredentials(
 std::shared_ptr<grpc::ChannelCredentials> MakeSelfCheckCredentials(
     const TlsFiles& files);
 
+// Credentials for calls to another musterd replica (--store etcd):
+// plaintext without TLS; with TLS, the peer's certificate verified against
+// `ca_file` (the CA of the replicas' certificates; its names must match
+// the peer's advertised host), or, with no `ca_file`, not verified (the
+// replicas' shared peer secret still authenticates the caller). The
+// replica presents its own certificate and key, for mutual TLS.
+std::shared_ptr<grpc::ChannelCredentials> MakePeerCredentials(
+    const TlsFiles& files, const std::string& ca_file);
+
 }  // namespace muster::registry
