@@ -29,6 +29,9 @@ PACKAGES=(
   # tests: Catch2 v2, and an independent gRPC client for end-to-end tests;
   # openssl makes the TLS tests' certificates
   catch2 python3-grpcio openssl
+  # tests: PyYAML parses the Kubernetes manifests of deploy/k8s
+  # (tests/deploy/ha_manifests_test.sh)
+  python3-yaml
 )
 
 # One dpkg-query for all; a package dpkg has never seen is not listed.
