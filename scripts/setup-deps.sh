@@ -32,6 +32,9 @@ PACKAGES=(
   # etcd: the members of the etcd store backend's tests (etcd-server),
   # and etcdctl for operators of a muster on etcd (etcd-client)
   etcd-server etcd-client
+  # tests: PyYAML parses the Kubernetes manifests of deploy/k8s
+  # (tests/deploy/ha_manifests_test.sh)
+  python3-yaml
 )
 
 # One dpkg-query for all; a package dpkg has never seen is not listed.
