@@ -5,6 +5,7 @@
 #include <set>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/logging.h"
@@ -506,28 +507,72 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
     Expectations expect;
     expect.read_revision = committed_revision_;
     size_t writers = 0;
+    // Operations that wrote nothing but answered from what they read (an
+    // error such as NOT_FOUND, an unchanged registration): their answer
+    // holds only if what they read is still current in the store.
+    size_t readers = 0;
+    // Whose answer depends on the store: writers and readers.
+    std::vector<bool> depends(group.size(), false);
     taken = group.size();
     for (size_t i = 0; i < group.size(); ++i) {
       results[i] = absl::OkStatus();
       if (!group[i].prepare) continue;
       Txn txn(index_, changes, kPendingRevision, now, &expect);
       results[i] = group[i].prepare(txn);
-      if (!results[i].ok() || !txn.HasWrites()) continue;
+      const bool writes = results[i].ok() && txn.HasWrites();
+      const Expectations& read = txn.expectations();
+      const size_t read_count = ExpectationCount(read);
+      if (!writes && read_count == 0) continue;
       // One record more for the change-log entry, one for the fence.
-      if (writers > 0 &&
-          (RecordCount(changes) + RecordCount(txn.changes()) + 1 >
+      if (writers + readers > 0 &&
+          (RecordCount(changes) + (writes ? RecordCount(txn.changes()) : 0) +
+                   1 >
                max_records ||
-           ExpectationCount(expect) + ExpectationCount(txn.expectations()) + 1 >
-               max_records)) {
+           ExpectationCount(expect) + read_count + 1 > max_records)) {
         taken = i;
         break;
       }
+      MergeExpectations(read, expect);
+      depends[i] = true;
+      if (!writes) {
+        ++readers;
+        continue;
+      }
       MergeChanges(txn.changes(), changes);
-      MergeExpectations(txn.expectations(), expect);
       if (group[i].fenced) expect.fenced = true;
       ++writers;
     }
-    if (writers == 0) break;
+    if (writers == 0 && readers == 0) break;
+    if (writers == 0) {
+      // Nothing to write: confirm that what the answers were read from is
+      // current (one compare-only transaction).
+      absl::StatusOr<ReplicatedCommit> checked = replication_->Validate(expect);
+      if (!checked.ok()) {
+        for (size_t i = 0; i < taken; ++i) {
+          if (depends[i]) {
+            results[i] = absl::UnavailableError(absl::StrCat(
+                "the replicated store could not confirm this replica's "
+                "view: ",
+                checked.status().message()));
+          }
+        }
+        break;
+      }
+      if (checked->committed) break;
+      conflicts_.Increment();
+      WaitApplied(checked->revision);
+      ConflictPause(attempt);
+      if (attempt + 1 >= kMaxConflictRetries) {
+        for (size_t i = 0; i < taken; ++i) {
+          if (depends[i]) {
+            results[i] = absl::AbortedError(
+                "other replicas kept changing the same records; retry");
+          }
+        }
+        break;
+      }
+      continue;
+    }
 
     CommitBatch batch = BuildBatch(changes, kPendingRevision);
     batch.expect = std::move(expect);
@@ -545,8 +590,9 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
                     "the replicated store did not confirm the write; it is "
                     "not acknowledged (it may still have been applied): ",
                     written.status().message()));
+      const bool too_large = !absl::IsUnavailable(refused);
       for (size_t i = 0; i < taken; ++i) {
-        if (results[i].ok()) results[i] = refused;
+        if (too_large ? results[i].ok() : depends[i]) results[i] = refused;
       }
       break;
     }
@@ -565,6 +611,7 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
     // again.
     conflicts_.Increment();
     WaitApplied(written->revision);
+    ConflictPause(attempt);
     if (attempt + 1 >= kMaxConflictRetries) {
       for (size_t i = 0; i < taken; ++i) {
         if (results[i].ok()) {
@@ -587,6 +634,16 @@ void Committer::RunReplicatedGroup(std::vector<CommitOp>& group) {
       group[i].rebase(committed_at);
     if (group[i].done) group[i].done(results[i]);
   }
+}
+
+void Committer::ConflictPause(int attempt) {
+  // Replicas that keep writing the same records would otherwise prepare
+  // again in lockstep and lose to each other repeatedly.
+  if (attempt == 0) return;
+  thread_local absl::BitGen random;
+  const int64_t most_us = std::min<int64_t>(int64_t{500} << attempt, 20000);
+  absl::SleepFor(
+      absl::Microseconds(absl::Uniform<int64_t>(random, 0, most_us)));
 }
 
 void Committer::ApplyFeed(std::vector<FeedUpdate>& updates) {

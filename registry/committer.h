@@ -202,7 +202,7 @@ class Committer final : private FeedSink {
 
   // A group that lost to other replicas' writes this many times in a row
   // is answered ABORTED.
-  static constexpr int kMaxConflictRetries = 16;
+  static constexpr int kMaxConflictRetries = 32;
 
   Committer(Store& store, Index& index, WatchHub& hub, Clock& clock,
             Metrics& metrics, Options options);
@@ -250,6 +250,10 @@ class Committer final : private FeedSink {
   // answers the waiters that are due (reached, expired, or all when
   // stopping).
   void SetApplied(uint64_t revision, bool stopping = false);
+  // Replicated: a random pause of up to 2^attempt/2 ms (at most 20 ms)
+  // before a group that lost `attempt` + 1 times in a row is prepared
+  // again.
+  static void ConflictPause(int attempt);
   // Replicated: applies what the feed brought.
   void ApplyFeed(std::vector<FeedUpdate>& updates);
   // Replicated: applies the feed until the index has `revision`, waiting

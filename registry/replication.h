@@ -91,6 +91,12 @@ class Replication {
   // FAILED_PRECONDITION when the batch is too large for the store.
   virtual absl::StatusOr<ReplicatedCommit> CommitReplicated(
       const CommitBatch& batch) = 0;
+  // Checks that every expectation of `expect` still holds, writing
+  // nothing: `committed` says they do (at `revision`). How a replica makes
+  // an answer it read from its index (NOT_FOUND, a stale incarnation, an
+  // unchanged registration) as current as a write. UNAVAILABLE as above.
+  virtual absl::StatusOr<ReplicatedCommit> Validate(
+      const Expectations& expect) = 0;
   // The most records (and expectations) one batch may hold.
   virtual size_t MaxRecordsPerCommit() const = 0;
 

@@ -425,9 +425,8 @@ size_t EtcdStore::MaxRecordsPerCommit() const {
   return options_.max_txn_ops - 2;
 }
 
-absl::StatusOr<ReplicatedCommit> EtcdStore::CommitReplicated(
-    const CommitBatch& batch) {
-  etcdserverpb::TxnRequest txn;
+absl::Status EtcdStore::AddCompares(const Expectations& expect,
+                                    etcdserverpb::TxnRequest& txn) {
   auto expect_mod = [&txn](std::string key, uint64_t mod_revision) {
     etcdserverpb::Compare* compare = txn.add_compare();
     compare->set_target(etcdserverpb::Compare::MOD);
@@ -435,7 +434,6 @@ absl::StatusOr<ReplicatedCommit> EtcdStore::CommitReplicated(
     compare->set_key(std::move(key));
     compare->set_mod_revision(static_cast<int64_t>(mod_revision));
   };
-  const Expectations& expect = batch.expect;
   for (const auto& [key, revision] : expect.instances)
     expect_mod(InstanceKey(key), revision);
   for (const auto& [name, revision] : expect.realms)
@@ -469,6 +467,41 @@ absl::StatusOr<ReplicatedCommit> EtcdStore::CommitReplicated(
     compare->set_key(MemberKey(options_.replica_id));
     compare->set_lease(lease);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ReplicatedCommit> EtcdStore::Validate(
+    const Expectations& expect) {
+  etcdserverpb::TxnRequest txn;
+  RETURN_IF_ERROR(AddCompares(expect, txn));
+  return SendTxn(txn);
+}
+
+absl::StatusOr<ReplicatedCommit> EtcdStore::SendTxn(
+    const etcdserverpb::TxnRequest& txn) {
+  absl::StatusOr<etcdserverpb::TxnResponse> response = client_->Txn(txn);
+  if (!response.ok()) {
+    const absl::Status& status = response.status();
+    if (absl::IsInvalidArgument(status) &&
+        (absl::StrContains(status.message(), "too many operations") ||
+         absl::StrContains(status.message(), "too large"))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the change is too large for one etcd transaction (etcd's "
+          "--max-txn-ops and --max-request-bytes): ",
+          status.message()));
+    }
+    return FromEtcd(absl::UnavailableError(status.message()), "txn");
+  }
+  ReplicatedCommit result;
+  result.committed = response->succeeded();
+  result.revision = static_cast<uint64_t>(response->header().revision());
+  return result;
+}
+
+absl::StatusOr<ReplicatedCommit> EtcdStore::CommitReplicated(
+    const CommitBatch& batch) {
+  etcdserverpb::TxnRequest txn;
+  RETURN_IF_ERROR(AddCompares(batch.expect, txn));
 
   std::set<std::string> deleted_realms(batch.delete_realms.begin(),
                                        batch.delete_realms.end());
@@ -504,23 +537,7 @@ absl::StatusOr<ReplicatedCommit> EtcdStore::CommitReplicated(
   log->set_key(LogKey());
   log->set_value(EncodeLog(batch.events));
 
-  absl::StatusOr<etcdserverpb::TxnResponse> response = client_->Txn(txn);
-  if (!response.ok()) {
-    const absl::Status& status = response.status();
-    if (absl::IsInvalidArgument(status) &&
-        (absl::StrContains(status.message(), "too many operations") ||
-         absl::StrContains(status.message(), "too large"))) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the change is too large for one etcd transaction (etcd's "
-          "--max-txn-ops and --max-request-bytes): ",
-          status.message()));
-    }
-    return FromEtcd(absl::UnavailableError(status.message()), "txn");
-  }
-  ReplicatedCommit result;
-  result.committed = response->succeeded();
-  result.revision = static_cast<uint64_t>(response->header().revision());
-  return result;
+  return SendTxn(txn);
 }
 
 absl::Status EtcdStore::StartFeed(uint64_t revision, FeedSink* sink) {

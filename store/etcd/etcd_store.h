@@ -96,6 +96,8 @@ class EtcdStore final : public Store, public Replication {
   // Replication.
   absl::StatusOr<ReplicatedCommit> CommitReplicated(
       const CommitBatch& batch) override;
+  absl::StatusOr<ReplicatedCommit> Validate(
+      const Expectations& expect) override;
   size_t MaxRecordsPerCommit() const override;
   absl::Status StartFeed(uint64_t revision, FeedSink* sink) override;
   void StopFeed() override;
@@ -115,6 +117,12 @@ class EtcdStore final : public Store, public Replication {
   std::string LogKey() const;
   std::string CompactedKey() const;
   std::string PeerSecretKey() const;
+
+  // The compares of a transaction that holds only while `expect` does.
+  absl::Status AddCompares(const Expectations& expect,
+                           etcdserverpb::TxnRequest& txn);
+  // Sends `txn`; UNAVAILABLE or FAILED_PRECONDITION as CommitReplicated.
+  absl::StatusOr<ReplicatedCommit> SendTxn(const etcdserverpb::TxnRequest& txn);
 
   // Reads the peer secret, creating it when no replica has yet.
   absl::Status EnsurePeerSecret();
