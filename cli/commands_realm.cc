@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
 #include "cli/table.h"
@@ -97,10 +98,34 @@ absl::Status RunStatus(Context& ctx) {
   }
 
   absl::Time now = ctx.now();
+  const v1::Replication& replication = info->replication();
+  std::string store = replication.store().empty() ? "-" : replication.store();
+  if (replication.store() == "etcd") {
+    std::vector<std::string> replicas;
+    for (const v1::Replica& replica : replication.replicas()) {
+      replicas.push_back(absl::StrCat(replica.id(), "@", replica.address()));
+    }
+    const absl::Duration stale =
+        absl::Seconds(replication.staleness().seconds()) +
+        absl::Nanoseconds(replication.staleness().nanos());
+    absl::StrAppend(
+        &store, ": replica ", replication.replica_id(),
+        replication.member() ? "" : " (NOT a member: its lease is lost)",
+        " of ", replicas.size(), " (", absl::StrJoin(replicas, ", "),
+        "); confirmed current ",
+        stale > absl::Hours(24 * 365)
+            ? std::string("never")
+            : absl::StrCat(absl::FormatDuration(
+                               absl::Trunc(stale, absl::Milliseconds(1))),
+                           " ago"));
+    if (!replication.etcd_endpoint().empty())
+      absl::StrAppend(&store, "; etcd ", replication.etcd_endpoint());
+  }
   PrintFields(
       ctx.out,
       {{"Daemon", absl::StrCat(ctx.client.address(), " (reachable, health ",
                                health, ")")},
+       {"Store", store},
        {"Version", info->version()},
        {"Started", AgeAndTime(info->started_at(), now)},
        {"Revision", absl::StrCat(info->revision(), " (oldest retained ",

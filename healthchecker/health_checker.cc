@@ -120,6 +120,7 @@ void HealthChecker::AddSessionLocked(const Target& target, absl::Time now) {
 }
 
 void HealthChecker::RemoveSessionLocked(uint64_t id) {
+  refused_evictions_.erase(id);
   std::unique_ptr<CheckSession> session = sessions_.Remove(id);
   if (session == nullptr) return;
   // A probe in flight keeps its slot until it completes; its result finds
@@ -340,6 +341,8 @@ void HealthChecker::Sweep() {
     TargetKey key;
     uint64_t incarnation;
     std::string reason;
+    // False for one the registry refused before (see OnEvictDone).
+    bool announce = true;
   };
   std::vector<Eviction> evictions;
   std::vector<Eviction> held;
@@ -358,7 +361,8 @@ void HealthChecker::Sweep() {
         const CheckSession& session = *sessions_.Find(e.session);
         out->push_back(Eviction{
             e.session, session.target().key, session.target().incarnation,
-            EvictionPolicy::Reason(e.critical_for, session.output())});
+            EvictionPolicy::Reason(e.critical_for, session.output()),
+            refused_evictions_.count(e.session) == 0});
       }
     }
     metrics_.SetPausedRealms(policy.paused_realms());
@@ -376,8 +380,12 @@ void HealthChecker::Sweep() {
                Describe(e.key), e.reason);
   }
   for (Eviction& e : evictions) {
-    metrics_.Evicted();
-    MUSTER_LOG(kInfo, "checker: evicting %s: %s", Describe(e.key), e.reason);
+    // An eviction the registry refused is tried at every sweep; it is
+    // counted and logged once.
+    if (e.announce) {
+      metrics_.Evicted();
+      MUSTER_LOG(kInfo, "checker: evicting %s: %s", Describe(e.key), e.reason);
+    }
     const uint64_t id = e.session;
     verdicts_.Evict(
         e.key, e.incarnation, std::move(e.reason),
@@ -394,9 +402,14 @@ void HealthChecker::OnEvictDone(uint64_t id, const absl::Status& status) {
     RemoveSessionLocked(id);
     return;
   }
-  // Gone, drained meanwhile (FAILED_PRECONDITION) or a store error: the
-  // upsert or removal that explains it arrives on its own; an instance
-  // still due at the next sweep is tried again.
+  // Gone, drained meanwhile (FAILED_PRECONDITION), refused by the
+  // registry's eviction protection (several replicas) or a store error:
+  // the upsert or removal that explains it arrives on its own; an
+  // instance still due at the next sweep is tried again.
+  if (refused_evictions_.insert(id).second) {
+    MUSTER_LOG(kInfo, "checker: eviction not done, tried again while due: %s",
+               status.message());
+  }
   sessions_.eviction().EvictionFailed(id);
 }
 

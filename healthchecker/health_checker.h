@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -129,6 +130,9 @@ class HealthChecker final : public TargetListener, public HealthDetailProvider {
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   SessionTable sessions_ ABSL_GUARDED_BY(mu_);
+  // Sessions whose eviction the registry refused (and that are still
+  // due): their next attempts are not counted or logged again.
+  std::set<uint64_t> refused_evictions_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace muster::healthchecker

@@ -554,6 +554,9 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
     // Each client its own connections: one client's backoff after a
     // member died does not hold back another's.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    // A watch response carries a whole revision (a realm deleted with all
+    // its instances); etcd is trusted not to flood its client.
+    args.SetMaxReceiveMessageSize(-1);
     auto endpoint = std::make_unique<Endpoint>();
     endpoint->address = address;
     endpoint->channel = grpc::CreateCustomChannel(address, *credentials, args);

@@ -366,25 +366,37 @@ absl::Status EtcdStore::DecodeKv(const std::string& key,
 }
 
 absl::StatusOr<StoredState> EtcdStore::LoadAll() {
-  etcdserverpb::RangeRequest range;
-  range.set_key(options_.prefix);
-  range.set_range_end(PrefixEnd(options_.prefix));
-  absl::StatusOr<etcdserverpb::RangeResponse> listed = client_->Range(range);
-  if (!listed.ok()) return FromEtcd(listed.status(), "load");
+  // Page by page, every page at the first one's revision: one snapshot,
+  // without one huge response.
+  constexpr int64_t kPage = 1000;
   StoredState state;
-  state.revision = static_cast<uint64_t>(listed->header().revision());
   CommitBatch batch;
   bool replicas_changed = false;
   {
     absl::MutexLock lock(&mu_);
     replicas_.clear();
   }
-  for (const mvccpb::KeyValue& kv : listed->kvs()) {
-    if (kv.key() == LogKey()) continue;  // history, not state
-    RETURN_IF_ERROR(DecodeKv(kv.key(), kv.value(), false,
-                             static_cast<uint64_t>(kv.create_revision()),
-                             static_cast<uint64_t>(kv.mod_revision()), batch,
-                             replicas_changed));
+  etcdserverpb::RangeRequest range;
+  range.set_key(options_.prefix);
+  range.set_range_end(PrefixEnd(options_.prefix));
+  range.set_limit(kPage);
+  for (;;) {
+    absl::StatusOr<etcdserverpb::RangeResponse> listed = client_->Range(range);
+    if (!listed.ok()) return FromEtcd(listed.status(), "load");
+    if (range.revision() == 0) {
+      state.revision = static_cast<uint64_t>(listed->header().revision());
+      range.set_revision(listed->header().revision());
+    }
+    for (const mvccpb::KeyValue& kv : listed->kvs()) {
+      if (kv.key() == LogKey()) continue;  // history, not state
+      RETURN_IF_ERROR(DecodeKv(kv.key(), kv.value(), false,
+                               static_cast<uint64_t>(kv.create_revision()),
+                               static_cast<uint64_t>(kv.mod_revision()), batch,
+                               replicas_changed));
+    }
+    if (!listed->more() || listed->kvs().empty()) break;
+    // The next page starts just after the last key.
+    range.set_key(listed->kvs(listed->kvs_size() - 1).key() + '\0');
   }
   state.realms = std::move(batch.put_realms);
   state.tokens = std::move(batch.put_tokens);

@@ -460,6 +460,42 @@ TEST_CASE("a replica started later reads the history from etcd", "[etcd]") {
   CHECK(absl::IsOutOfRange(page.status()));
 }
 
+TEST_CASE("a replica loads thousands of records page by page, at one revision",
+          "[etcd]") {
+  Cluster cluster;
+  Replica& a = cluster.Add("a");
+  constexpr int kCount = 2500;
+  absl::Mutex mu;
+  int done = 0;
+  int failed = 0;
+  uint64_t last = 0;
+  for (int i = 0; i < kCount; ++i) {
+    a.registry->instances().Register(
+        "default", Web(absl::StrCat("w", i)), "test",
+        [&](absl::StatusOr<Instances::RegisterResult> result) {
+          absl::MutexLock lock(&mu);
+          ++done;
+          if (!result.ok()) {
+            ++failed;
+          } else {
+            last = std::max(last, result->revision);
+          }
+        });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](int* d) { return *d == kCount; }, &done));
+  }
+  REQUIRE(failed == 0);
+  // Groups of many registrations share a transaction.
+  CHECK(last < static_cast<uint64_t>(kCount));
+  Replica& late = cluster.Add("late");
+  const ChangeLog::Stats stats = late.registry->change_log().GetStats();
+  CHECK(stats.instances == kCount);
+  CHECK(stats.revision >= last);
+}
+
 TEST_CASE("a read at a minimum revision waits for it, or says how far behind",
           "[etcd]") {
   Cluster cluster;
