@@ -334,8 +334,17 @@ TEST_CASE(
   Put(*writer, "/failover/key", "before");
   REQUIRE(ValueOf(*reader, "/failover/key") == "before");
   REQUIRE(reader->CurrentEndpoint() == cluster.endpoint(victim));
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key("/failover/key");
+  std::unique_ptr<EtcdWatchStream> watch = reader->Watch(create);
+  REQUIRE(NextResponse(*watch).created());
 
   cluster.Kill(victim);
+  // The watch on the killed member ends.
+  absl::StatusOr<std::optional<etcdserverpb::WatchResponse>> ended =
+      watch->Next(absl::Seconds(10));
+  CHECK(ended.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_FALSE(watch->RequestProgress());
 
   // A read is retried on the next member.
   CHECK(ValueOf(*reader, "/failover/key") == "before");
@@ -558,6 +567,13 @@ TEST_CASE("etcd client options are checked, naming the option",
   status = create(half_pair);
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(status.message()), Catch::Contains("key_file"));
+  EtcdClientOptions key_only;
+  key_only.endpoints = {"127.0.0.1:2379"};
+  key_only.key_file = "/nonexistent/client.key";
+  status = create(key_only);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(status.message()),
+             Catch::StartsWith("etcd option cert_file"));
 
   EtcdClientOptions missing_ca;
   missing_ca.endpoints = {"127.0.0.1:2379"};
