@@ -78,6 +78,10 @@ RULES = {
                  "muster/v1/types.pb.h", "rocksdb/db.h", "cli/client.h"],
     "frontend": ["client/src/resolver_impl.h", "rpc/server.h",
                  "muster/v1/registry.grpc.pb.h", "common/clock.h"],
+    # The etcd client: gRPC and etcd's protos, nothing of muster's.
+    "muster_etcd_client": ["registry/model.h", "registry/registry.h",
+                           "store/layout/keys.h", "rocksdb/db.h",
+                           "rpc/server.h", "muster/v1/types.pb.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",

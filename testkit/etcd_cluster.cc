@@ -25,16 +25,46 @@ constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 constexpr absl::Duration kStatusDeadline = absl::Seconds(1);
 constexpr absl::Duration kReapDeadline = absl::Minutes(1);
 
+constexpr absl::Duration kStopDeadline = absl::Seconds(5);
+
 std::atomic<int> cluster_counter{0};
 
-// Maintenance/Status of one member, on a fresh channel (a channel that
-// failed to connect waits out a reconnect backoff).
-absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(
-    const std::string& address) {
+// True when every thread of `pid` is stopped (state T in
+// /proc/<pid>/task/<tid>/stat).
+bool AllThreadsStopped(pid_t pid) {
+  std::error_code error;
+  const std::filesystem::path tasks = absl::StrCat("/proc/", pid, "/task");
+  for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+    const std::string stat = ReadFile((task.path() / "stat").string());
+    // "tid (comm) S ...": the state follows the last ')'.
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size() ||
+        stat[paren + 2] != 'T') {
+      return false;
+    }
+  }
+  return !error;
+}
+
+// The last lines of a log, for an error message (the test's directory
+// may be gone when someone reads it).
+std::string LogTail(const std::string& path) {
+  constexpr size_t kTail = 2000;
+  const std::string log = ReadFile(path);
+  return log.size() <= kTail ? log : log.substr(log.size() - kTail);
+}
+
+}  // namespace
+
+// A fresh channel each time: a channel that failed to connect waits out
+// a reconnect backoff.
+absl::StatusOr<etcdserverpb::StatusResponse> EtcdCluster::MemberStatus(
+    int i) const {
+  const std::string address = endpoint(i);
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto stub = etcdserverpb::Maintenance::NewStub(grpc::CreateCustomChannel(
-      address, grpc::InsecureChannelCredentials(), args));
+  auto stub = etcdserverpb::Maintenance::NewStub(
+      grpc::CreateCustomChannel(address, credentials_, args));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        absl::ToChronoMilliseconds(kStatusDeadline));
@@ -48,17 +78,27 @@ absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(
   return response;
 }
 
-}  // namespace
-
-EtcdCluster::EtcdCluster(std::string dir, std::string binary, int members)
+EtcdCluster::EtcdCluster(std::string dir, EtcdClusterOptions options,
+                         int members)
     : dir_(std::move(dir)),
-      binary_(std::move(binary)),
+      options_(std::move(options)),
       token_(absl::StrCat("muster-test-", getpid(), "-", cluster_counter++)),
       members_(members) {
   for (int i = 0; i < members; ++i) {
     members_[i].name = absl::StrCat("member-", i);
     members_[i].data_dir = absl::StrCat(dir_, "/member-", i);
     members_[i].log_path = absl::StrCat(dir_, "/member-", i, ".log");
+  }
+  if (tls_.cert_file.empty()) {
+    credentials_ = grpc::InsecureChannelCredentials();
+  } else {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ReadFile(tls_.server_ca_file);
+    if (!tls_.client_ca_file.empty()) {
+      ssl.pem_cert_chain = ReadFile(tls_.client_cert_file);
+      ssl.pem_private_key = ReadFile(tls_.client_key_file);
+    }
+    credentials_ = grpc::SslCredentials(ssl);
   }
 }
 
@@ -67,12 +107,12 @@ EtcdCluster::~EtcdCluster() {
 }
 
 absl::StatusOr<std::unique_ptr<EtcdCluster>> EtcdCluster::Start(
-    int members, std::string dir, std::string binary) {
+    int members, std::string dir, EtcdClusterOptions options) {
   if (members < 1) {
     return absl::InvalidArgumentError("EtcdCluster: members must be >= 1");
   }
   std::unique_ptr<EtcdCluster> cluster(
-      new EtcdCluster(std::move(dir), std::move(binary), members));
+      new EtcdCluster(std::move(dir), std::move(options), members));
   std::vector<int> all;
   for (int i = 0; i < members; ++i) all.push_back(i);
   absl::Status status;
@@ -118,22 +158,33 @@ absl::Status EtcdCluster::Spawn(int i) {
   }
   Member& m = members_[i];
   const std::string client_url =
-      absl::StrCat("http://127.0.0.1:", m.client_port);
+      absl::StrCat(tls_.cert_file.empty() ? "http" : "https",
+                   "://127.0.0.1:", m.client_port);
   const std::string peer_url = absl::StrCat("http://127.0.0.1:", m.peer_port);
   SpawnOptions options;
   options.argv = {
-      binary_, "--name=" + m.name, "--data-dir=" + m.data_dir,
+      options_.binary, "--name=" + m.name, "--data-dir=" + m.data_dir,
       "--listen-client-urls=" + client_url,
       "--advertise-client-urls=" + client_url, "--listen-peer-urls=" + peer_url,
       "--initial-advertise-peer-urls=" + peer_url,
       "--initial-cluster=" + absl::StrJoin(peers, ","),
       "--initial-cluster-state=new", "--initial-cluster-token=" + token_,
-      // Fast elections that a loaded 2-core machine does
-      // not trip by itself.
+      // Elections in about a second that a loaded 2-core machine
+      // does not set off by itself; compaction only when a test asks.
       "--heartbeat-interval=100", "--election-timeout=1000",
       "--max-txn-ops=1024", "--auto-compaction-retention=0",
       "--quota-backend-bytes=268435456", "--snapshot-count=10000",
       "--logger=zap", "--log-outputs=stderr"};
+  if (!tls_.cert_file.empty()) {
+    options.argv.push_back("--cert-file=" + tls_.cert_file);
+    options.argv.push_back("--key-file=" + tls_.key_file);
+  }
+  if (!tls_.client_ca_file.empty()) {
+    options.argv.push_back("--client-cert-auth");
+    options.argv.push_back("--trusted-ca-file=" + tls_.client_ca_file);
+  }
+  options.argv.insert(options.argv.end(), options_.extra_args.begin(),
+                      options_.extra_args.end());
   options.out = Sink::File(m.log_path);
   options.err = Sink::File(m.log_path);
   absl::StatusOr<std::unique_ptr<Child>> child = Child::Spawn(options);
@@ -153,10 +204,10 @@ absl::Status EtcdCluster::WaitReady(const std::vector<int>& indexes,
       if (m.child == nullptr || m.child->Exited()) {
         m.child.reset();
         return absl::UnavailableError(absl::StrCat(
-            "etcd ", m.name, " exited during start-up; see ", m.log_path));
+            "etcd ", m.name, " exited during start-up; the end of ", m.log_path,
+            ":\n", LogTail(m.log_path)));
       }
-      absl::StatusOr<etcdserverpb::StatusResponse> status =
-          MemberStatus(endpoint(i));
+      absl::StatusOr<etcdserverpb::StatusResponse> status = MemberStatus(i);
       if (!status.ok()) {
         last_error = std::string(status.status().message());
         all_ready = false;
@@ -172,9 +223,10 @@ absl::Status EtcdCluster::WaitReady(const std::vector<int>& indexes,
     // A member gives no event to wait on before it listens.
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return absl::DeadlineExceededError(
-      absl::StrCat("etcd members not ready in ", absl::FormatDuration(timeout),
-                   ": ", last_error, "; logs in ", dir_));
+  return absl::DeadlineExceededError(absl::StrCat(
+      "etcd members not ready in ", absl::FormatDuration(timeout), ": ",
+      last_error, "; the end of ", members_[indexes[0]].log_path, ":\n",
+      LogTail(members_[indexes[0]].log_path)));
 }
 
 std::vector<std::string> EtcdCluster::endpoints() const {
@@ -196,7 +248,15 @@ void EtcdCluster::Kill(int i) {
 }
 
 void EtcdCluster::Stop(int i) {
-  if (members_[i].child != nullptr) members_[i].child->Signal(SIGSTOP);
+  if (members_[i].child == nullptr) return;
+  const pid_t pid = members_[i].child->pid();
+  members_[i].child->Signal(SIGSTOP);
+  // kill() returns before every thread has stopped; a thread still
+  // running could answer one more call.
+  const absl::Time deadline = absl::Now() + kStopDeadline;
+  while (!AllThreadsStopped(pid) && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void EtcdCluster::Continue(int i) {
@@ -214,8 +274,7 @@ absl::StatusOr<int> EtcdCluster::LeaderIndex() const {
   uint64_t leader_term = 0;
   for (int i = 0; i < size(); ++i) {
     if (members_[i].child == nullptr) continue;
-    absl::StatusOr<etcdserverpb::StatusResponse> status =
-        MemberStatus(endpoint(i));
+    absl::StatusOr<etcdserverpb::StatusResponse> status = MemberStatus(i);
     if (!status.ok()) continue;
     if (status->leader() != 0 &&
         status->leader() == status->header().member_id() &&

@@ -5,6 +5,8 @@
 // dir and log file under one directory, tuned to elect fast yet stay
 // stable on a loaded machine. Not thread-safe.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,19 +14,44 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "store/etcd/proto/rpc.pb.h"
 #include "testkit/child_process.h"
 
 namespace muster::testing {
 
+// TLS on the members' client port (peers talk plain HTTP on 127.0.0.1).
+// Off when cert_file is empty.
+struct EtcdTls {
+  // The members' certificate (for IP:127.0.0.1) and key.
+  std::string cert_file;
+  std::string key_file;
+  // The CA of client certificates. Set: clients must present one signed
+  // by it (--client-cert-auth); the harness then dials with
+  // client_cert_file/client_key_file.
+  std::string client_ca_file;
+  // What the harness itself trusts (the CA of cert_file), and its client
+  // certificate when client_ca_file is set.
+  std::string server_ca_file;
+  std::string client_cert_file;
+  std::string client_key_file;
+};
+
+struct EtcdClusterOptions {
+  EtcdTls tls;
+  // Appended to every member's flags (e.g. "--auth-token-ttl=1").
+  std::vector<std::string> extra_args;
+  std::string binary = "/usr/bin/etcd";
+};
+
 class EtcdCluster final {
  public:
-  // Starts `members` etcd processes (`binary`) with data dirs and logs
+  // Starts `members` etcd processes (options.binary) with data dirs and logs
   // under `dir` (member-<i>/ and member-<i>.log), and waits until every
   // member answers and they agree on a leader. A member that exits
   // during start-up (another process took a port) makes the whole
   // cluster start again on other ports.
   static absl::StatusOr<std::unique_ptr<EtcdCluster>> Start(
-      int members, std::string dir, std::string binary = "/usr/bin/etcd");
+      int members, std::string dir, EtcdClusterOptions options = {});
   // Kills (SIGKILL) every member.
   ~EtcdCluster();
   EtcdCluster(const EtcdCluster&) = delete;
@@ -36,7 +63,7 @@ class EtcdCluster final {
   std::string endpoint(int i) const;
 
   void Kill(int i);      // SIGKILL and reap
-  void Stop(int i);      // SIGSTOP
+  void Stop(int i);      // SIGSTOP, returning once every thread stopped
   void Continue(int i);  // SIGCONT
   // Kills member `i` if it runs, starts it again on the same ports and
   // data dir, and waits until it answers with a leader.
@@ -62,7 +89,7 @@ class EtcdCluster final {
     std::unique_ptr<Child> child;  // null when killed
   };
 
-  EtcdCluster(std::string dir, std::string binary, int members);
+  EtcdCluster(std::string dir, EtcdClusterOptions options, int members);
   // Picks fresh ports, empties the data dirs and spawns every member.
   absl::Status SpawnAll();
   absl::Status Spawn(int i);
@@ -70,9 +97,13 @@ class EtcdCluster final {
   // early when one of them exited.
   absl::Status WaitReady(const std::vector<int>& indexes,
                          absl::Duration timeout);
+  // Maintenance/Status of member `i`, on a fresh channel.
+  absl::StatusOr<etcdserverpb::StatusResponse> MemberStatus(int i) const;
 
   const std::string dir_;
-  const std::string binary_;
+  const EtcdClusterOptions options_;
+  const EtcdTls& tls_ = options_.tls;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_;  // of the harness
   const std::string token_;  // --initial-cluster-token
   std::vector<Member> members_;
 };

@@ -173,6 +173,7 @@ class WatchStreamImpl final : public EtcdWatchStream {
   }
 
   void Close() override {
+    absl::MutexLock close_lock(&close_mu_);
     {
       absl::MutexLock lock(&mu_);
       closed_ = true;
@@ -237,8 +238,9 @@ class WatchStreamImpl final : public EtcdWatchStream {
   grpc::ClientContext context_;  // TryCancel is thread-safe
   std::unique_ptr<grpc::ClientReaderWriter<WatchRequest, WatchResponse>>
       stream_;
-  std::thread reader_;
+  std::thread reader_;  // joined by the first Close, under close_mu_
 
+  absl::Mutex close_mu_;
   // Writes, and Finish, one at a time.
   absl::Mutex write_mu_;
   bool finished_ ABSL_GUARDED_BY(write_mu_) = false;
@@ -525,9 +527,11 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Create(
     }
   }
   if (options.cert_file.empty() != options.key_file.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "etcd option ", options.cert_file.empty() ? "key_file" : "cert_file",
-        ": a client certificate needs both cert_file and key_file"));
+    const bool key_missing = options.key_file.empty();
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd option ", key_missing ? "key_file" : "cert_file",
+                     ": empty while ", key_missing ? "cert_file" : "key_file",
+                     " is set; a client certificate needs both"));
   }
   if (options.username.empty() && !options.password.empty()) {
     return absl::InvalidArgumentError(

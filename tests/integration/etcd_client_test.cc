@@ -11,16 +11,19 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "testkit/child_process.h"
 #include "testkit/etcd_cluster.h"
+#include "testkit/test_certs.h"
 #include "tests/support/eventually.h"
 #include "tests/support/temp_dir.h"
 
@@ -35,9 +38,10 @@ constexpr absl::Duration kCallTimeout = absl::Seconds(1);
 
 // A cluster in its own temporary directory.
 struct TestCluster {
-  explicit TestCluster(int members) {
+  explicit TestCluster(int members,
+                       muster::testing::EtcdClusterOptions options = {}) {
     absl::StatusOr<std::unique_ptr<EtcdCluster>> started =
-        EtcdCluster::Start(members, dir.path());
+        EtcdCluster::Start(members, dir.path(), std::move(options));
     INFO(started.status().ToString());
     REQUIRE(started.ok());
     cluster = *std::move(started);
@@ -330,8 +334,17 @@ TEST_CASE(
   Put(*writer, "/failover/key", "before");
   REQUIRE(ValueOf(*reader, "/failover/key") == "before");
   REQUIRE(reader->CurrentEndpoint() == cluster.endpoint(victim));
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key("/failover/key");
+  std::unique_ptr<EtcdWatchStream> watch = reader->Watch(create);
+  REQUIRE(NextResponse(*watch).created());
 
   cluster.Kill(victim);
+  // The watch on the killed member ends.
+  absl::StatusOr<std::optional<etcdserverpb::WatchResponse>> ended =
+      watch->Next(absl::Seconds(10));
+  CHECK(ended.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_FALSE(watch->RequestProgress());
 
   // A read is retried on the next member.
   CHECK(ValueOf(*reader, "/failover/key") == "before");
@@ -399,21 +412,102 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "etcd client authenticates, and again after the member forgot "
-    "its token",
-    "[etcd][auth]") {
-  TestCluster test(1);
+    "etcd member cut off from the leader refuses reads and ends "
+    "its watch streams",
+    "[etcd][failover]") {
+  TestCluster test(3);
+  EtcdCluster& cluster = *test.cluster;
+  const int alone = AFollower(cluster);
+  std::unique_ptr<EtcdClient> client = NewClient({cluster.endpoint(alone)});
+  Put(*client, "/alone/key", "v");
+  etcdserverpb::WatchCreateRequest create;
+  create.set_key("/alone/key");
+  std::unique_ptr<EtcdWatchStream> watch = client->Watch(create);
+  REQUIRE(NextResponse(*watch).created());
+
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i != alone) cluster.Stop(i);
+  }
+  // Even a serializable read, which the member could answer from its own
+  // (stale) copy, is refused once it has no leader.
+  etcdserverpb::RangeRequest serializable = Get("/alone/key");
+  serializable.set_serializable(true);
+  absl::Status refused;
+  CHECK(Eventually([&] {
+    refused = client->Range(serializable).status();
+    return refused.code() == absl::StatusCode::kUnavailable &&
+           absl::StrContains(refused.message(), "no leader");
+  }));
+  INFO(refused.ToString());
+  // etcd ends the streams after three election timeouts without a leader.
+  absl::StatusOr<std::optional<etcdserverpb::WatchResponse>> ended =
+      watch->Next(absl::Seconds(10));
+  CHECK(ended.status().code() == absl::StatusCode::kUnavailable);
+  CHECK_THAT(std::string(ended.status().message()),
+             Catch::Contains("no leader"));
+}
+
+TEST_CASE("etcd client speaks TLS with a client certificate", "[etcd][tls]") {
+  TempDir certs_dir;
+  muster::testing::TestCerts certs(certs_dir.path());
+  muster::testing::EtcdClusterOptions cluster_options;
+  muster::testing::EtcdTls& tls = cluster_options.tls;
+  tls.cert_file = certs.server().cert;
+  tls.key_file = certs.server().key;
+  tls.client_ca_file = certs.ca().cert;
+  tls.server_ca_file = certs.ca().cert;
+  tls.client_cert_file = certs.client().cert;
+  tls.client_key_file = certs.client().key;
+  TestCluster test(1, cluster_options);
+
+  EtcdClientOptions options;
+  options.endpoints = test.cluster->endpoints();
+  options.ca_file = certs.ca().cert;
+  options.cert_file = certs.client().cert;
+  options.key_file = certs.client().key;
+  options.call_timeout = kCallTimeout;
+  absl::StatusOr<std::unique_ptr<EtcdClient>> client =
+      EtcdClient::Create(options);
+  REQUIRE(client.ok());
+  Put(**client, "/tls/key", "v");
+  CHECK(ValueOf(**client, "/tls/key") == "v");
+
+  // Without a client certificate, or trusting another CA, or in plain
+  // text: no call gets through.
+  EtcdClientOptions no_cert = options;
+  no_cert.cert_file.clear();
+  no_cert.key_file.clear();
+  EtcdClientOptions other_ca = options;
+  other_ca.ca_file = certs.other_ca().cert;
+  EtcdClientOptions plain = options;
+  plain.ca_file.clear();
+  plain.cert_file.clear();
+  plain.key_file.clear();
+  for (const EtcdClientOptions& bad : {no_cert, other_ca, plain}) {
+    absl::StatusOr<std::unique_ptr<EtcdClient>> refused =
+        EtcdClient::Create(bad);
+    REQUIRE(refused.ok());
+    CHECK_FALSE((*refused)->Range(Get("/tls/key")).ok());
+  }
+}
+
+TEST_CASE("etcd client authenticates, and again once its token expired",
+          "[etcd][auth]") {
+  muster::testing::EtcdClusterOptions options;
+  // Simple tokens unused for a second expire.
+  options.extra_args = {"--auth-token=simple", "--auth-token-ttl=1"};
+  TestCluster test(1, options);
   EtcdCluster& cluster = *test.cluster;
   for (std::vector<std::string> args :
        {std::vector<std::string>{"user", "add", "root:secret"},
         std::vector<std::string>{"user", "grant-role", "root", "root"},
         std::vector<std::string>{"auth", "enable"}}) {
-    muster::testing::SpawnOptions options;
-    options.argv = {"/usr/bin/etcdctl", "--endpoints=" + cluster.endpoint(0)};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.env = {"ETCDCTL_API=3"};
+    muster::testing::SpawnOptions etcdctl;
+    etcdctl.argv = {"/usr/bin/etcdctl", "--endpoints=" + cluster.endpoint(0)};
+    etcdctl.argv.insert(etcdctl.argv.end(), args.begin(), args.end());
+    etcdctl.env = {"ETCDCTL_API=3"};
     muster::testing::RunResult result =
-        muster::testing::Run(options, absl::Seconds(10));
+        muster::testing::Run(etcdctl, absl::Seconds(10));
     INFO(result.out << result.err);
     REQUIRE(result.exit_code == 0);
   }
@@ -433,11 +527,13 @@ TEST_CASE(
       NewClient(cluster.endpoints(), "root", "secret");
   Put(*client, "/auth/key", "v");
 
-  // Simple tokens live in the member's memory: after a restart the old
-  // one is invalid, and only a new Authenticate gets the calls through.
-  REQUIRE(cluster.Restart(0).ok());
-  CHECK(Eventually([&] { return client->Range(Get("/auth/key")).ok(); }));
+  // The token expires only while unused, so this wait cannot be a poll:
+  // the TTL (1 s), the member's sweep (every 1 s) and a margin.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3000));
+  // The first call meets "invalid auth token", authenticates again and
+  // goes through.
   CHECK(ValueOf(*client, "/auth/key") == "v");
+  Put(*client, "/auth/key", "w");
 }
 
 TEST_CASE("etcd client options are checked, naming the option",
@@ -471,6 +567,13 @@ TEST_CASE("etcd client options are checked, naming the option",
   status = create(half_pair);
   CHECK(status.code() == absl::StatusCode::kInvalidArgument);
   CHECK_THAT(std::string(status.message()), Catch::Contains("key_file"));
+  EtcdClientOptions key_only;
+  key_only.endpoints = {"127.0.0.1:2379"};
+  key_only.key_file = "/nonexistent/client.key";
+  status = create(key_only);
+  CHECK(status.code() == absl::StatusCode::kInvalidArgument);
+  CHECK_THAT(std::string(status.message()),
+             Catch::StartsWith("etcd option cert_file"));
 
   EtcdClientOptions missing_ca;
   missing_ca.endpoints = {"127.0.0.1:2379"};
