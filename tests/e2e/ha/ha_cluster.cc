@@ -260,9 +260,11 @@ void RegisterLoad::Run(int thread) {
   for (int n = 0; !stop_; ++n) {
     const std::string id = absl::StrCat(prefix_, "-", thread, "-", n);
     muster::v1::RegisterResponse response;
-    grpc::Status status =
-        cluster_.RegisterWithFailover(replica, PlainInstance("load", id),
-                                      &response, std::chrono::seconds(20));
+    int attempts = 0;
+    grpc::Status status = cluster_.RegisterWithFailover(
+        replica, PlainInstance("load", id), &response, std::chrono::seconds(20),
+        3000, &attempts);
+    retries_ += attempts - 1;
     if (status.ok()) {
       absl::MutexLock lock(&mu_);
       acked_.push_back(Acked{id, response.instance().create_revision(),

@@ -126,6 +126,8 @@ class RegisterLoad final {
   std::vector<Acked> acked() const;
   size_t acked_count() const;
   int failures() const { return failures_.load(); }
+  // Calls that failed UNAVAILABLE or DEADLINE_EXCEEDED and were retried.
+  int retries() const { return retries_.load(); }
   // Waits until at least `at_least` registrations are acknowledged in
   // all; false after `timeout`.
   bool WaitForAcked(size_t at_least, std::chrono::milliseconds timeout) const;
@@ -139,6 +141,7 @@ class RegisterLoad final {
   const std::string prefix_;
   std::atomic<bool> stop_{false};
   std::atomic<int> failures_{0};
+  std::atomic<int> retries_{0};
   mutable absl::Mutex mu_;
   std::vector<Acked> acked_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
