@@ -271,6 +271,9 @@ void RegisterLoad::Run(int thread) {
                              response.revision()});
     } else {
       ++failures_;
+      absl::MutexLock lock(&mu_);
+      absl::StrAppend(&failure_log_, id, ": ", status.error_code(), " ",
+                      status.error_message(), "\n");
     }
     replica = (replica + 1) % cluster_.size();
   }
@@ -279,6 +282,11 @@ void RegisterLoad::Run(int thread) {
 std::vector<Acked> RegisterLoad::acked() const {
   absl::MutexLock lock(&mu_);
   return acked_;
+}
+
+std::string RegisterLoad::failure_log() const {
+  absl::MutexLock lock(&mu_);
+  return failure_log_;
 }
 
 size_t RegisterLoad::acked_count() const {

@@ -126,6 +126,8 @@ class RegisterLoad final {
   std::vector<Acked> acked() const;
   size_t acked_count() const;
   int failures() const { return failures_.load(); }
+  // Each failed registration: "id: code message", one a line.
+  std::string failure_log() const;
   // Calls that failed UNAVAILABLE or DEADLINE_EXCEEDED and were retried.
   int retries() const { return retries_.load(); }
   // Waits until at least `at_least` registrations are acknowledged in
@@ -144,6 +146,7 @@ class RegisterLoad final {
   std::atomic<int> retries_{0};
   mutable absl::Mutex mu_;
   std::vector<Acked> acked_ ABSL_GUARDED_BY(mu_);
+  std::string failure_log_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 

@@ -122,6 +122,15 @@ void LoadThroughDisturbance(HaCluster& cluster, const std::string& prefix,
   INFO("60 more registrations acknowledged "
        << took << " s after the disturbance; " << load.retries() << " retries");
   INFO(cluster.Logs());
+  INFO("failed registrations:\n" << load.failure_log());
+  // KNOWN MUSTERD BUG (fails now and then as of this commit; the test is
+  // right): a registration that meets a conflict (another replica wrote
+  // first) is answered NOT_FOUND 'realm "" not found'. The committer
+  // prepares the group again, but the Register prepare function moved its
+  // captured request into Upsert on the first run (registry/instances.cc,
+  // Instances::Register: Upsert(txn, std::move(request), ...)), so the
+  // second run sees an empty Instance. Conflicts are common while etcd
+  // fails over and whenever replicas write at the same time.
   CHECK(resumed);
   CHECK(load.failures() == 0);
   const std::vector<Acked> acked = load.acked();
@@ -370,6 +379,7 @@ TEST_CASE(
   const size_t before = load.acked_count();
   CHECK(load.WaitForAcked(before + 60, seconds(20)));
   load.Stop();
+  INFO("failed registrations:\n" << load.failure_log());
   CHECK(load.failures() == 0);
   const std::vector<Acked> acked = load.acked();
   const uint64_t max_revision = load.max_revision();
