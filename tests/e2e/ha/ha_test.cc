@@ -621,6 +621,7 @@ TEST_CASE(
 
   // Reads answer from memory, saying how stale they may be.
   int64_t staleness_ms = -2;
+  std::string history;  // every staleness read, when
   auto stale_read = [&] {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + seconds(3));
@@ -636,10 +637,12 @@ TEST_CASE(
     staleness_ms = std::strtoll(
         std::string(found->second.data(), found->second.size()).c_str(),
         nullptr, 10);
+    absl::StrAppend(&history, staleness_ms, " ms at +",
+                    static_cast<int>(SecondsSince(write_at) * 1000), " ms; ");
     return staleness_ms > 3000;
   };
   const bool grew = Eventually(stale_read, seconds(15), milliseconds(200));
-  INFO("muster-staleness-ms " << staleness_ms);
+  INFO("muster-staleness-ms " << staleness_ms << ": " << history);
   CHECK(grew);
   absl::StatusOr<muster::v1::ServerInfo> info = cluster->Info(1);
   REQUIRE(info.ok());
