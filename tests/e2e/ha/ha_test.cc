@@ -657,12 +657,22 @@ TEST_CASE(
   INFO(cluster->Logs());
   CHECK(status.ok());
   // And the replica catches up: staleness falls back.
-  CHECK(Eventually(
+  std::string after;
+  const bool current = Eventually(
       [&] {
         absl::StatusOr<muster::v1::ServerInfo> now = cluster->Info(1);
-        return now.ok() && now->replication().staleness().seconds() < 2;
+        if (!now.ok()) {
+          absl::StrAppend(&after, now.status().message(), "; ");
+          return false;
+        }
+        const auto& staleness = now->replication().staleness();
+        absl::StrAppend(&after, staleness.seconds(), ".",
+                        staleness.nanos() / 1000000, " s; ");
+        return staleness.seconds() < 2;
       },
-      seconds(15)));
+      seconds(15), milliseconds(500));
+  INFO("staleness after SIGCONT: " << after);
+  CHECK(current);
 }
 
 TEST_CASE("read your writes across replicas with min_revision", "[ha]") {
