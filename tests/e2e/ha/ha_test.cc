@@ -6,8 +6,6 @@
 // replica, watches resume elsewhere without gap or duplicate, each
 // instance is checked by exactly one live replica.
 
-#include <signal.h>
-
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <chrono>
