@@ -27,6 +27,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -137,9 +138,13 @@ struct WatchRun {
   uint64_t write_errors = 0;
   std::string first_write_error;
   uint64_t events = 0;
-  bool snapshot = false;  // SNAPSHOT_END came
-  bool in_order = true;   // revisions strictly increased
-  bool unknown = false;   // an event of an instance not written here
+  bool snapshot = false;   // SNAPSHOT_END came
+  bool in_order = true;    // revisions never decreased
+  bool duplicate = false;  // an instance's event came twice
+  bool unknown = false;    // an event of an instance not written here
+  // Events with the revision of the event before them: a replica commits
+  // the registrations it groups into one etcd Txn at one revision.
+  uint64_t shared_revision = 0;
   double write_seconds = 0;
 };
 
@@ -172,7 +177,10 @@ WatchRun MeasureWatch(
   grpc::ClientContext watch_ctx;
   std::vector<double> latencies;
   bool in_order = true;
+  bool duplicate = false;
   bool unknown = false;
+  uint64_t shared_revision = 0;
+  std::unordered_set<std::string> seen;
   std::thread watcher([&] {
     v1::WatchRequest req;
     req.set_realm(realm);
@@ -184,8 +192,10 @@ WatchRun MeasureWatch(
       if (resp.kind() == v1::WatchResponse::SNAPSHOT_END) snapshot = true;
       if (resp.kind() != v1::WatchResponse::EVENTS) continue;
       for (const v1::Event& e : resp.events()) {
-        if (e.revision() <= last_revision) in_order = false;
+        if (e.revision() < last_revision) in_order = false;
+        if (e.revision() == last_revision) ++shared_revision;
         last_revision = e.revision();
+        if (!seen.insert(e.instance().id()).second) duplicate = true;
         absl::MutexLock lock(&times.mu);
         auto it = times.sent.find(e.instance().id());
         if (it == times.sent.end()) {
@@ -253,7 +263,9 @@ WatchRun MeasureWatch(
   run.latencies_ms = std::move(latencies);
   run.events = events.load();
   run.in_order = in_order;
+  run.duplicate = duplicate;
   run.unknown = unknown;
+  run.shared_revision = shared_revision;
   return run;
 }
 
@@ -605,7 +617,7 @@ void Bench::Ha() {
         });
     const DaemonStats after = is_ha ? SumStats(replicas) : daemon_.Stats();
     const bool complete = run.snapshot && run.write_errors == 0 &&
-                          run.in_order && !run.unknown &&
+                          run.in_order && !run.duplicate && !run.unknown &&
                           run.events == run.writes_ok && run.writes_ok > 0;
     Row row;
     row.scenario = is_ha ? "ha-watch" : "ha-watch-single";
@@ -633,6 +645,10 @@ void Bench::Ha() {
       row.extra.push_back({"p50_ratio_to_single", p50_ratio});
       row.extra.push_back({"p99_ratio_to_single", p99_ratio});
     }
+    row.notes += "; " + std::to_string(run.shared_revision) +
+                 " events at the revision of the one before";
+    row.extra.push_back(
+        {"events_sharing_a_revision", double(run.shared_revision)});
     rows_.push_back(row);
     if (!complete) {
       Fail("ha: " + row.scenario + ": " +
@@ -641,6 +657,7 @@ void Bench::Ha() {
            std::to_string(run.write_errors) + " failed" +
            (run.first_write_error.empty() ? "" : ": " + run.first_write_error) +
            ")" + (run.in_order ? "" : ", out of order") +
+           (run.duplicate ? ", duplicated" : "") +
            (run.unknown ? ", unknown events" : ""));
     }
   }
