@@ -400,6 +400,7 @@ void Bench::Ha() {
 
   // --- register ---
   std::map<int, double> single_register, ha_register, raw_register;
+  std::map<int, double> lookup_ratio;
   for (int inflight : kInFlights) {
     LoadResult single, ha, raw;
     double single_cpu = 0, ha_cpu = 0;
@@ -588,6 +589,7 @@ void Bench::Ha() {
     h.notes = "replica r1, 10 of " + std::to_string(n + 10) +
               " instances; x single node";
     h.extra.push_back({"ratio_to_single", h.ratio});
+    lookup_ratio[inflight] = h.ratio;
   }
   if (wrong_size > 0) {
     Fail("ha: " + std::to_string(wrong_size) +
@@ -596,6 +598,7 @@ void Bench::Ha() {
 
   // --- watch: cross-replica against the single node ---
   double single_p50 = 0, single_p99 = 0;
+  double watch_p50_ratio = 0, watch_p99_ratio = 0;
   for (int side = 0; side < 2; ++side) {
     const bool is_ha = side == 1;
     const std::string realm = is_ha ? "ha-watch" : "ha-watch-single";
@@ -644,6 +647,8 @@ void Bench::Ha() {
                   "x at p99; complete: " + (complete ? "yes" : "no");
       row.extra.push_back({"p50_ratio_to_single", p50_ratio});
       row.extra.push_back({"p99_ratio_to_single", p99_ratio});
+      watch_p50_ratio = p50_ratio;
+      watch_p99_ratio = p99_ratio;
     }
     row.notes += "; " + std::to_string(run.shared_revision) +
                  " events at the revision of the one before";
@@ -673,8 +678,11 @@ void Bench::Ha() {
                Fixed(raw_register[inflight] > 0
                          ? ha_register[inflight] / raw_register[inflight]
                          : 0,
-                     2);
+                     2) +
+               ", HA lookup / single " + Fixed(lookup_ratio[inflight], 2);
   }
+  summary += "\n  watch latency, HA (r0 -> r2) / single: p50 " +
+             Fixed(watch_p50_ratio, 2) + ", p99 " + Fixed(watch_p99_ratio, 2);
   std::fprintf(stderr,
                "muster-bench: ha ratios:%s\nmuster-bench: ha took %.0f s\n",
                summary.c_str(), Seconds(Clock::now() - scenario_begin));
