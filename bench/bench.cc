@@ -29,6 +29,14 @@ void Bench::Run() {
 #ifdef MUSTER_BENCH_XDS
   if (Selected("xds")) Xds();
 #endif
+  // ha starts etcd and three replicas and takes minutes: run when named,
+  // and by default only in --quick (the test suite's run).
+  if (Named("ha") || (config_.scenarios.empty() && config_.quick)) Ha();
+}
+
+bool Bench::Named(const std::string& name) const {
+  return std::find(config_.scenarios.begin(), config_.scenarios.end(), name) !=
+         config_.scenarios.end();
 }
 
 bool Bench::Selected(const std::string& name) const {

@@ -42,6 +42,9 @@ struct Config {
   int checker_targets = 10000;
   int scale_instances = 1000000;
   std::vector<std::pair<int, int>> watch_loads = {{1000, 100}, {100, 1000}};
+  // The ha scenario: the etcd binary, and the instances of its lookup.
+  std::string etcd = "/usr/bin/etcd";
+  int ha_lookup_instances = 20000;
 };
 
 // Runs the scenarios against one musterd and collects their rows and
@@ -60,6 +63,8 @@ class Bench {
  private:
   // Whether --scenarios names `name` (or is empty).
   bool Selected(const std::string& name) const;
+  // Whether --scenarios names `name`.
+  bool Named(const std::string& name) const;
   // Records a failure (the exit code becomes 1) and prints it.
   void Fail(const std::string& what);
   // Fails when `r` had a request that was not answered OK.
@@ -126,6 +131,9 @@ class Bench {
   // The xDS (ADS) control plane, with MUSTER_XDS: how long an EDS push
   // takes to reach N subscribed ADS streams, against a plain Watch.
   void Xds();
+  // musterd's HA mode (3 replicas over a 3-member etcd) against the single
+  // node and against raw etcd puts: register, lookup, cross-replica watch.
+  void Ha();
 
   const Config& config_;
   Daemon& daemon_;

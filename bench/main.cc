@@ -3,10 +3,11 @@
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
 // register, heartbeat, watch, checker, scale, secure, client, dns and xds;
-// scale, secure and dns on daemons of their own), and prints one Markdown table
-// row per scenario and concurrency. Any failed request, any watch event missed,
-// duplicated or out of order, or any acknowledged instance missing after the
-// scale restart makes the exit code 1.
+// scale, secure and dns on daemons of their own; ha, when named or with
+// --quick, on three replicas over an etcd cluster of its own), and prints one
+// Markdown table row per scenario and concurrency. Any failed request, any
+// watch event missed, duplicated or out of order, or any acknowledged instance
+// missing after the scale restart makes the exit code 1.
 
 #include <signal.h>
 
@@ -46,8 +47,10 @@ int Main(int argc, char** argv) {
   app.add_option(
       "--scenarios", scenarios,
       "Comma-separated subset of baseline,lookup,register,"
-      "heartbeat,watch,checker,scale,secure,client,dns,xds (baseline always "
-      "runs)");
+      "heartbeat,watch,checker,scale,secure,client,dns,xds,ha (baseline always "
+      "runs; ha only when named, or by default with --quick)");
+  app.add_option("--etcd", config.etcd, "etcd binary the ha scenario starts")
+      ->capture_default_str();
   app.add_option("--json", json, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
@@ -59,6 +62,7 @@ int Main(int argc, char** argv) {
     config.checker_targets = 200;
     config.scale_instances = 5000;
     config.watch_loads = {{20, 100}};
+    config.ha_lookup_instances = 1000;
   }
   signal(SIGPIPE, SIG_IGN);
 
