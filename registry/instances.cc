@@ -239,9 +239,11 @@ void Instances::Register(std::string realm, Instance request, std::string actor,
                                    : MissingRealm::kRefuse;
   Submit<RegisterResult>(
       committer_, CommitMode::kGrouped,
+      // A replicated store may prepare it again (see Committer): the
+      // request is copied, never moved out.
       [request = std::move(request), missing, actor = std::move(actor)](
-          Txn& txn, RegisterResult& result) mutable {
-        return Upsert(txn, std::move(request), missing, actor, result);
+          Txn& txn, RegisterResult& result) {
+        return Upsert(txn, request, missing, actor, result);
       },
       std::move(done));
 }

@@ -51,7 +51,7 @@ Registry::Registry(Options options, Store& store, Clock& clock,
 
 std::optional<absl::Duration> Registry::Staleness() const {
   if (replication_ == nullptr) return std::nullopt;
-  const absl::Time current = replication_->GetStatus().last_current;
+  const absl::Time current = replication_->LastCurrent();
   if (current == absl::InfinitePast()) return absl::InfiniteDuration();
   return std::max(absl::ZeroDuration(), absl::Now() - current);
 }

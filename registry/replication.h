@@ -112,6 +112,8 @@ class Replication {
   // may read the store): replicas present it when they call each other.
   virtual std::string PeerSecret() const = 0;
   virtual ReplicationStatus GetStatus() const = 0;
+  // ReplicationStatus::last_current alone (cheap: every read asks).
+  virtual absl::Time LastCurrent() const = 0;
   // Gives up this replica's membership at once (a clean shutdown), so
   // the others take its instances over without waiting for the lease.
   virtual void Leave() = 0;

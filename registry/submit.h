@@ -59,7 +59,9 @@ void RebaseRevision(Realm& realm, uint64_t assigned);
 void RebaseRevision(Token& token, uint64_t assigned);
 
 // Queues a mutation. `prepare` runs on the commit thread, in queue order,
-// against a default-constructed result. `done` then runs once, on the
+// against a default-constructed result. With a replicated store it may run
+// more than once (prepared again after another replica's write): it must
+// not consume what it captured. `done` then runs once, on the
 // commit thread after the group's synced write: with prepare's error, the
 // write's UNAVAILABLE, or the result. After Committer::Stop, or while the
 // store cannot write, `done` gets UNAVAILABLE and `prepare` never runs.

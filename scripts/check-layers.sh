@@ -49,6 +49,12 @@ RULES = {
                             "rpc/server.h"],
     "muster_store_memory": ["rocksdb/db.h", "grpcpp/grpcpp.h",
                             "codec/model_proto.h", "rpc/server.h"],
+    # The second store: the core, the layout and its own etcd client.
+    "muster_store_etcd": ["rocksdb/db.h", "rpc/server.h",
+                          "store/rocksdb/rocksdb_store.h",
+                          "store/memory/memory_store.h",
+                          "healthchecker/health_checker.h",
+                          "codec/model_proto.h", "daemon/daemon_options.h"],
     "muster_store_rocksdb": ["grpcpp/grpcpp.h", "rpc/server.h",
                              "store/memory/memory_store.h",
                              "healthchecker/health_checker.h"],

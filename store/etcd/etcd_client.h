@@ -7,8 +7,9 @@
 // Endpoints. The client holds one channel per endpoint and sends every
 // call to the current one; a call that fails with UNAVAILABLE or
 // DEADLINE_EXCEEDED (a dead, stopped or partitioned member) moves the
-// current endpoint to the next. Reads (Range, Status) are then retried
-// once on the next endpoint; writes (Txn, Compact, LeaseGrant,
+// current endpoint to the next. Reads (Range) and lease keep-alives are
+// then retried once on the next endpoint (Status asks the one endpoint
+// it names); writes (Txn, Compact, LeaseGrant,
 // LeaseRevoke) are not: their outcome is unknown, and the caller hears
 // UNAVAILABLE. Every call carries the "hasleader" metadata, so a member
 // cut off from the leader refuses instead of answering stale.

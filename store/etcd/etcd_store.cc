@@ -125,8 +125,11 @@ absl::Status FromEtcd(const absl::Status& status, absl::string_view what) {
 
 }  // namespace
 
-EtcdStore::EtcdStore(Options options, std::unique_ptr<etcd::EtcdClient> client)
-    : options_(std::move(options)), client_(std::move(client)) {}
+EtcdStore::EtcdStore(Options options, std::unique_ptr<etcd::EtcdClient> client,
+                     std::unique_ptr<etcd::EtcdClient> lease_client)
+    : options_(std::move(options)),
+      client_(std::move(client)),
+      lease_client_(std::move(lease_client)) {}
 
 absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(Options options) {
   if (options.prefix.empty() || options.prefix.back() != '/') {
@@ -149,8 +152,14 @@ absl::StatusOr<std::unique_ptr<EtcdStore>> EtcdStore::Open(Options options) {
   }
   ASSIGN_OR_RETURN(std::unique_ptr<etcd::EtcdClient> client,
                    etcd::EtcdClient::Create(options.client));
-  std::unique_ptr<EtcdStore> store(
-      new EtcdStore(std::move(options), std::move(client)));
+  etcd::EtcdClientOptions lease_options = options.client;
+  lease_options.call_timeout =
+      std::min(lease_options.call_timeout,
+               std::max(absl::Milliseconds(300), options.lease_ttl / 4));
+  ASSIGN_OR_RETURN(std::unique_ptr<etcd::EtcdClient> lease_client,
+                   etcd::EtcdClient::Create(std::move(lease_options)));
+  std::unique_ptr<EtcdStore> store(new EtcdStore(
+      std::move(options), std::move(client), std::move(lease_client)));
   RETURN_IF_ERROR(store->EnsurePeerSecret());
   RETURN_IF_ERROR(store->Join());
   store->renew_thread_ =
@@ -259,6 +268,8 @@ absl::Status EtcdStore::Join() {
 
 void EtcdStore::RenewLoop() {
   const absl::Duration every = options_.lease_ttl / 3;
+  // After a failed renewal the next comes soon: the lease is running out.
+  bool failed = false;
   for (;;) {
     int64_t lease = 0;
     {
@@ -266,12 +277,19 @@ void EtcdStore::RenewLoop() {
       auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopping_ || left_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&done), every);
+      mu_.AwaitWithTimeout(absl::Condition(&done),
+                           failed ? absl::Milliseconds(100) : every);
       if (stopping_ || left_) return;
       lease = lease_id_;
     }
-    absl::StatusOr<int64_t> ttl = client_->LeaseKeepAliveOnce(lease);
+    absl::StatusOr<int64_t> ttl = lease_client_->LeaseKeepAliveOnce(lease);
+    const bool failed_before = failed;
+    failed = !ttl.ok();
     if (ttl.ok() && *ttl > 0) {
+      if (failed_before) {
+        MUSTER_LOG(kInfo, "replica \"%s\": lease renewed again",
+                   options_.replica_id);
+      }
       absl::MutexLock lock(&mu_);
       lease_renewed_ = absl::Now();
       continue;
@@ -285,8 +303,10 @@ void EtcdStore::RenewLoop() {
         MUSTER_LOG(kWarning, "replica \"%s\": joining again failed: %s",
                    options_.replica_id, joined.ToString());
       }
-    } else {
-      MUSTER_LOG(kWarning, "replica \"%s\": lease renewal failed: %s",
+    } else if (!failed_before) {
+      MUSTER_LOG(kWarning,
+                 "replica \"%s\": lease renewal failed (trying again every "
+                 "100ms): %s",
                  options_.replica_id, ttl.status().ToString());
     }
   }
@@ -594,6 +614,8 @@ void EtcdStore::FeedLoop(uint64_t revision) {
 
   uint64_t delivered = revision;
   absl::Duration backoff = absl::Milliseconds(50);
+  // A watch that keeps failing is logged once, until it works again.
+  bool logged = false;
   for (;;) {
     etcdserverpb::WatchCreateRequest create;
     create.set_key(options_.prefix);
@@ -624,6 +646,8 @@ void EtcdStore::FeedLoop(uint64_t revision) {
           watch->Next(options_.progress_interval);
       if (!next.ok()) {
         ended = next.status();
+        // Its member is gone or cut off: the next one, then.
+        if (!absl::IsCancelled(ended)) client_->RotateEndpoint();
         break;
       }
       if (!next->has_value()) {
@@ -639,6 +663,11 @@ void EtcdStore::FeedLoop(uint64_t revision) {
       last_heard = absl::Now();
       const etcdserverpb::WatchResponse& response = **next;
       backoff = absl::Milliseconds(50);
+      if (logged && !response.canceled()) {
+        MUSTER_LOG(kInfo, "etcd watch back on %s at revision %d",
+                   client_->CurrentEndpoint(), delivered);
+        logged = false;
+      }
       if (response.canceled()) {
         if (response.compact_revision() > 0) {
           ended = absl::OutOfRangeError(
@@ -708,11 +737,14 @@ void EtcdStore::FeedLoop(uint64_t revision) {
       sink->OnFeedLost(ended);
       return;
     }
-    MUSTER_LOG(kWarning,
-               "etcd watch ended at revision %d (%s); watching again from %d "
-               "on %s",
-               delivered, ended.ToString(), delivered + 1,
-               client_->CurrentEndpoint());
+    if (!logged) {
+      MUSTER_LOG(kWarning,
+                 "etcd watch ended at revision %d (%s); watching again from "
+                 "%d on %s",
+                 delivered, ended.ToString(), delivered + 1,
+                 client_->CurrentEndpoint());
+      logged = true;
+    }
     absl::MutexLock lock(&mu_);
     auto stop = [this]()
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
@@ -813,6 +845,11 @@ absl::Status EtcdStore::Compact(uint64_t oldest_to_keep) {
 uint64_t EtcdStore::OldestRetainedRevision() const {
   absl::MutexLock lock(&mu_);
   return oldest_retained_;
+}
+
+absl::Time EtcdStore::LastCurrent() const {
+  absl::MutexLock lock(&mu_);
+  return last_current_;
 }
 
 ReplicationStatus EtcdStore::GetStatus() const {

@@ -104,10 +104,12 @@ class EtcdStore final : public Store, public Replication {
   std::string SelfId() const override { return options_.replica_id; }
   std::string PeerSecret() const override;
   ReplicationStatus GetStatus() const override;
+  absl::Time LastCurrent() const override;
   void Leave() override;
 
  private:
-  explicit EtcdStore(Options options, std::unique_ptr<etcd::EtcdClient> client);
+  EtcdStore(Options options, std::unique_ptr<etcd::EtcdClient> client,
+            std::unique_ptr<etcd::EtcdClient> lease_client);
 
   std::string RealmKey(absl::string_view name) const;
   std::string InstanceKey(const registry::InstanceKey& key) const;
@@ -145,6 +147,10 @@ class EtcdStore final : public Store, public Replication {
   // Constant after construction.
   const Options options_;
   const std::unique_ptr<etcd::EtcdClient> client_;
+  // Renews the lease, with a deadline short enough (a quarter of the TTL)
+  // that a renewal stuck on a stopped member moves to the next one before
+  // the lease runs out.
+  const std::unique_ptr<etcd::EtcdClient> lease_client_;
 
   mutable absl::Mutex mu_;
   int64_t lease_id_ ABSL_GUARDED_BY(mu_) = 0;

@@ -225,6 +225,39 @@ TEST_CASE("writes to the same records from two replicas are serialized",
   CHECK(revisions.size() == on_a.size());
 }
 
+TEST_CASE("two replicas racing to register the same instance both succeed",
+          "[etcd]") {
+  Cluster cluster;
+  Replica& a = cluster.Add("a");
+  Replica& b = cluster.Add("b");
+  // Each registration changes the address, so every one writes; the
+  // loser of a race is prepared again from its request, which must still
+  // be whole.
+  std::atomic<int> failures{0};
+  auto race = [&](Replica& replica, const std::string& prefix) {
+    for (int i = 0; i < 30; ++i) {
+      absl::StatusOr<Instances::RegisterResult> result =
+          Register(replica, Web("w1", absl::StrCat(prefix, i % 200)));
+      if (!result.ok()) {
+        ++failures;
+        UNSCOPED_INFO(result.status().ToString());
+      }
+    }
+  };
+  std::thread on_a([&] { race(a, "10.1.0."); });
+  std::thread on_b([&] { race(b, "10.2.0."); });
+  on_a.join();
+  on_b.join();
+  CHECK(failures == 0);
+  CHECK(a.metrics.GetCounter("muster_commit_conflicts_total", "").Value() +
+            b.metrics.GetCounter("muster_commit_conflicts_total", "").Value() >
+        0);
+  // One incarnation throughout.
+  const std::vector<std::string> lines = EventLines(a);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.front().find(" registered ") != std::string::npos);
+}
+
 TEST_CASE("the incarnation fences a stale deregistration on any replica",
           "[etcd]") {
   Cluster cluster;
