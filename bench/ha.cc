@@ -324,8 +324,10 @@ void Bench::Ha() {
   // etcd: three members on 127.0.0.1, data in /tmp like the single node's.
   std::error_code mkdir_error;
   std::filesystem::create_directories(dir + "/etcd", mkdir_error);
+  testing::EtcdClusterOptions etcd_options;
+  etcd_options.binary = config_.etcd;
   absl::StatusOr<std::unique_ptr<testing::EtcdCluster>> cluster =
-      testing::EtcdCluster::Start(kReplicas, dir + "/etcd", config_.etcd);
+      testing::EtcdCluster::Start(kReplicas, dir + "/etcd", etcd_options);
   if (!cluster.ok()) {
     Fail("ha: etcd did not start: " + cluster.status().ToString());
     return;
