@@ -29,7 +29,7 @@ std::string Refusal(const DaemonOptions& options) {
   return std::string(config.status().message());
 }
 
-TEST_CASE("--store etcd fills in its defaults", "[daemon]") {
+TEST_CASE("the flags of --store etcd fill in their defaults", "[daemon]") {
   absl::StatusOr<ReplicationConfig> config = ParseReplicationOptions(Etcd());
   INFO(config.status().ToString());
   REQUIRE(config.ok());
