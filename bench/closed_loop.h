@@ -24,6 +24,17 @@ struct LoadResult {
   double wall_seconds = 0;
 };
 
+// Adds one run's counts and latencies to `total` (a point measured in
+// several rounds); the first error seen is kept.
+inline void Accumulate(const LoadResult& r, LoadResult* total) {
+  total->ok += r.ok;
+  total->errors += r.errors;
+  total->wall_seconds += r.wall_seconds;
+  total->latencies_ms.insert(total->latencies_ms.end(), r.latencies_ms.begin(),
+                             r.latencies_ms.end());
+  if (total->first_error.empty()) total->first_error = r.first_error;
+}
+
 template <typename Req, typename Resp>
 using StartFn =
     std::function<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>(

@@ -65,15 +65,6 @@ std::string PrefixEnd(std::string prefix) {
   return std::string(1, '\0');
 }
 
-void Accumulate(const LoadResult& r, LoadResult* total) {
-  total->ok += r.ok;
-  total->errors += r.errors;
-  total->wall_seconds += r.wall_seconds;
-  total->latencies_ms.insert(total->latencies_ms.end(), r.latencies_ms.begin(),
-                             r.latencies_ms.end());
-  if (total->first_error.empty()) total->first_error = r.first_error;
-}
-
 // Register calls spread round-robin over `stubs`.
 StartFn<v1::RegisterRequest, v1::RegisterResponse> RoundRobinRegister(
     std::vector<v1::Registry::Stub*> stubs) {

@@ -46,15 +46,6 @@ struct Side {
   }
 };
 
-void Accumulate(const LoadResult& r, LoadResult* total) {
-  total->ok += r.ok;
-  total->errors += r.errors;
-  total->wall_seconds += r.wall_seconds;
-  total->latencies_ms.insert(total->latencies_ms.end(), r.latencies_ms.begin(),
-                             r.latencies_ms.end());
-  if (total->first_error.empty()) total->first_error = r.first_error;
-}
-
 }  // namespace
 
 void Bench::Secure() {
