@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "muster/internal/v1/peer.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "testkit/child_process.h"
 #include "testkit/daemon_process.h"
@@ -742,6 +743,36 @@ TEST_CASE("musterctl with several addresses uses the first that answers",
   INFO(result.out << result.err);
   CHECK(result.exit_code == 0);
   CHECK_THAT(result.out, Catch::Contains("\"cli-1\""));
+}
+
+TEST_CASE("the replicas' peer service refuses a caller without their secret",
+          "[ha]") {
+  std::unique_ptr<HaCluster> cluster = StartCluster();
+  muster::v1::RegisterRequest ttl = PlainInstance("peer", "p-1");
+  ttl.mutable_instance()->mutable_check()->set_kind(muster::v1::CHECK_KIND_TTL);
+  ttl.mutable_instance()->mutable_check()->mutable_ttl()->set_seconds(30);
+  muster::v1::RegisterResponse registered;
+  REQUIRE(
+      cluster->stub(0).Register(ContextMs(5000).get(), ttl, &registered).ok());
+  auto peer = muster::internal::v1::Peer::NewStub(grpc::CreateChannel(
+      cluster->address(1), grpc::InsecureChannelCredentials()));
+  muster::internal::v1::ForwardHeartbeatsRequest request;
+  request.set_from("intruder");
+  muster::internal::v1::ForwardedHeartbeat* heartbeat =
+      request.add_heartbeats();
+  heartbeat->set_realm("default");
+  heartbeat->set_service("peer");
+  heartbeat->set_id("p-1");
+  heartbeat->set_incarnation(registered.instance().create_revision());
+  for (const std::string secret : {"", "not-the-secret"}) {
+    INFO("secret \"" << secret << "\"");
+    std::unique_ptr<grpc::ClientContext> context = ContextMs(5000);
+    if (!secret.empty()) context->AddMetadata("muster-peer-secret", secret);
+    muster::internal::v1::ForwardHeartbeatsResponse response;
+    const grpc::Status status =
+        peer->ForwardHeartbeats(context.get(), request, &response);
+    CHECK(status.error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  }
 }
 
 }  // namespace muster::testing
