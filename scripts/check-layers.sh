@@ -88,6 +88,10 @@ RULES = {
     "muster_etcd_client": ["registry/model.h", "registry/registry.h",
                            "store/layout/keys.h", "rocksdb/db.h",
                            "rpc/server.h", "muster/v1/types.pb.h"],
+    # The explanation: the public protos only.
+    "muster_explain": ["registry/model.h", "codec/model_proto.h",
+                       "grpcpp/grpcpp.h", "rpc/server.h", "cli/output.h",
+                       "httplib.h", "rocksdb/db.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",
