@@ -743,8 +743,7 @@ TEST_CASE("watch: Last-Event-ID resumes with no gap and no duplicate",
   CHECK(ids == std::vector<std::string>{"r2", "r3"});
 }
 
-TEST_CASE("watch: a slow consumer is cut off and told to reset",
-          "[http_api]") {
+TEST_CASE("watch: a slow consumer is cut off and told to reset", "[http_api]") {
   TestServer::Options options;
   // A small budget per watcher: a few of the big events below.
   options.registry.watch.buffer_bytes = 128 * 1024;
