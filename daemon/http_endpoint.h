@@ -26,7 +26,8 @@ class HttpServer;  // cpp-httplib, kept out of this header.
 //   GET /readyz   200 "ready" when `ready()` returns OK, else 503 "not
 //                 ready: " and the status message (readiness)
 // Options::routes adds more (the HTTP API).
-// Requests run on two worker threads of its own (plus extra_workers);
+// Requests run on two worker threads of its own, plus up to extra_workers
+// more started when every worker is busy;
 // connections are not kept alive, so an idle client never holds a worker.
 // Thread-safety: port() and address() may be called from any thread; Start()
 // and Stop() are called by the owner, not concurrently with each other.
