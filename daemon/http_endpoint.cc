@@ -5,14 +5,18 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <deque>
 #include <system_error>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/listen_address.h"
 #include "common/logging.h"
 
@@ -57,6 +61,68 @@ class HttpServer final {
 };
 
 namespace {
+
+// httplib's task queue with `min` workers from the start and up to `max`:
+// a connection that finds every worker busy gets a thread of its own while
+// there are fewer than `max`. Threads once started stay until shutdown
+// (so the count is the high-water mark). Thread-safe.
+class ElasticPool final : public httplib::TaskQueue {
+ public:
+  ElasticPool(size_t min, size_t max) : max_(std::max(min, max)) {
+    absl::MutexLock lock(&mu_);
+    while (threads_.size() < min) SpawnLocked();
+  }
+  ~ElasticPool() override = default;
+
+  void enqueue(std::function<void()> fn) override {
+    absl::MutexLock lock(&mu_);
+    jobs_.push_back(std::move(fn));
+    if (jobs_.size() > idle_ && threads_.size() < max_) SpawnLocked();
+    cv_.Signal();
+  }
+
+  // Runs what is queued, then joins every worker.
+  void shutdown() override {
+    std::vector<std::thread> threads;
+    {
+      absl::MutexLock lock(&mu_);
+      shutdown_ = true;
+      cv_.SignalAll();
+      threads.swap(threads_);
+    }
+    for (std::thread& thread : threads) thread.join();
+  }
+
+ private:
+  void SpawnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    threads_.emplace_back([this] { Work(); });
+  }
+
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        absl::MutexLock lock(&mu_);
+        ++idle_;
+        while (jobs_.empty() && !shutdown_) cv_.Wait(&mu_);
+        --idle_;
+        if (jobs_.empty()) return;  // shut down
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  const size_t max_;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(mu_);
+  // Workers waiting for a job.
+  size_t idle_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 // /metrics, /healthz and /readyz are cheap; two workers leave room for a
 // scrape and a probe at once.
@@ -155,8 +221,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   httplib::Server* server = &(*holder)->http();
   // httplib takes ownership of the queue and joins its threads when the
   // accept loop ends.
-  server->new_task_queue = [] {
-    return new httplib::ThreadPool(kWorkerThreads);
+  server->new_task_queue = [extra = options.extra_workers] {
+    return new ElasticPool(kWorkerThreads, kWorkerThreads + extra);
   };
   server->set_socket_options(ListenerSocketOptions);
   // One request per connection: an idle keep-alive client (a scraper
@@ -191,6 +257,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
                                 : absl::StrCat("not ready: ", status.message()),
                     "text/plain");
   });
+
+  if (options.routes) options.routes(*server);
 
   // httplib reports a failed bind as false or -1; errno still holds the
   // reason from the last bind() it tried.
