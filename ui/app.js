@@ -574,11 +574,15 @@
       } catch (err) { explained = { error: err }; }
       try {
         const list = [];
+        const seen = new Set();  // a page may repeat the last one's end
         let from = 0;
         for (let page = 0; page < 20; page++) {
           const r = await api(`/v1/realms/${enc(realm)}/events?service=${enc(service)}&id=${enc(id)}&limit=500` +
                               (from ? `&from_revision=${from}` : ''));
-          list.push(...(r.events || []));
+          for (const ev of r.events || []) {
+            const key = `${ev.revision}/${ev.cause}/${ev.type}`;
+            if (!seen.has(key)) { seen.add(key); list.push(ev); }
+          }
           const next = Number(r.nextRevision || 0);
           if (!r.events || !r.events.length || !next || next <= from) break;
           from = next;
