@@ -84,8 +84,12 @@
   }
   // Shows the token dialog; resolves when a token was entered.
   function askToken(why) {
-    if (tokenPrompt) return tokenPrompt;
     const dialog = $('#token-dialog');
+    if (tokenPrompt) {
+      // Still waiting (perhaps closed with Escape): show it again.
+      if (!dialog.open) dialog.showModal();
+      return tokenPrompt;
+    }
     $('#token-why').textContent = why;
     $('#token-input').value = '';
     tokenPrompt = new Promise((resolve) => {

@@ -139,8 +139,10 @@ class Musterd {
 //   web-1 eu-1 canary,v2  PASSING  (no check)
 //   web-2 eu-2 v2         PASSING
 //   web-3 eu-1 canary     PASSING, drained by the setup
-//   web-4 eu-2            TTL check, never a heartbeat: STARTING
-//   batch/b-1             TTL check
+//   web-4 eu-2            TTL check (1h), no heartbeat yet: STARTING
+//   web-5 eu-3 v2         TTL check (1h), never a heartbeat: STARTING
+//   web-6 eu-1            TTL check (1s) that expires: CRITICAL
+//   batch/b-1             TTL check (1h)
 async function registerFleet(d) {
   await d.ctl('register', 'web', '--id', 'web-1', '--address', '127.0.0.1', '--port', '8081',
               '--zone', 'eu-1', '--tag', 'canary', '--tag', 'v2', '--instance-version', '2.0.1');
@@ -150,9 +152,15 @@ async function registerFleet(d) {
               '--zone', 'eu-1', '--tag', 'canary', '--instance-version', '1.9.0');
   await d.ctl('register', 'web', '--id', 'web-4', '--address', '127.0.0.1', '--port', '8084',
               '--zone', 'eu-2', '--check-ttl', '1h', '--instance-version', '1.9.0');
+  await d.ctl('register', 'web', '--id', 'web-5', '--address', '127.0.0.1', '--port', '8085',
+              '--zone', 'eu-3', '--tag', 'v2', '--check-ttl', '1h', '--instance-version', '2.1.0');
+  await d.ctl('register', 'web', '--id', 'web-6', '--address', '127.0.0.1', '--port', '8086',
+              '--zone', 'eu-1', '--check-ttl', '1s', '--instance-version', '2.1.0');
   await d.ctl('register', 'batch', '--id', 'b-1', '--address', '127.0.0.1', '--port', '9001',
               '--check-ttl', '1h');
   await d.ctl('drain', 'web', 'web-3', '--reason', 'setup drain');
+  await eventually('web-6 CRITICAL (its TTL expired)', async () =>
+    (await d.json('get', 'web', 'web-6')).health === 'HEALTH_CRITICAL');
 }
 
 const HEALTH_SHORT = (h) => (h || '').replace(/^HEALTH_/, '');
@@ -194,20 +202,21 @@ test('the overview counts match the registry', async ({ d, browser }) => {
     instances: String(summary.instanceCount), routable: String(summary.routableCount),
     services: String(summary.serviceCount), critical: String(critical), draining: String(draining),
   };
-  assert.equal(want.instances, '5');
-  assert.equal(want.routable, '2');  // web-1 and web-2; web-3 drained, web-4 and b-1 starting
+  assert.equal(want.instances, '7');
+  assert.equal(want.routable, '2');  // web-1 and web-2; web-3 drained, the rest starting or critical
+  assert.equal(want.critical, '1');  // web-6
   await eventually('the overview card to show the registry counts', async () => {
     const got = {};
     for (const k of Object.keys(want)) got[k] = (await card.locator(`[data-stat=${k}]`).textContent()).trim();
     assert.deepEqual(got, want);
     return true;
   });
-  assert.match(await page.locator('#server').textContent(), new RegExp(`revision \\d+ · 1 realms · 5 instances`));
+  assert.match(await page.locator('#server').textContent(), new RegExp(`revision \\d+ · 1 realms · 7 instances`));
   await shot(page, 'overview');
   // The realm page: routable/total per service.
   await card.locator('h2 a').click();
   await page.waitForSelector('[data-service=web]');
-  assert.equal((await page.locator('[data-service=web] [data-stat=routable-total]').textContent()).trim(), '2 / 4');
+  assert.equal((await page.locator('[data-service=web] [data-stat=routable-total]').textContent()).trim(), '2 / 6');
   assert.equal((await page.locator('[data-service=batch] [data-stat=routable-total]').textContent()).trim(), '0 / 1');
   await shot(page, 'realm');
   await page.context().close();
@@ -283,19 +292,19 @@ test('a drain from the page is seen by a gRPC watcher', async ({ d, browser }) =
 test('the filters by tag, zone and health and the sorting work', async ({ d, browser }) => {
   const page = await newPage(browser);
   await page.goto(`${d.base}/ui/#/realm/default/service/web`);
-  await eventually('four rows', async () => (await rows(page)).length === 4);
+  await eventually('six rows', async () => (await rows(page)).length === 6);
   const ids = async () => (await rows(page)).map((r) => r.id);
   const registry = async (...flags) => (await d.json('list', 'web', ...flags)).instances.map((i) => i.id).sort();
 
   // Sorted by ID ascending at first; the header button reverses it.
-  assert.deepEqual(await ids(), ['web-1', 'web-2', 'web-3', 'web-4']);
+  assert.deepEqual(await ids(), ['web-1', 'web-2', 'web-3', 'web-4', 'web-5', 'web-6']);
   await page.locator('button[data-sort=id]').click();
-  assert.deepEqual(await ids(), ['web-4', 'web-3', 'web-2', 'web-1']);
+  assert.deepEqual(await ids(), ['web-6', 'web-5', 'web-4', 'web-3', 'web-2', 'web-1']);
   assert.equal(await page.locator('th:has(button[data-sort=id])').getAttribute('aria-sort'), 'descending');
   // By zone (keyboard: focus the header button, press Enter), ties by ID.
   await page.locator('button[data-sort=zone]').focus();
   await page.keyboard.press('Enter');
-  assert.deepEqual((await rows(page)).map((r) => r.zone), ['eu-1', 'eu-1', 'eu-2', 'eu-2']);
+  assert.deepEqual((await rows(page)).map((r) => r.zone), ['eu-1', 'eu-1', 'eu-1', 'eu-2', 'eu-2', 'eu-3']);
   await page.locator('button[data-sort=id]').click();
 
   // Tag.
@@ -311,20 +320,20 @@ test('the filters by tag, zone and health and the sorting work', async ({ d, bro
   await page.selectOption('#f-zone', '');
   // Health.
   const list = (await d.json('list', 'web')).instances;
-  for (const h of ['PASSING', 'STARTING']) {
+  for (const h of ['PASSING', 'STARTING', 'CRITICAL']) {
     await page.selectOption('#f-health', h);
     const want = list.filter((i) => HEALTH_SHORT(i.health) === h).map((i) => i.id).sort();
     assert.ok(want.length > 0, `no ${h} instance to filter`);
     assert.deepEqual((await ids()).sort(), want);
     for (const r of await rows(page)) assert.equal(r.health, h);
   }
-  await page.selectOption('#f-health', 'CRITICAL');
+  await page.selectOption('#f-health', 'WARNING');
   assert.deepEqual(await ids(), []);
-  assert.match(await page.locator('[data-testid=shown-count]').textContent(), /^0 of 4/);
+  assert.match(await page.locator('[data-testid=shown-count]').textContent(), /^0 of 6/);
   await page.selectOption('#f-health', 'PASSING');
   await shot(page, 'service-filtered');
   await page.locator('#filters button[type=reset]').click();
-  await eventually('all four rows again', async () => (await rows(page)).length === 4);
+  await eventually('all six rows again', async () => (await rows(page)).length === 6);
   await shot(page, 'service');
   await page.context().close();
 });
