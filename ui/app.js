@@ -167,6 +167,7 @@
       this.backoff = 250;
       this.controller = null;
       this.connected = false;
+      this.everConnected = false;
       this.run();
     }
 
@@ -199,6 +200,7 @@
             throw err;
           }
           this.connected = true;
+          this.everConnected = true;
           this.error = null;
           setLive();
           await this.read(res.body.getReader());
@@ -304,7 +306,8 @@
     const all = [...watches.values()].filter((w) => !w.error);
     if (!all.length) { el.textContent = ''; el.className = 'live'; return; }
     const up = all.every((w) => w.connected);
-    el.textContent = up ? 'live' : 'reconnecting…';
+    const first = all.some((w) => !w.connected && !w.everConnected);
+    el.textContent = up ? 'live' : first ? 'connecting…' : 'reconnecting…';
     el.className = `live ${up ? 'ok' : 'bad'}`;
   }
 

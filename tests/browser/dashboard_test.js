@@ -397,8 +397,12 @@ async function authCase(browser) {
     // It works with the token: realm "default" with its one instance;
     // "secret" is not shown, or shown as not permitted.
     const card = page.locator('[data-testid=realm-card][data-realm=default]');
-    await eventually('the default realm with its instance', async () =>
-      (await card.locator('[data-stat=instances]').textContent()).trim() === '1');
+    // Counted from its live watch (critical and draining come from no
+    // other source), which runs with the token.
+    await eventually('the default realm with its instance, from the watch', async () =>
+      (await card.locator('[data-stat=instances]').textContent()).trim() === '1' &&
+      (await card.locator('[data-stat=critical]').textContent()).trim() === '0' &&
+      (await page.locator('#live').textContent()).trim() === 'live');
     const secretCard = page.locator('[data-testid=realm-card][data-realm=secret]');
     if (await secretCard.count()) {
       await eventually('realm "secret" marked not permitted', async () =>
@@ -409,6 +413,14 @@ async function authCase(browser) {
     await shot(page, 'auth-overview');
     await page.goto(`${d.base}/ui/#/realm/default/service/web`);
     await eventually('the row of a-1', async () => (await rows(page)).some((r) => r.id === 'a-1'));
+    // A read token cannot drain: the page says so, and nothing changed.
+    await page.goto(`${d.base}/ui/#/realm/default/service/web/instance/a-1`);
+    await page.waitForSelector('[data-testid=verdict]');
+    await page.locator('#drain').click();
+    await eventually('the refusal', async () =>
+      /Not permitted/.test(await page.locator('[data-testid=admin-result]').textContent()));
+    assert.equal((await d.json('get', 'web', 'a-1')).adminState, 'ADMIN_STATE_ENABLED');
+    await shot(page, 'auth-read-only-drain');
     await page.context().close();
   } finally {
     await d.stop();
