@@ -88,6 +88,9 @@ RULES = {
     "muster_etcd_client": ["registry/model.h", "registry/registry.h",
                            "store/layout/keys.h", "rocksdb/db.h",
                            "rpc/server.h", "muster/v1/types.pb.h"],
+    # The dashboard's embedded files: standard C++ only.
+    "muster_ui": ["registry/registry.h", "http/api.h", "httplib.h",
+                  "grpcpp/grpcpp.h", "muster/v1/types.pb.h", "rocksdb/db.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",
