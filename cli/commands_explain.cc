@@ -5,10 +5,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
-#include "cli/explain.h"
 #include "cli/table.h"
+#include "explain/explain.h"
 
 namespace muster::cli {
+
+using explain::DescribeCheck;
+using explain::DescribeCheckTls;
+using explain::Explain;
+using explain::Explanation;
 namespace {
 
 // ListEvents answers at most 1000 events; a few pages cover any retained

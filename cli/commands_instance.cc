@@ -9,10 +9,15 @@
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/duration.h"
-#include "cli/explain.h"
 #include "cli/table.h"
+#include "explain/explain.h"
 
 namespace muster::cli {
+
+using explain::DescribeCheck;
+using explain::DescribeCheckTls;
+using explain::Explain;
+using explain::Explanation;
 namespace {
 
 // A daemon that keeps handing out next_page_tokens is a bug; stop rather

@@ -93,37 +93,12 @@ absl::StatusOr<absl::Duration> ParseDuration(const std::string& flag,
   return total;
 }
 
-std::string FormatCompactDuration(absl::Duration d) {
-  if (d < absl::ZeroDuration()) return "-" + FormatCompactDuration(-d);
-  d = absl::Trunc(d, absl::Milliseconds(1));
-  if (d == absl::ZeroDuration()) return "0s";
-  struct Part {
-    absl::Duration size;
-    const char* suffix;
-  };
-  static const Part kParts[] = {{absl::Hours(24), "d"},
-                                {absl::Hours(1), "h"},
-                                {absl::Minutes(1), "m"},
-                                {absl::Seconds(1), "s"},
-                                {absl::Milliseconds(1), "ms"}};
-  std::string out;
-  for (const Part& part : kParts) {
-    int64_t n = absl::IDivDuration(d, part.size, &d);
-    if (n > 0) absl::StrAppend(&out, n, part.suffix);
-  }
-  return out;
-}
-
 google::protobuf::Duration ToProtoDuration(absl::Duration d) {
   google::protobuf::Duration out;
   int64_t seconds = absl::IDivDuration(d, absl::Seconds(1), &d);
   out.set_seconds(seconds);
   out.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(d)));
   return out;
-}
-
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
 }  // namespace muster::cli

@@ -7,9 +7,13 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "explain/text.h"
 #include "google/protobuf/duration.pb.h"
 
 namespace muster::cli {
+
+using explain::FormatCompactDuration;
+using explain::FromProtoDuration;
 
 // Parses one or more <number><unit> parts, unit one of ns, us, ms, s, m, h,
 // d; a number may have a fraction ("1.5s"). "0" alone is zero. Negative,
@@ -18,12 +22,8 @@ namespace muster::cli {
 absl::StatusOr<absl::Duration> ParseDuration(const std::string& flag,
                                              const std::string& text);
 
-// Compact form that ParseDuration reads back: "0s", "500ms", "1m30s",
-// "2h", "30d", "1s250ms". Sub-millisecond parts are dropped.
-std::string FormatCompactDuration(absl::Duration d);
-
-// Conversions to and from google.protobuf.Duration.
+// Conversions to and from google.protobuf.Duration (FromProtoDuration and
+// FormatCompactDuration: explain/text.h).
 google::protobuf::Duration ToProtoDuration(absl::Duration d);
-absl::Duration FromProtoDuration(const google::protobuf::Duration& d);
 
 }  // namespace muster::cli

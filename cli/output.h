@@ -11,11 +11,24 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "explain/text.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "muster/v1/types.pb.h"
 
 namespace muster::cli {
+
+// Shared with the explanation (explain/text.h).
+using explain::AdminStateName;
+using explain::CheckKindName;
+using explain::EventCauseName;
+using explain::EventTypeName;
+using explain::FormatAge;
+using explain::FormatRfc3339;
+using explain::FromProtoTimestamp;
+using explain::HealthName;
+using explain::IsRoutable;
+using explain::OneLine;
 
 enum class Format { kTable, kJson };
 enum class Colour { kOff, kOn };
@@ -30,17 +43,6 @@ struct OutputOptions {
 enum class Terminal { kNo, kYes };
 Colour ChooseColour(Terminal stdout_is_terminal, const char* no_color_env);
 
-// The enum value without its prefix: "PASSING", "DRAINING", "HTTP",
-// "PUT", "REGISTERED"; "-" for the UNSPECIFIED values.
-std::string HealthName(v1::Health health);
-std::string AdminStateName(v1::AdminState state);
-std::string CheckKindName(v1::CheckKind kind);
-std::string EventTypeName(v1::Event::Type type);
-std::string EventCauseName(v1::Event::Cause cause);
-
-// Routable: ENABLED and PASSING or WARNING (DESIGN, "Health").
-bool IsRoutable(const v1::Instance& instance);
-
 // `text` wrapped in the colour that goes with the health or admin state
 // (green passing, yellow warning/draining, red critical, cyan starting),
 // unchanged when colour is kOff.
@@ -48,30 +50,6 @@ std::string PaintHealth(const std::string& text, v1::Health health,
                         Colour colour);
 std::string PaintAdminState(const std::string& text, v1::AdminState state,
                             Colour colour);
-
-// An unset Timestamp (0s, 0ns) is nullopt.
-std::optional<absl::Time> FromProtoTimestamp(
-    const google::protobuf::Timestamp& t);
-
-// How long ago `then` was, coarsely: "just now", "45s ago", "3m ago",
-// "5h ago", "2d ago"; a future time reads "in 3m".
-std::string FormatAge(absl::Time then, absl::Time now);
-// FormatAge of a proto timestamp, "-" when unset.
-std::string FormatAge(const google::protobuf::Timestamp& then, absl::Time now);
-
-// RFC 3339 in UTC with whole seconds: "2024-05-01T10:00:00Z"; "-" when
-// the proto timestamp is unset.
-std::string FormatRfc3339(absl::Time t);
-std::string FormatRfc3339(const google::protobuf::Timestamp& t);
-
-// `text` made safe to show on one line of a table or of `explain`, for
-// strings the daemon passes on as it read them (check output, and event
-// reasons that quote it). A backslash is doubled; newline, carriage
-// return and tab become the two characters \n, \r and \t; every other
-// control character (C0, DEL, C1) and every byte that is not part of
-// valid UTF-8 becomes \xNN (lowercase hex). Other text is kept, so the
-// escaped form reads back unambiguously.
-std::string OneLine(std::string_view text);
 
 // One `watch` line for an event, columns padded to fixed widths:
 //   REVISION  TIME  TYPE  CAUSE  SERVICE/ID  HEALTH  ADMIN  [REASON]

@@ -14,7 +14,8 @@
 # unless its rule allows it.
 set(MUSTER_SYSTEM_HEADERS grpc grpcpp grpc++ rocksdb google curl httplib.h)
 set(MUSTER_PROJECT_FOLDERS
-  common checkapi registry codec store rpc dns xds daemon healthchecker client
+  common checkapi registry codec explain store rpc dns http xds daemon
+  healthchecker client
   cli ui
   examples testkit bench tests fuzz)
 

@@ -155,8 +155,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
   httplib::Server* server = &(*holder)->http();
   // httplib takes ownership of the queue and joins its threads when the
   // accept loop ends.
-  server->new_task_queue = [] {
-    return new httplib::ThreadPool(kWorkerThreads);
+  server->new_task_queue = [workers = kWorkerThreads + options.extra_workers] {
+    return new httplib::ThreadPool(workers);
   };
   server->set_socket_options(ListenerSocketOptions);
   // One request per connection: an idle keep-alive client (a scraper
@@ -191,6 +191,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Create(
                                 : absl::StrCat("not ready: ", status.message()),
                     "text/plain");
   });
+
+  if (options.routes) options.routes(*server);
 
   // httplib reports a failed bind as false or -1; errno still holds the
   // reason from the last bind() it tried.

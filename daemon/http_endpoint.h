@@ -11,6 +11,10 @@
 #include "common/metrics.h"
 #include "daemon/tls_files.h"
 
+namespace httplib {
+class Server;
+}  // namespace httplib
+
 namespace muster::registry {
 
 class HttpServer;  // cpp-httplib, kept out of this header.
@@ -21,11 +25,12 @@ class HttpServer;  // cpp-httplib, kept out of this header.
 //   GET /healthz  200 "ok" while the process serves (liveness)
 //   GET /readyz   200 "ready" when `ready()` returns OK, else 503 "not
 //                 ready: " and the status message (readiness)
-// Requests run on two worker threads of its own; connections are not kept
-// alive, so an idle client never holds a worker. Thread-safety: port() and
-// address() may be called from any thread; Start() and Stop() are called by
-// the owner, not concurrently with each other. `metrics` and `ready` must be
-// thread-safe and outlive the endpoint.
+// Options::routes adds more (the HTTP API).
+// Requests run on two worker threads of its own (plus extra_workers);
+// connections are not kept alive, so an idle client never holds a worker.
+// Thread-safety: port() and address() may be called from any thread; Start()
+// and Stop() are called by the owner, not concurrently with each other.
+// `metrics` and `ready` must be thread-safe and outlive the endpoint.
 class HttpEndpoint final {
  public:
   struct Options {
@@ -43,6 +48,12 @@ class HttpEndpoint final {
     // that this accepts (OK; UNAUTHENTICATED or PERMISSION_DENIED with
     // the reason, which must not repeat the secret). None: no token.
     std::function<absl::Status(absl::string_view secret)> metrics_token{};
+    // More routes (musterd: the HTTP API, http/api.h), added after the
+    // endpoint's own, and the worker threads they may hold at once on top
+    // of the endpoint's two (event streams hold one each), so that they
+    // never starve /healthz, /readyz and /metrics.
+    std::function<void(httplib::Server&)> routes{};
+    size_t extra_workers = 0;
   };
 
   // The readiness check behind /readyz; it runs on a worker thread for

@@ -36,6 +36,7 @@
 #include "dns/dns_server.h"
 #include "healthchecker/health_checker.h"
 #include "healthchecker/network_policy.h"
+#include "http/api.h"
 #include "registry/registry.h"
 #include "rpc/peer.h"
 #include "rpc/protobuf_log.h"
@@ -53,6 +54,10 @@
 
 #ifndef MUSTER_VERSION
 #define MUSTER_VERSION "dev"
+#endif
+
+#ifdef MUSTER_UI
+#include "ui/assets.h"
 #endif
 
 namespace muster::registry {
@@ -174,6 +179,23 @@ int Run(const DaemonOptions& options) {
   http_options.listen = options.http_listen;
   http_options.name = "--http-listen";
   http_options.tls = {tls.cert, tls.key, tls.client_ca, tls.reload_interval};
+  // The HTTP/JSON API and the dashboard on the same port; it answers 503
+  // until the registry is attached below.
+  http::Api::Options api_options;
+  api_options.auth = options.auth;
+  api_options.facts = server_options.facts;
+#ifdef MUSTER_UI
+  api_options.ui = [](std::string_view path) -> std::optional<http::UiFile> {
+    const ui::Asset* asset = ui::FindAsset(path);
+    if (asset == nullptr) return std::nullopt;
+    return http::UiFile{asset->content_type, asset->body};
+  };
+#endif
+  http::Api api(api_options, clock);
+  http_options.routes = [&api](httplib::Server& server) {
+    api.Install(server);
+  };
+  http_options.extra_workers = api.stream_workers();
   // Set once the registry has loaded the tokens, before HTTP serves.
   Tokens* tokens = nullptr;
   if (options.auth && options.metrics_auth) {
@@ -269,6 +291,7 @@ int Run(const DaemonOptions& options) {
     return Fail("cannot start the registry", started);
   }
   tokens = &(*registry)->tokens();
+  api.Attach(registry->get());
   if (options.auth) {
     const std::string file =
         options.bootstrap_token_file.empty()
@@ -443,6 +466,7 @@ int Run(const DaemonOptions& options) {
 #endif
   (*server)->Stop();
   if (dns_server) dns_server->Stop();
+  api.Shutdown();
   (*http)->Stop();
   if (checker) {
     checker->Stop();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "registry/model.h"
 
 namespace muster::registry {
 namespace {
@@ -89,6 +90,20 @@ absl::Status TokenAuthorize(const Token& token, TokenRole needed,
                      "\": needs role write for service \"", service, "\""));
   }
   return absl::OkStatus();
+}
+
+absl::Status TokenAuthorizeAnyRealm(const Token& token, TokenRole needed,
+                                    absl::string_view what) {
+  if (token.role >= needed) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      "token \"", token.name, "\" may not call ", what, ": needs role ",
+      TokenRoleName(needed), " (it has ", TokenRoleName(token.role), ")"));
+}
+
+bool TokenSees(const Token* token, absl::string_view realm) {
+  if (token == nullptr) return true;
+  return TokenCovers(*token, TokenRole::kRead,
+                     realm.empty() ? absl::string_view(kDefaultRealm) : realm);
 }
 
 }  // namespace muster::registry

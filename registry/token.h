@@ -74,5 +74,15 @@ bool TokenCovers(const Token& token, TokenRole needed, absl::string_view realm);
 // `service` empty: a realm-wide action.
 absl::Status TokenAuthorize(const Token& token, TokenRole needed,
                             absl::string_view realm, absl::string_view service);
+// The decision for a request that names no realm (the realm listing,
+// server info), what it then shows is filtered with TokenSees: OK when
+// the token's role is at least `needed`; else PERMISSION_DENIED naming
+// `what` (e.g. "muster.v1.Realms/ListRealms" or "GET /v1/realms"), e.g.
+//   token "ci" may not call GET /v1/info: needs role read (it has ...)
+absl::Status TokenAuthorizeAnyRealm(const Token& token, TokenRole needed,
+                                    absl::string_view what);
+// Whether the holder of `token` may read `realm` (empty: "default");
+// a null token (access control off) reads everything.
+bool TokenSees(const Token* token, absl::string_view realm);
 
 }  // namespace muster::registry

@@ -44,9 +44,7 @@ std::string ClientName(const Caller& caller) {
 }  // namespace
 
 bool Caller::Sees(absl::string_view realm) const {
-  if (token == nullptr) return true;
-  return TokenCovers(*token, TokenRole::kRead,
-                     realm.empty() ? absl::string_view(kDefaultRealm) : realm);
+  return TokenSees(token.get(), realm);
 }
 
 absl::Status TokenWithinScope(const Caller& caller, TokenRole role,
@@ -172,14 +170,10 @@ absl::Status Auth::CheckAnyRealm(grpc::CallbackServerContext& context,
                                  TokenRole role, Caller* caller) {
   absl::Status admitted = Admit(context, methods, method, caller);
   if (!admitted.ok() || caller->token == nullptr) return admitted;
-  const Token& token = *caller->token;
-  if (token.role >= role) return absl::OkStatus();
-  return Refuse(
-      context, methods.methods_[method], caller,
-      absl::PermissionDeniedError(absl::StrCat(
-          "token \"", token.name, "\" may not call ",
-          methods.methods_[method].name, ": needs role ", TokenRoleName(role),
-          " (it has ", TokenRoleName(token.role), ")")));
+  absl::Status allowed = TokenAuthorizeAnyRealm(*caller->token, role,
+                                                methods.methods_[method].name);
+  if (allowed.ok()) return allowed;
+  return Refuse(context, methods.methods_[method], caller, std::move(allowed));
 }
 
 absl::Status Auth::Deny(grpc::CallbackServerContext& context,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "codec/model_proto.h"
+#include "codec/read_responses.h"
 #include "codec/realm_request.h"
 #include "rpc/grpc_status.h"
 
@@ -91,16 +92,7 @@ grpc::ServerUnaryReactor* RealmService::ListRealms(
     const muster::v1::ListRealmsRequest* /*request*/,
     muster::v1::ListRealmsResponse* response) {
   MUSTER_AUTHORIZE_ANY_REALM(kListRealms, TokenRole::kRead);
-  const Realms::Listing listing = registry_.realms().List();
-  for (const RealmCounts& counts : listing.realms) {
-    if (!caller.Sees(counts.realm.name)) continue;
-    muster::v1::RealmSummary* summary = response->add_realms();
-    ToProto(counts.realm, summary->mutable_realm());
-    summary->set_instance_count(counts.instances);
-    summary->set_routable_count(counts.routable);
-    summary->set_service_count(counts.services);
-  }
-  response->set_revision(listing.revision);
+  FillRealmListing(registry_, caller.token.get(), response);
   return Finish(context, kListRealms, absl::OkStatus());
 }
 

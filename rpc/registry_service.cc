@@ -54,23 +54,6 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
   return spec;
 }
 
-void FillDetail(const healthchecker::HealthDetail& detail,
-                muster::v1::Instance* proto) {
-  muster::v1::HealthDetail* out = proto->mutable_health_detail();
-  out->set_output(detail.output);
-  if (detail.last_checked_at.has_value()) {
-    TimeToProto(*detail.last_checked_at, out->mutable_last_checked_at());
-  }
-  out->set_consecutive_successes(detail.consecutive_successes);
-  out->set_consecutive_failures(detail.consecutive_failures);
-  if (detail.evict_at.has_value())
-    TimeToProto(*detail.evict_at, out->mutable_evict_at());
-  out->set_eviction_paused(detail.eviction_paused);
-  if (detail.last_heartbeat_at.has_value()) {
-    TimeToProto(*detail.last_heartbeat_at, proto->mutable_last_heartbeat_at());
-  }
-}
-
 }  // namespace
 
 RegistryService::RegistryService(Registry& registry, Metrics& metrics,
@@ -239,8 +222,9 @@ grpc::ServerUnaryReactor* RegistryService::GetInstance(
                         request->realm(), request->service(), request->id()});
                 if (instance.ok()) {
                   ToProto(**instance, response);
-                  FillDetail(registry_.instances().HealthDetailOf(**instance),
-                             response);
+                  FillHealthDetail(
+                      registry_.instances().HealthDetailOf(**instance),
+                      response);
                 }
                 return instance.status();
               });
@@ -251,29 +235,12 @@ grpc::ServerUnaryReactor* RegistryService::ListInstances(
     const muster::v1::ListInstancesRequest* request,
     muster::v1::ListInstancesResponse* response) {
   MUSTER_AUTHORIZE(kListInstances, TokenRole::kRead, request->realm(), "");
-  ListQuery query;
-  query.realm = request->realm();
-  query.service = request->service();
-  query.routable_only = request->routable_only();
-  query.tags.assign(request->tags().begin(), request->tags().end());
-  for (const auto& [key, value] : request->metadata())
-    query.metadata.emplace_back(key, value);
-  std::sort(query.metadata.begin(), query.metadata.end());
-  query.zone = request->zone();
-  query.page_size = request->page_size();
-  query.page_token = request->page_token();
+  ListQuery query = ListQueryFromProto(*request);
   return Read(context, kListInstances, request->min_revision(),
               [this, query = std::move(query), response] {
                 absl::StatusOr<InstancePage> page =
                     registry_.instances().List(query);
-                if (page.ok()) {
-                  response->mutable_instances()->Reserve(
-                      static_cast<int>(page->instances.size()));
-                  for (const auto& instance : page->instances)
-                    ToProto(*instance, response->add_instances());
-                  response->set_next_page_token(page->next_page_token);
-                  response->set_revision(page->revision);
-                }
+                if (page.ok()) ToProto(*page, response);
                 return page.status();
               });
 }
@@ -288,18 +255,7 @@ grpc::ServerUnaryReactor* RegistryService::ListServices(
       [this, request, response] {
         absl::StatusOr<ServicesPage> page = registry_.instances().ListServices(
             request->realm(), request->page_size(), request->page_token());
-        if (page.ok()) {
-          response->mutable_services()->Reserve(
-              static_cast<int>(page->services.size()));
-          for (const ServiceCounts& counts : page->services) {
-            muster::v1::ServiceSummary* summary = response->add_services();
-            summary->set_name(counts.name);
-            summary->set_instance_count(counts.instances);
-            summary->set_routable_count(counts.routable);
-          }
-          response->set_revision(page->revision);
-          response->set_next_page_token(page->next_page_token);
-        }
+        if (page.ok()) ToProto(*page, response);
         return page.status();
       });
 }
@@ -338,25 +294,11 @@ grpc::ServerUnaryReactor* RegistryService::ListEvents(
     const muster::v1::ListEventsRequest* request,
     muster::v1::ListEventsResponse* response) {
   MUSTER_AUTHORIZE(kListEvents, TokenRole::kRead, request->realm(), "");
-  ChangeLog::EventsQuery query;
-  query.filter =
-      InstanceKey{request->realm(), request->service(), request->id()};
-  query.from_revision = request->from_revision();
-  query.from_event_index = request->from_event_index();
-  query.limit = request->limit();
+  ChangeLog::EventsQuery query = EventsQueryFromProto(*request);
   return Read(context, kListEvents, 0, [this, query, response] {
     absl::StatusOr<ChangeLog::EventsPage> page =
         registry_.change_log().ListEvents(query);
-    if (page.ok()) {
-      response->mutable_events()->Reserve(
-          static_cast<int>(page->events.size()));
-      for (const Event& event : page->events)
-        ToProto(event, response->add_events());
-      response->set_next_revision(page->next_revision);
-      response->set_next_event_index(page->next_event_index);
-      response->set_oldest_retained_revision(page->oldest_retained_revision);
-      response->set_revision(page->revision);
-    }
+    if (page.ok()) ToProto(*page, response);
     return page.status();
   });
 }
@@ -366,63 +308,7 @@ grpc::ServerUnaryReactor* RegistryService::GetServerInfo(
     const muster::v1::GetServerInfoRequest* /*request*/,
     muster::v1::ServerInfo* response) {
   MUSTER_AUTHORIZE_ANY_REALM(kGetServerInfo, TokenRole::kRead);
-  response->set_version(facts_.version);
-  TimeToProto(facts_.started_at, response->mutable_started_at());
-  const ChangeLog::Stats stats = registry_.change_log().GetStats();
-  response->set_revision(stats.revision);
-  response->set_oldest_retained_revision(stats.oldest_retained_revision);
-  response->set_instance_count(stats.instances);
-  response->set_realm_count(stats.realms);
-  if (!caller.SeesAll()) {
-    // Only the realms the token may read are counted.
-    uint64_t realms = 0;
-    uint64_t instances = 0;
-    for (const RealmCounts& counts : registry_.realms().List().realms) {
-      if (!caller.Sees(counts.realm.name)) continue;
-      ++realms;
-      instances += counts.instances;
-    }
-    response->set_instance_count(instances);
-    response->set_realm_count(realms);
-  }
-  response->set_open_watchers(stats.watchers);
-  response->set_health_checker_enabled(facts_.health_checker_enabled);
-  // Where the data lives is for operators: admins of every realm.
-  if (caller.token == nullptr ||
-      (caller.token->all_realms && caller.token->role == TokenRole::kAdmin)) {
-    response->set_data_dir(facts_.data_dir);
-  }
-  muster::v1::Replication* replication = response->mutable_replication();
-  if (Replication* store = registry_.replication(); store == nullptr) {
-    replication->set_store("rocksdb");
-  } else {
-    const ReplicationStatus status = store->GetStatus();
-    replication->set_store(status.backend);
-    replication->set_replica_id(status.self_id);
-    replication->set_member(status.member);
-    if (std::optional<absl::Duration> stale = registry_.Staleness();
-        stale.has_value() && *stale != absl::InfiniteDuration()) {
-      replication->mutable_staleness()->set_seconds(
-          absl::ToInt64Seconds(*stale));
-      replication->mutable_staleness()->set_nanos(static_cast<int32_t>(
-          absl::ToInt64Nanoseconds(*stale % absl::Seconds(1))));
-    } else {
-      // Never confirmed current: as stale as can be said.
-      replication->mutable_staleness()->set_seconds(315576000000);
-    }
-    for (const ReplicaInfo& replica : status.replicas) {
-      muster::v1::Replica* out = replication->add_replicas();
-      out->set_id(replica.id);
-      out->set_address(replica.address);
-    }
-    // Where etcd is: for operators, as the data dir.
-    if (caller.token == nullptr ||
-        (caller.token->all_realms && caller.token->role == TokenRole::kAdmin)) {
-      replication->set_etcd_endpoint(status.endpoint);
-      for (const std::string& endpoint : status.endpoints)
-        replication->add_etcd_endpoints(endpoint);
-    }
-  }
+  FillServerInfo(registry_, facts_, caller.token.get(), response);
   return Read(context, kGetServerInfo, 0, [] { return absl::OkStatus(); });
 }
 

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "codec/read_responses.h"
 #include "common/metrics.h"
 #include "muster/v1/registry.grpc.pb.h"
 #include "registry/registry.h"
@@ -12,14 +13,6 @@
 #include "rpc/watch_pump.h"
 
 namespace muster::registry {
-
-// Facts about the daemon reported by GetServerInfo.
-struct ServerFacts {
-  std::string version;
-  absl::Time started_at = absl::UnixEpoch();
-  bool health_checker_enabled = false;
-  std::string data_dir;
-};
 
 namespace registry_service_internal {
 using V1 = muster::v1::Registry;

@@ -88,6 +88,17 @@ RULES = {
     "muster_etcd_client": ["registry/model.h", "registry/registry.h",
                            "store/layout/keys.h", "rocksdb/db.h",
                            "rpc/server.h", "muster/v1/types.pb.h"],
+    # The HTTP/JSON API: the registry's façade, the codec, the explanation
+    # and httplib; no gRPC, no rpc/, no store, not the daemon.
+    "muster_http": ["grpcpp/grpcpp.h", "grpc/grpc.h", "rpc/server.h",
+                    "rpc/auth.h", "store/rocksdb/rocksdb_store.h",
+                    "store/layout/keys.h", "rocksdb/db.h",
+                    "daemon/http_endpoint.h",
+                    "healthchecker/health_checker.h", "cli/output.h"],
+    # The explanation: the public protos only.
+    "muster_explain": ["registry/model.h", "codec/model_proto.h",
+                       "grpcpp/grpcpp.h", "rpc/server.h", "cli/output.h",
+                       "httplib.h", "rocksdb/db.h"],
     # The dashboard's embedded files: standard C++ only.
     "muster_ui": ["registry/registry.h", "http/api.h", "httplib.h",
                   "grpcpp/grpcpp.h", "muster/v1/types.pb.h", "rocksdb/db.h"],

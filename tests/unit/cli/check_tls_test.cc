@@ -8,10 +8,15 @@
 
 #include "cli/app.h"
 #include "cli/errors.h"
-#include "cli/explain.h"
 #include "cli/requests.h"
+#include "explain/explain.h"
 
 namespace muster::cli {
+
+using explain::DescribeCheck;
+using explain::DescribeCheckTls;
+using explain::Explain;
+using explain::Explanation;
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);

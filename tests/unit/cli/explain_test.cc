@@ -1,10 +1,15 @@
-#include "cli/explain.h"
+#include "explain/explain.h"
 
 #include <catch2/catch.hpp>
 
 #include "cli/duration.h"
 
 namespace muster::cli {
+
+using explain::DescribeCheck;
+using explain::DescribeCheckTls;
+using explain::Explain;
+using explain::Explanation;
 namespace {
 
 const absl::Time kNow = absl::FromUnixSeconds(1700000000);

@@ -11,7 +11,7 @@
 #include "absl/time/time.h"
 #include "muster/v1/types.pb.h"
 
-namespace muster::cli {
+namespace muster::explain {
 
 // The result of Explain: a verdict, findings in plain words, and hints.
 struct Explanation {
@@ -42,4 +42,4 @@ std::string DescribeCheck(const v1::CheckSpec& check);
 // the other kinds.
 std::string DescribeCheckTls(const v1::CheckSpec& check);
 
-}  // namespace muster::cli
+}  // namespace muster::explain

@@ -1,14 +1,13 @@
-#include "cli/explain.h"
+#include "explain/explain.h"
 
 #include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "cli/duration.h"
-#include "cli/output.h"
+#include "explain/text.h"
 
-namespace muster::cli {
+namespace muster::explain {
 namespace {
 
 // Documented defaults of CheckSpec (types.proto).
@@ -315,4 +314,4 @@ Explanation Explain(const v1::Instance& instance, absl::Time now) {
   return out;
 }
 
-}  // namespace muster::cli
+}  // namespace muster::explain
