@@ -71,6 +71,17 @@ class Musterd {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muster-browser-'));
     this.grpc = await freePort();
     this.http = await freePort();
+    return this.launch();
+  }
+
+  // Stops the process and starts it again on the same ports and data.
+  async restart() {
+    this.proc.kill('SIGTERM');
+    await this.exited;
+    return this.launch();
+  }
+
+  async launch() {
     this.tokenFile = path.join(this.dir, 'bootstrap-token');
     const args = ['--listen', `127.0.0.1:${this.grpc}`, '--http-listen', `127.0.0.1:${this.http}`,
       '--data-dir', path.join(this.dir, 'data'), '--auto-create-realms',
@@ -371,6 +382,41 @@ test('the instance page shows the explanation and the timeline', async ({ d, bro
     (await page.locator('[data-testid=timeline-item]').first().getAttribute('data-cause')) === 'HEALTH_CHANGED');
   await shot(page, 'instance-timeline');
   await page.context().close();
+});
+
+test('after a musterd restart the page resumes its stream with Last-Event-ID', async ({ browser }) => {
+  const d = await new Musterd().start();
+  try {
+    await d.ctl('register', 'api', '--id', 'r-1', '--address', '127.0.0.1', '--port', '7001');
+    const page = await newPage(browser);
+    const watchRequests = [];
+    page.on('request', (req) => {
+      if (req.url().includes('/watch')) watchRequests.push(req.headers()['last-event-id'] || '');
+    });
+    await page.goto(`${d.base}/ui/#/realm/default/service/api`);
+    await eventually('r-1 on the page', async () => (await rows(page)).some((r) => r.id === 'r-1'));
+    await page.waitForFunction(() => document.querySelector('#live').textContent === 'live');
+    const before = (await d.json('status')).server.revision;
+    assert.deepEqual(watchRequests, ['']);
+
+    await d.restart();
+    // The page notices, reconnects on its own (no reload) and resumes from
+    // the last revision it saw.
+    await eventually('a second watch request', async () => watchRequests.length >= 2, 15000);
+    assert.equal(watchRequests[1], String(before));
+    await page.waitForFunction(() => document.querySelector('#live').textContent === 'live', null, { timeout: 15000 });
+    const drain = await d.ctl('drain', 'api', 'r-1', '--reason', 'after restart');
+    await page.waitForFunction(() => {
+      const td = document.querySelector('[data-testid=instance-row][data-id="r-1"] [data-col=admin]');
+      return td && td.textContent.trim() === 'DRAINING';
+    }, null, { timeout: 5000, polling: 'raf' });
+    const ms = Date.now() - drain.returned;
+    console.log(`  drain after the restart -> DRAINING on the page after ${ms} ms`);
+    assert.ok(ms < 1000, `drain after the restart took ${ms} ms to show`);
+    await page.context().close();
+  } finally {
+    await d.stop();
+  }
 });
 
 async function authCase(browser) {
