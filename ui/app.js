@@ -373,14 +373,24 @@
       view.update();
     };
     let reloading = false;
+    let infoDue = null;
     const view = {
       onEvent(realm, kind) {
+        // The server line (revision, counts) follows the events, at most
+        // twice a second; no request is made while nothing changes.
+        if (!infoDue) {
+          infoDue = setTimeout(async () => {
+            infoDue = null;
+            try { info = await api('/v1/info'); view.update(); } catch (_) { /* keep the last */ }
+          }, 500);
+        }
         // A realm appears or goes only through the Realms API; a new
         // instance in an unknown realm reloads the list once.
         if (kind === 'error' || reloading || !realms) return;
         if (!realms.some((s) => s.realm.name === realm)) { reloading = true; load().then(() => { reloading = false; }); }
       },
       update() {
+        if (currentView !== view) return;  // a late answer after navigating away
         if (info) {
           $('#server').innerHTML = `musterd ${esc(info.version)} · revision ${esc(info.revision)} · ` +
               `${esc(info.realmCount)} realms · ${esc(info.instanceCount)} instances · ` +
@@ -617,6 +627,7 @@
         if (r === realm && event && event.instance && event.instance.service === service && event.instance.id === id) load();
       },
       update() {
+        if (currentView !== view) return;  // a late answer after navigating away
         const w = watches.get(realm);
         const live = w && w.instances.get(`${service}/${id}`);
         const inst = live || (explained && explained.instance);
