@@ -16,7 +16,7 @@ set(MUSTER_SYSTEM_HEADERS grpc grpcpp grpc++ rocksdb google curl httplib.h)
 set(MUSTER_PROJECT_FOLDERS
   common checkapi registry codec explain store rpc dns http xds daemon
   healthchecker client
-  cli
+  cli ui
   examples testkit bench tests fuzz)
 
 # muster_layer(<target> <kind> SOURCES <files>... )

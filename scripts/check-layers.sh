@@ -99,6 +99,9 @@ RULES = {
     "muster_explain": ["registry/model.h", "codec/model_proto.h",
                        "grpcpp/grpcpp.h", "rpc/server.h", "cli/output.h",
                        "httplib.h", "rocksdb/db.h"],
+    # The dashboard's embedded files: standard C++ only.
+    "muster_ui": ["registry/registry.h", "http/api.h", "httplib.h",
+                  "grpcpp/grpcpp.h", "muster/v1/types.pb.h", "rocksdb/db.h"],
     "muster_healthchecker": ["registry/registry.h", "registry/model.h",
                              "rocksdb/db.h", "store/layout/keys.h",
                              "rpc/server.h", "codec/model_proto.h",

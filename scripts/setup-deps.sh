@@ -35,6 +35,9 @@ PACKAGES=(
   # tests: PyYAML parses the Kubernetes manifests of deploy/k8s
   # (tests/deploy/ha_manifests_test.sh)
   python3-yaml
+  # tests: the dashboard's browser tests (tests/browser) drive Debian's
+  # headless Chromium through playwright-core, which downloads no browser
+  chromium
 )
 
 # One dpkg-query for all; a package dpkg has never seen is not listed.

@@ -24,6 +24,7 @@ format_ok=1
 sources=()
 for dir in common checkapi registry codec store rpc dns xds daemon healthchecker \
   client cli \
+  ui \
   examples testkit tests bench fuzz; do
   [[ -d "${dir}" ]] || continue
   while IFS= read -r -d '' file; do
