@@ -23,7 +23,7 @@ ninja -C build -j"$(nproc)"
 format_ok=1
 sources=()
 for dir in common checkapi registry codec store rpc dns xds daemon healthchecker \
-  client cli \
+  client cli http explain \
   ui \
   examples testkit tests bench fuzz; do
   [[ -d "${dir}" ]] || continue
@@ -61,7 +61,8 @@ sanitized_targets=(musterd musterctl integration_tests e2e_daemon_tests
   e2e_checker_tests e2e_cli_tests fault_watchers_tests e2e_tls_tests
   e2e_transport_limits_tests unit_client_tests e2e_client_tests identity
   frontend e2e_fleet_tests unit_dns_tests e2e_dns_tests unit_xds_tests
-  e2e_xds_tests etcd_client_tests etcd_store_tests e2e_ha_tests)
+  e2e_xds_tests etcd_client_tests etcd_store_tests e2e_ha_tests http_api_tests
+  e2e_http_api_tests unit_ui_tests)
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMUSTER_BUILD_TESTS=ON -DMUSTER_SANITIZE=ON \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
