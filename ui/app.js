@@ -357,9 +357,9 @@
     crumbs([]);
     main.innerHTML = `<h1>Realms</h1><div id="server" class="note"></div>
       <div id="realms" class="cards" data-testid="realms"><p class="muted">loading…</p></div>
-      <p class="note">Eviction protection is shown “in force” when an instance of the realm reports
-      <code>healthDetail.evictionPaused</code>; the share of critical checked instances against the
-      realm’s threshold is shown beside it.</p>`;
+      <p class="note">Eviction protection is in force while more than the realm’s share of its
+      checked instances (at least 3) are critical: evictions then wait. A realm without a share of
+      its own is shown against 50%, musterd’s default <code>--eviction-protection-share</code>.</p>`;
     const load = async () => {
       try {
         const [r, i] = await Promise.all([api('/v1/realms'), api('/v1/info').catch(() => null)]);
@@ -411,10 +411,12 @@
           const c = live ? countsOf(w.instances.values()) : null;
           const share = (s.realm.settings && s.realm.settings.evictionProtectionShare) || DEFAULT_PROTECTION_SHARE;
           const criticalShare = c && c.checked ? c.CRITICAL / c.checked : 0;
+          // The checker's rule: with at least 3 checked instances, more
+          // than the share of them critical holds evictions back.
+          const inForce = c && (c.paused || (c.checked >= 3 && c.CRITICAL > share * c.checked));
           const protection = !c ? '…'
               : share >= 1 ? 'disabled (share 1)'
-              : c.paused ? `<strong class="h-CRITICAL">in force</strong>`
-              : criticalShare > share ? `<strong class="h-WARNING">threshold exceeded</strong>`
+              : inForce ? `<strong class="h-CRITICAL">in force</strong>`
               : 'not in force';
           const num = (v, fallback) => esc(c ? v : fallback);
           return `<section class="card" data-realm="${esc(name)}" data-testid="realm-card">

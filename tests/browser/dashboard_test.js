@@ -419,6 +419,29 @@ test('after a musterd restart the page resumes its stream with Last-Event-ID', a
   }
 });
 
+test('eviction protection shows in force while more than the share of a realm is critical', async ({ d, browser }) => {
+  await d.ctl('realm', 'create', 'edge');
+  for (const id of ['e-1', 'e-2', 'e-3']) {
+    await d.ctl('--realm', 'edge', 'register', 'edge', '--id', id, '--address', '127.0.0.1',
+                '--port', '8300', '--check-ttl', '3s');
+  }
+  const page = await newPage(browser);
+  await page.goto(`${d.base}/ui/`);
+  const card = page.locator('[data-testid=realm-card][data-realm=edge]');
+  const protection = async () => (await card.locator('[data-stat=protection]').textContent()).trim();
+  // No heartbeat: all three turn critical when their TTL runs out.
+  await eventually('the three edge instances CRITICAL', async () => {
+    const list = await d.json('--realm', 'edge', 'list');
+    return list.instances.length === 3 && list.instances.every((i) => i.health === 'HEALTH_CRITICAL');
+  }, 20000);
+  await eventually('the edge card to say in force', async () => (await protection()) === 'in force');
+  await shot(page, 'overview-protection');
+  // Two come back: one of three critical is under the 50% share.
+  for (const id of ['e-1', 'e-2']) await d.ctl('--realm', 'edge', 'heartbeat', 'edge', id);
+  await eventually('the edge card to say not in force', async () => (await protection()) === 'not in force');
+  await page.context().close();
+});
+
 async function authCase(browser) {
   const d = await new Musterd(['--auth']).start();
   try {
