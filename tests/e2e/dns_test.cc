@@ -382,8 +382,8 @@ TEST_CASE("gRPC's dns resolver round-robins over musterd's A records",
   auto channel = grpc::CreateCustomChannel(
       target, grpc::InsecureChannelCredentials(), arguments);
   grpc::GenericStub stub(channel);
-  std::map<std::string, int> peers;
-  for (int i = 0; i < 20; ++i) {
+  // One Health/Check; the address of the server that answered.
+  auto call = [&stub]() -> std::string {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(10));
@@ -399,10 +399,21 @@ TEST_CASE("gRPC's dns resolver round-robins over musterd's A records",
     INFO(status.error_message());
     REQUIRE(status.ok());
     const std::string peer = context.peer();
-    peers[peer.substr(0, peer.rfind(':'))]++;
+    return peer.substr(0, peer.rfind(':'));
+  };
+  // round_robin sends every call to the first server it has connected to
+  // until the second is connected too: wait for both to be in rotation.
+  std::set<std::string> seen;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (seen.size() < 2 && std::chrono::steady_clock::now() < deadline) {
+    seen.insert(call());
   }
+  REQUIRE(seen.size() == 2);
+  std::map<std::string, int> peers;
+  for (int i = 0; i < 20; ++i) peers[call()]++;
   CHECK(peers.size() == 2);
-  // Round robin; the first calls may all go to whichever connected first.
+  // Round robin over both.
   CHECK(peers["ipv4:127.0.0.2"] >= 5);
   CHECK(peers["ipv4:127.0.0.3"] >= 5);
   for (auto& server : servers) server->Shutdown();
