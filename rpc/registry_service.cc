@@ -16,6 +16,7 @@ enum Method : size_t {
   kRegister,
   kDeregister,
   kHeartbeat,
+  kHeartbeatStream,
   kSetAdminState,
   kGetInstance,
   kListInstances,
@@ -27,9 +28,9 @@ enum Method : size_t {
 };
 
 std::vector<std::string> MethodNames() {
-  return {"Register",    "Deregister",    "Heartbeat",    "SetAdminState",
-          "GetInstance", "ListInstances", "ListServices", "Watch",
-          "ListEvents",  "GetServerInfo", "Ping"};
+  return {"Register",      "Deregister",  "Heartbeat",     "HeartbeatStream",
+          "SetAdminState", "GetInstance", "ListInstances", "ListServices",
+          "Watch",         "ListEvents",  "GetServerInfo", "Ping"};
 }
 
 // The WatchRequest in a raw Watch call.
@@ -54,6 +55,10 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
   return spec;
 }
 
+constexpr char kHeartbeatsHelp[] =
+    "Heartbeats received, by unary Heartbeat calls or on HeartbeatStream "
+    "calls.";
+
 }  // namespace
 
 RegistryService::RegistryService(Registry& registry, Metrics& metrics,
@@ -64,7 +69,12 @@ RegistryService::RegistryService(Registry& registry, Metrics& metrics,
       auth_methods_(auth, "muster.v1.Registry", MethodNames()),
       facts_(std::move(facts)),
       watch_progress_interval_(watch_progress_interval),
-      rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()) {
+      rpc_metrics_(metrics, "muster.v1.Registry", MethodNames()),
+      unary_heartbeats_(metrics.GetCounter(
+          "muster_heartbeats_total", kHeartbeatsHelp, {{"via", "unary"}})),
+      stream_heartbeats_(metrics.GetCounter(
+          "muster_heartbeats_total", kHeartbeatsHelp, {{"via", "stream"}})),
+      heartbeat_streams_(metrics) {
   SetMessageAllocatorFor_Register(&register_allocator_);
   SetMessageAllocatorFor_Deregister(&deregister_allocator_);
   SetMessageAllocatorFor_Heartbeat(&heartbeat_allocator_);
@@ -161,6 +171,7 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
     grpc::CallbackServerContext* context,
     const muster::v1::HeartbeatRequest* request,
     muster::v1::HeartbeatResponse* response) {
+  unary_heartbeats_.Increment();
   MUSTER_AUTHORIZE(kHeartbeat, TokenRole::kWrite, request->realm(),
                    request->service());
   // Finishes inline, or from the commit thread when the heartbeat commits
@@ -180,6 +191,21 @@ grpc::ServerUnaryReactor* RegistryService::Heartbeat(
         reactor->Finish(ToGrpcStatus(instance.status()));
       });
   return reactor;
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
+RegistryService::HeartbeatStream(grpc::CallbackServerContext* context) {
+  HeartbeatStreamReactor::Env env;
+  env.instances = &registry_.instances();
+  env.auth = &auth_;
+  env.methods = &auth_methods_;
+  env.method = kHeartbeatStream;
+  env.streams = &heartbeat_streams_;
+  env.heartbeats = &stream_heartbeats_;
+  env.on_finish = [this](const absl::Status& status) {
+    rpc_metrics_.Count(kHeartbeatStream, status);
+  };
+  return new HeartbeatStreamReactor(context, std::move(env));
 }
 
 grpc::ServerUnaryReactor* RegistryService::SetAdminState(

@@ -9,6 +9,7 @@
 #include "registry/registry.h"
 #include "rpc/arena_allocator.h"
 #include "rpc/auth.h"
+#include "rpc/heartbeat_stream.h"
 #include "rpc/rpc_metrics.h"
 #include "rpc/watch_pump.h"
 
@@ -16,18 +17,22 @@ namespace muster::registry {
 
 namespace registry_service_internal {
 using V1 = muster::v1::Registry;
-// muster.v1.Registry's CallbackService with Watch raw. The raw layer
-// takes the place of the typed WithCallbackMethod_Watch instead of being
-// stacked on CallbackService, where its Watch would hide the typed one
+// muster.v1.Registry's CallbackService with Watch and HeartbeatStream raw.
+// The raw layers take the place of the typed WithCallbackMethod_Watch and
+// _HeartbeatStream instead of being stacked on CallbackService, where
+// their methods would hide the typed ones
 // (clang's -Woverloaded-virtual). Lists every method of the service, in
 // the generated order: a method added to the proto is added here.
 using Base = V1::WithCallbackMethod_Register<V1::WithCallbackMethod_Deregister<
-    V1::WithCallbackMethod_Heartbeat<V1::WithCallbackMethod_SetAdminState<
-        V1::WithCallbackMethod_GetInstance<V1::WithCallbackMethod_ListInstances<
-            V1::WithCallbackMethod_ListServices<V1::WithRawCallbackMethod_Watch<
-                V1::WithCallbackMethod_ListEvents<
-                    V1::WithCallbackMethod_GetServerInfo<
-                        V1::WithCallbackMethod_Ping<V1::Service>>>>>>>>>>>;
+    V1::WithCallbackMethod_Heartbeat<V1::WithRawCallbackMethod_HeartbeatStream<
+        V1::WithCallbackMethod_SetAdminState<V1::WithCallbackMethod_GetInstance<
+            V1::WithCallbackMethod_ListInstances<
+                V1::WithCallbackMethod_ListServices<
+                    V1::WithRawCallbackMethod_Watch<
+                        V1::WithCallbackMethod_ListEvents<
+                            V1::WithCallbackMethod_GetServerInfo<
+                                V1::WithCallbackMethod_Ping<
+                                    V1::Service>>>>>>>>>>>>;
 }  // namespace registry_service_internal
 
 // RegistryService adapts muster.v1.Registry (callback API) to the
@@ -45,6 +50,9 @@ class RegistryService final : public registry_service_internal::Base {
   // After the server is shut down: waits until the work the watch streams
   // left queued has run (it still refers to the registry).
   void DrainWatchStreams() { watch_pump_.Drain(); }
+  // Before the server is shut down: ends the HeartbeatStream calls with
+  // UNAVAILABLE (they never end by themselves) and refuses new ones.
+  void EndHeartbeatStreams() { heartbeat_streams_.EndAll(); }
 
   grpc::ServerUnaryReactor* Register(
       grpc::CallbackServerContext* context,
@@ -58,6 +66,10 @@ class RegistryService final : public registry_service_internal::Base {
       grpc::CallbackServerContext* context,
       const muster::v1::HeartbeatRequest* request,
       muster::v1::HeartbeatResponse* response) override;
+  // Heartbeats of many instances on one stream (HeartbeatStreamReactor);
+  // raw, to tell a malformed message from the end of the stream.
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* HeartbeatStream(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* SetAdminState(
       grpc::CallbackServerContext* context,
       const muster::v1::SetAdminStateRequest* request,
@@ -113,6 +125,10 @@ class RegistryService final : public registry_service_internal::Base {
   const ServerFacts facts_;
   const absl::Duration watch_progress_interval_;
   RpcMetrics rpc_metrics_;
+  // muster_heartbeats_total{via="unary"|"stream"}: heartbeats received.
+  Counter& unary_heartbeats_;
+  Counter& stream_heartbeats_;
+  HeartbeatStreams heartbeat_streams_;
   // Per unary method; they must outlive the server, like the service.
   Allocator<muster::v1::RegisterRequest, muster::v1::RegisterResponse>
       register_allocator_;

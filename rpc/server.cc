@@ -159,6 +159,8 @@ void Server::Stop(absl::Duration grace) {
   // for unary calls. The same call Registry::Stop makes later; mutations
   // in flight still complete, the committer runs until then.
   registry_->change_log().EndWatches();
+  // Heartbeat streams neither.
+  registry_service_->EndHeartbeatStreams();
   // Before Shutdown: gRPC neither serves nor closes a connection handed to
   // it after that.
   listener_->Stop();
