@@ -66,9 +66,13 @@ void Scheduler::Done(uint64_t id) {
     check.due = clock_.Now() + JitteredLocked(check.interval);
     PushLocked(check.due, id);
   }
-  // A slot is free: a waiting check may start now.
-  kicked_ = true;
-  wake_.Signal();
+  // A slot is free: a check waiting for one may start now. With none
+  // waiting there is nothing to wake the thread for (a probe finishing
+  // is not a reason to look at the clock).
+  if (!ready_.empty()) {
+    kicked_ = true;
+    wake_.Signal();
+  }
 }
 
 uint64_t Scheduler::ScheduleAt(absl::Time when, Task task) {
