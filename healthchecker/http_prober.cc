@@ -21,6 +21,14 @@ namespace {
 
 constexpr long kMaxRedirects = 5;
 constexpr char kUserAgent[] = "muster-healthchecker";
+// Idle connections kept for reuse. libcurl's default (4 per transfer in
+// flight) grows with the probes in flight, and libcurl walks the whole
+// cache at every transfer's end (curl_multi_remove_handle, 7.88): a
+// fixed bound keeps that walk, and the sockets kept open, bounded.
+constexpr long kMaxCachedConnections = 256;
+// Finished easy handles kept, reset, for the next transfers: a handle is
+// a large allocation with setup work of its own.
+constexpr size_t kMaxIdleEasyHandles = 256;
 
 int64_t SteadyNowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -119,9 +127,10 @@ struct HttpProber::Transfer {
   char error[CURL_ERROR_SIZE] = {};
 
   ~Transfer() {
+    // The handle first: it may point at the lists.
+    if (easy != nullptr) curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
     curl_slist_free_all(connect_to);
-    if (easy != nullptr) curl_easy_cleanup(easy);
   }
 
   static size_t OnBody(char* data, size_t size, size_t count, void* user) {
@@ -183,6 +192,7 @@ absl::StatusOr<std::unique_ptr<HttpProber>> HttpProber::Create(
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, prober.get());
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &HttpProber::OnTimer);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, prober.get());
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, kMaxCachedConnections);
   return prober;
 }
 
@@ -196,6 +206,7 @@ HttpProber::HttpProber(NetworkPolicy policy, std::string ca_pem, void* multi,
 
 HttpProber::~HttpProber() {
   Stop();
+  for (void* easy : idle_easy_) curl_easy_cleanup(easy);
   // Before the epoll set closes: closing the cached connections calls
   // OnSocket.
   curl_multi_cleanup(multi_);
@@ -344,7 +355,13 @@ void HttpProber::StartTransfer(ProbeRequest request, ProbeCallback done) {
   transfer->prober = this;
   transfer->request = std::move(request);
   transfer->done = std::move(done);
-  CURL* easy = curl_easy_init();
+  CURL* easy = nullptr;
+  if (!idle_easy_.empty()) {
+    easy = idle_easy_.back();
+    idle_easy_.pop_back();
+  } else {
+    easy = curl_easy_init();
+  }
   if (easy == nullptr) {
     transfer->done(
         ProbeOutcome{ProbeResult::kFailure, "http: curl_easy_init failed"});
@@ -471,6 +488,13 @@ void HttpProber::FinishTransfer(void* easy, int code_value) {
   }
   outcome.output = SanitizeOutput(outcome.output);
   ProbeCallback done = std::move(transfer->done);
+  if (idle_easy_.size() < kMaxIdleEasyHandles) {
+    // Back to the defaults (the connection cache is the multi's, not the
+    // handle's): no option of this transfer leaks into the next one.
+    curl_easy_reset(easy);
+    idle_easy_.push_back(easy);
+    transfer->easy = nullptr;
+  }
   transfer.reset();
   done(std::move(outcome));
 }

@@ -83,6 +83,8 @@ class HttpProber final : public Prober {
   // the destructor's curl_multi_cleanup after the thread has ended).
   // Keyed by the easy handle.
   absl::flat_hash_map<void*, std::unique_ptr<Transfer>> active_;
+  // Finished easy handles, reset to libcurl's defaults, for reuse.
+  std::vector<void*> idle_easy_;
   // When libcurl's timer is due (steady clock, ns), or -1 for none.
   int64_t timer_due_ns_ = -1;
   std::thread thread_;  // Touched only by Start() and Stop().

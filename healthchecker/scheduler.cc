@@ -181,8 +181,10 @@ void Scheduler::Loop() {
     if (!kicked_) {
       absl::Duration wait = options_.max_wait;
       if (!heap_.empty()) {
-        wait = std::clamp(heap_.top().when - clock_.Now(), absl::ZeroDuration(),
-                          wait);
+        const absl::Duration until = heap_.top().when - clock_.Now();
+        wait = until <= absl::ZeroDuration()
+                   ? absl::ZeroDuration()
+                   : std::min(until + options_.batch_window, wait);
       }
       if (wait > absl::ZeroDuration()) wake_.WaitWithTimeout(&mu_, wait);
     }
