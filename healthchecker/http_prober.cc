@@ -21,11 +21,6 @@ namespace {
 
 constexpr long kMaxRedirects = 5;
 constexpr char kUserAgent[] = "muster-healthchecker";
-// Idle connections kept for reuse. libcurl's default (4 per transfer in
-// flight) grows with the probes in flight, and libcurl walks the whole
-// cache at every transfer's end (curl_multi_remove_handle, 7.88): a
-// fixed bound keeps that walk, and the sockets kept open, bounded.
-constexpr long kMaxCachedConnections = 256;
 // Finished easy handles kept, reset, for the next transfers: a handle is
 // a large allocation with setup work of its own.
 constexpr size_t kMaxIdleEasyHandles = 256;
@@ -192,7 +187,6 @@ absl::StatusOr<std::unique_ptr<HttpProber>> HttpProber::Create(
   curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, prober.get());
   curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &HttpProber::OnTimer);
   curl_multi_setopt(multi, CURLMOPT_TIMERDATA, prober.get());
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, kMaxCachedConnections);
   return prober;
 }
 
