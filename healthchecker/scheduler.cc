@@ -69,7 +69,7 @@ void Scheduler::Done(uint64_t id) {
   // A slot is free: a check waiting for one may start now. With none
   // waiting there is nothing to wake the thread for (a probe finishing
   // is not a reason to look at the clock).
-  if (!ready_.empty()) {
+  if (!ready_.empty() && !kicked_) {
     kicked_ = true;
     wake_.Signal();
   }
