@@ -1,5 +1,6 @@
 // The checker scenario: instances with HTTP checks against loopback
-// targets served by the bench; probe rate, schedule lag, daemon CPU.
+// targets served by the bench, at several fleet sizes; probe rate,
+// schedule lag, daemon CPU per probe and in cores.
 
 #include <arpa/inet.h>
 #include <httplib.h>
@@ -205,61 +206,80 @@ void Bench::Checker() {
     targets.push_back(std::make_unique<HttpTarget>());
     ports.push_back(targets.back()->port());
   }
-
-  const std::string realm = "checker";
-  CreateRealm(realm);
-  const int k = config_.checker_targets;
-  Preload(std::to_string(k) + " HTTP-checked instances", k,
-          [&](uint64_t i, v1::RegisterRequest* req) {
-            const int port = ports[i % ports.size()];
-            FillInstance(realm, "svc-" + std::to_string(i / 100),
-                         "c-" + std::to_string(i), req);
-            req->mutable_instance()->set_port(port);
-            v1::CheckSpec* check = req->mutable_instance()->mutable_check();
-            check->set_kind(v1::CHECK_KIND_HTTP);
-            check->mutable_interval()->set_seconds(1);
-            // The timeout must be shorter than the interval.
-            check->mutable_timeout()->set_nanos(900 * 1000 * 1000);
-            check->set_http_url("http://127.0.0.1:" + std::to_string(port) +
-                                "/health");
-          });
-  SleepSeconds(1.5);  // let the first round of probes get scheduled
-
   auto answered = [&] {
     uint64_t sum = 0;
     for (const auto& t : targets) sum += t->answered();
     return sum;
   };
-  const CheckerSample first = ScrapeChecker(daemon_.http_address());
-  const uint64_t answered_before = answered();
-  const DaemonStats before = daemon_.Stats();
-  const auto begin = Clock::now();
-  SleepSeconds(config_.duration);
-  const CheckerSample last = ScrapeChecker(daemon_.http_address());
-  const uint64_t answered_after = answered();
-  const double wall = Seconds(Clock::now() - begin);
-  const DaemonStats after = daemon_.Stats();
 
-  Row row;
-  row.scenario = "checker";
-  row.in_flight = k;
-  row.ops_per_second = (last.http_success - first.http_success) / wall;
-  row.p50_ms = BucketQuantileMs(first, last, 0.50);
-  row.p90_ms = BucketQuantileMs(first, last, 0.90);
-  row.p99_ms = BucketQuantileMs(first, last, 0.99);
-  row.max_ms = BucketQuantileMs(first, last, 1.0);
-  row.cpu_share = (after.cpu_seconds - before.cpu_seconds) / wall;
-  row.peak_rss_mib = after.peak_rss_mib;
-  row.notes = std::to_string(k) + " HTTP checks every 1s, " +
-              Fixed((last.http_other - first.http_other) / wall, 0) +
-              " failed probes/s, targets answered " +
-              Fixed((answered_after - answered_before) / wall, 0) +
-              "/s; ops = successful probes/s, latencies = "
-              "schedule lag (bucket upper bounds)";
-  rows_.push_back(row);
-  if (last.lag_buckets.empty()) Fail("checker: no schedule lag histogram");
-  // Stop the probes before the targets go away and the next scenario runs.
-  DeleteRealm(realm);
+  // The checker's cost per probe must not grow with the probes in flight:
+  // one point per fleet size, each on a realm of its own.
+  const std::vector<int> sizes =
+      config_.quick ? std::vector<int>{config_.checker_targets / 2,
+                                       config_.checker_targets}
+                    : std::vector<int>{1000, 5000, 10000, 20000};
+  for (const int k : sizes) {
+    const std::string realm = "checker-" + std::to_string(k);
+    CreateRealm(realm);
+    Preload(std::to_string(k) + " HTTP-checked instances", k,
+            [&](uint64_t i, v1::RegisterRequest* req) {
+              const int port = ports[i % ports.size()];
+              FillInstance(realm, "svc-" + std::to_string(i / 100),
+                           "c-" + std::to_string(i), req);
+              req->mutable_instance()->set_port(port);
+              v1::CheckSpec* check = req->mutable_instance()->mutable_check();
+              check->set_kind(v1::CHECK_KIND_HTTP);
+              check->mutable_interval()->set_seconds(1);
+              // The timeout must be shorter than the interval.
+              check->mutable_timeout()->set_nanos(900 * 1000 * 1000);
+              check->set_http_url("http://127.0.0.1:" + std::to_string(port) +
+                                  "/health");
+            });
+    // Let the first round of probes (and its verdict writes) pass.
+    SleepSeconds(1.5);
+
+    const CheckerSample first = ScrapeChecker(daemon_.http_address());
+    const uint64_t answered_before = answered();
+    const DaemonStats before = daemon_.Stats();
+    const auto begin = Clock::now();
+    SleepSeconds(config_.duration);
+    const CheckerSample last = ScrapeChecker(daemon_.http_address());
+    const uint64_t answered_after = answered();
+    const double wall = Seconds(Clock::now() - begin);
+    const DaemonStats after = daemon_.Stats();
+
+    const double cpu = after.cpu_seconds - before.cpu_seconds;
+    const double probes = (last.http_success - first.http_success) +
+                          (last.http_other - first.http_other);
+    Row row;
+    row.scenario = "checker";
+    row.in_flight = k;
+    row.ops_per_second = (last.http_success - first.http_success) / wall;
+    row.p50_ms = BucketQuantileMs(first, last, 0.50);
+    row.p90_ms = BucketQuantileMs(first, last, 0.90);
+    row.p99_ms = BucketQuantileMs(first, last, 0.99);
+    row.max_ms = BucketQuantileMs(first, last, 1.0);
+    row.cpu_share = cpu / wall;
+    row.peak_rss_mib = after.peak_rss_mib;
+    const double us_per_probe = probes > 0 ? cpu / probes * 1e6 : 0;
+    row.extra.push_back({"daemon_cpu_us_per_probe", us_per_probe});
+    row.extra.push_back({"daemon_cores", cpu / wall});
+    row.notes = std::to_string(k) +
+                " HTTP checks every 1s (in_flight = " + "checks): daemon " +
+                Fixed(us_per_probe, 1) + " us CPU per probe, " +
+                Fixed(cpu / wall, 2) + " cores, " +
+                Fixed((last.http_other - first.http_other) / wall, 0) +
+                " failed probes/s, targets answered " +
+                Fixed((answered_after - answered_before) / wall, 0) +
+                "/s; ops = successful probes/s, latencies = "
+                "schedule lag (bucket upper bounds)";
+    rows_.push_back(row);
+    if (last.lag_buckets.empty()) Fail("checker: no schedule lag histogram");
+    if (probes <= 0) Fail("checker: no probe ran at " + std::to_string(k));
+    // Stop the probes before the next point, and before the targets go
+    // away and the next scenario runs.
+    DeleteRealm(realm);
+  }
 }
 
 }  // namespace muster::bench

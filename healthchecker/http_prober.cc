@@ -1,8 +1,14 @@
 #include "healthchecker/http_prober.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
@@ -15,6 +21,30 @@ namespace {
 
 constexpr long kMaxRedirects = 5;
 constexpr char kUserAgent[] = "muster-healthchecker";
+// Finished easy handles kept, reset, for the next transfers: a handle is
+// a large allocation with setup work of its own.
+constexpr size_t kMaxIdleEasyHandles = 256;
+
+int64_t SteadyNowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Watches `fd` in `epoll_fd` for `events`, whether or not it is watched
+// already (a socket libcurl closed left the set by itself).
+bool Watch(int epoll_fd, int fd, uint32_t events, bool known) {
+  epoll_event event{};
+  event.events = events;
+  event.data.fd = fd;
+  if (known) {
+    if (epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) == 0) return true;
+    return errno == ENOENT &&
+           epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0;
+  }
+  if (epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0) return true;
+  return errno == EEXIST && epoll_ctl(epoll_fd, EPOLL_CTL_MOD, fd, &event) == 0;
+}
 
 // libcurl's global state must be set up once, before any other thread
 // uses it; it lives as long as the process.
@@ -92,9 +122,10 @@ struct HttpProber::Transfer {
   char error[CURL_ERROR_SIZE] = {};
 
   ~Transfer() {
+    // The handle first: it may point at the lists.
+    if (easy != nullptr) curl_easy_cleanup(easy);
     curl_slist_free_all(headers);
     curl_slist_free_all(connect_to);
-    if (easy != nullptr) curl_easy_cleanup(easy);
   }
 
   static size_t OnBody(char* data, size_t size, size_t count, void* user) {
@@ -129,18 +160,52 @@ absl::StatusOr<std::unique_ptr<HttpProber>> HttpProber::Create(
     ca_pem = *std::move(read);
   }
   if (absl::Status status = GlobalInit(); !status.ok()) return status;
+  const int epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+  if (epoll_fd < 0) {
+    return absl::InternalError(
+        ErrnoOutput("http prober: epoll_create1", errno));
+  }
+  const int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.fd = wake_fd;
+  if (wake_fd < 0 || epoll_ctl(epoll_fd, EPOLL_CTL_ADD, wake_fd, &event) != 0) {
+    const int error = errno;
+    if (wake_fd >= 0) close(wake_fd);
+    close(epoll_fd);
+    return absl::InternalError(ErrnoOutput("http prober: eventfd", error));
+  }
   CURLM* multi = curl_multi_init();
-  if (multi == nullptr) return absl::InternalError("curl_multi_init failed");
-  return std::unique_ptr<HttpProber>(
-      new HttpProber(std::move(policy), std::move(ca_pem), multi));
+  if (multi == nullptr) {
+    close(wake_fd);
+    close(epoll_fd);
+    return absl::InternalError("curl_multi_init failed");
+  }
+  auto prober = std::unique_ptr<HttpProber>(new HttpProber(
+      std::move(policy), std::move(ca_pem), multi, epoll_fd, wake_fd));
+  curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, &HttpProber::OnSocket);
+  curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, prober.get());
+  curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, &HttpProber::OnTimer);
+  curl_multi_setopt(multi, CURLMOPT_TIMERDATA, prober.get());
+  return prober;
 }
 
-HttpProber::HttpProber(NetworkPolicy policy, std::string ca_pem, void* multi)
-    : policy_(std::move(policy)), ca_pem_(std::move(ca_pem)), multi_(multi) {}
+HttpProber::HttpProber(NetworkPolicy policy, std::string ca_pem, void* multi,
+                       int epoll_fd, int wake_fd)
+    : policy_(std::move(policy)),
+      ca_pem_(std::move(ca_pem)),
+      multi_(multi),
+      epoll_fd_(epoll_fd),
+      wake_fd_(wake_fd) {}
 
 HttpProber::~HttpProber() {
   Stop();
+  for (void* easy : idle_easy_) curl_easy_cleanup(easy);
+  // Before the epoll set closes: closing the cached connections calls
+  // OnSocket.
   curl_multi_cleanup(multi_);
+  close(wake_fd_);
+  close(epoll_fd_);
 }
 
 absl::Status HttpProber::Start() {
@@ -153,40 +218,126 @@ void HttpProber::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  curl_multi_wakeup(multi_);
+  const uint64_t one = 1;
+  // A full eventfd counter still wakes the loop; nothing to handle.
+  (void)!write(wake_fd_, &one, sizeof(one));
   if (thread_.joinable()) thread_.join();
 }
 
 void HttpProber::Probe(const ProbeRequest& request, ProbeCallback done) {
+  bool wake;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
+    // The loop takes the whole queue at once: only the first probe of a
+    // batch needs to wake it.
+    wake = pending_.empty();
     pending_.emplace_back(request, std::move(done));
   }
-  curl_multi_wakeup(multi_);
+  if (wake) {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof(one));
+  }
+}
+
+int HttpProber::OnSocket(void* /*easy*/, int fd, int what, void* user,
+                         void* socketp) {
+  auto* prober = static_cast<HttpProber*>(user);
+  if (what == CURL_POLL_REMOVE) {
+    // The socket may be closed already; then it left the set by itself.
+    epoll_ctl(prober->epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    return 0;
+  }
+  uint32_t events = 0;
+  if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) events |= EPOLLIN;
+  if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) events |= EPOLLOUT;
+  if (Watch(prober->epoll_fd_, fd, events, /*known=*/socketp != nullptr) &&
+      socketp == nullptr) {
+    // Any non-null pointer: libcurl hands it back for this socket until
+    // CURL_POLL_REMOVE, telling a known socket from a new one.
+    curl_multi_assign(prober->multi_, fd, prober);
+  }
+  return 0;
+}
+
+int HttpProber::OnTimer(void* /*multi*/, long timeout_ms, void* user) {
+  auto* prober = static_cast<HttpProber*>(user);
+  prober->timer_due_ns_ =
+      timeout_ms < 0 ? -1 : SteadyNowNs() + int64_t{timeout_ms} * 1000000;
+  return 0;
+}
+
+int HttpProber::TimerWaitMs() const {
+  if (timer_due_ns_ < 0) return -1;
+  const int64_t left_ns = timer_due_ns_ - SteadyNowNs();
+  if (left_ns <= 0) return 0;
+  // Rounded up: waking before the timer is due would spin.
+  return static_cast<int>(
+      std::min<int64_t>((left_ns + 999999) / 1000000, 60 * 1000));
+}
+
+void HttpProber::SocketAction(int fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  ReadFinished();
+}
+
+void HttpProber::ReadFinished() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+    if (message->msg == CURLMSG_DONE) {
+      FinishTransfer(message->easy_handle, message->data.result);
+    }
+  }
 }
 
 void HttpProber::Loop() {
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
   while (true) {
+    const int n = epoll_wait(epoll_fd_, events, kMaxEvents, TimerWaitMs());
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        (void)!read(wake_fd_, &count, sizeof(count));
+        continue;
+      }
+      const uint32_t ready = events[i].events;
+      int action = 0;
+      if ((ready & EPOLLIN) != 0) action |= CURL_CSELECT_IN;
+      if ((ready & EPOLLOUT) != 0) action |= CURL_CSELECT_OUT;
+      // An error or hang-up: let libcurl try both ways and read the
+      // socket's own error, as it would after a poll.
+      if ((ready & (EPOLLERR | EPOLLHUP)) != 0) {
+        action |= CURL_CSELECT_IN | CURL_CSELECT_OUT;
+      }
+      // A socket an earlier action of this batch closed is unknown to
+      // libcurl now, which ignores it.
+      SocketAction(fd, action);
+    }
+    if (timer_due_ns_ >= 0 && timer_due_ns_ <= SteadyNowNs()) {
+      timer_due_ns_ = -1;
+      SocketAction(CURL_SOCKET_TIMEOUT, 0);
+      if (timer_due_ns_ < 0) {
+        // libcurl calls OnTimer only when its earliest deadline changed;
+        // a timer that fired before libcurl's own clock reached it (ms
+        // rounding) would otherwise never be set again.
+        long timeout_ms = -1;
+        curl_multi_timeout(multi_, &timeout_ms);
+        OnTimer(multi_, timeout_ms, this);
+      }
+    }
     std::vector<std::pair<ProbeRequest, ProbeCallback>> pending;
     {
       absl::MutexLock lock(&mu_);
       if (stopping_) break;
       pending.swap(pending_);
     }
+    // Each new transfer sets libcurl's timer to now: the next epoll_wait
+    // returns at once and the timeout action starts them.
     for (auto& [request, done] : pending)
       StartTransfer(std::move(request), std::move(done));
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    int queued = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
-      if (message->msg == CURLMSG_DONE) {
-        FinishTransfer(message->easy_handle, message->data.result);
-      }
-    }
-    // Returns early when a socket is ready, a libcurl timer expires or
-    // Probe()/Stop() call curl_multi_wakeup.
-    curl_multi_poll(multi_, nullptr, 0, /*timeout_ms=*/1000, nullptr);
   }
   // Abandon what is in flight: Stop() promises that no callback runs.
   for (auto& [easy, transfer] : active_) curl_multi_remove_handle(multi_, easy);
@@ -198,7 +349,13 @@ void HttpProber::StartTransfer(ProbeRequest request, ProbeCallback done) {
   transfer->prober = this;
   transfer->request = std::move(request);
   transfer->done = std::move(done);
-  CURL* easy = curl_easy_init();
+  CURL* easy = nullptr;
+  if (!idle_easy_.empty()) {
+    easy = idle_easy_.back();
+    idle_easy_.pop_back();
+  } else {
+    easy = curl_easy_init();
+  }
   if (easy == nullptr) {
     transfer->done(
         ProbeOutcome{ProbeResult::kFailure, "http: curl_easy_init failed"});
@@ -325,6 +482,13 @@ void HttpProber::FinishTransfer(void* easy, int code_value) {
   }
   outcome.output = SanitizeOutput(outcome.output);
   ProbeCallback done = std::move(transfer->done);
+  if (idle_easy_.size() < kMaxIdleEasyHandles) {
+    // Back to the defaults (the connection cache is the multi's, not the
+    // handle's): no option of this transfer leaks into the next one.
+    curl_easy_reset(easy);
+    idle_easy_.push_back(easy);
+    transfer->easy = nullptr;
+  }
   transfer.reset();
   done(std::move(outcome));
 }

@@ -66,9 +66,13 @@ void Scheduler::Done(uint64_t id) {
     check.due = clock_.Now() + JitteredLocked(check.interval);
     PushLocked(check.due, id);
   }
-  // A slot is free: a waiting check may start now.
-  kicked_ = true;
-  wake_.Signal();
+  // A slot is free: a check waiting for one may start now. With none
+  // waiting there is nothing to wake the thread for (a probe finishing
+  // is not a reason to look at the clock).
+  if (!ready_.empty() && !kicked_) {
+    kicked_ = true;
+    wake_.Signal();
+  }
 }
 
 uint64_t Scheduler::ScheduleAt(absl::Time when, Task task) {
@@ -177,8 +181,10 @@ void Scheduler::Loop() {
     if (!kicked_) {
       absl::Duration wait = options_.max_wait;
       if (!heap_.empty()) {
-        wait = std::clamp(heap_.top().when - clock_.Now(), absl::ZeroDuration(),
-                          wait);
+        const absl::Duration until = heap_.top().when - clock_.Now();
+        wait = until <= absl::ZeroDuration()
+                   ? absl::ZeroDuration()
+                   : std::min(until + options_.batch_window, wait);
       }
       if (wait > absl::ZeroDuration()) wake_.WaitWithTimeout(&mu_, wait);
     }
