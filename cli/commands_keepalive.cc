@@ -1,7 +1,13 @@
 // heartbeat --keep-alive: heartbeat an instance until interrupted, like
 // `etcdctl lease keep-alive`.
 
+#include <grpcpp/alarm.h>
+
 #include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
@@ -32,6 +38,162 @@ bool IsTransient(const absl::Status& status) {
          status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
 }
+
+// Cancels a call when `timeout` passes before Disarm (the client
+// library's CallWatchdog). gRPC runs the alarm's callback once, fired or
+// cancelled; Disarm waits for it, so the context may go afterwards.
+class Watchdog final {
+ public:
+  Watchdog(grpc::ClientContext* context, absl::Duration timeout)
+      : state_(std::make_shared<State>()) {
+    std::shared_ptr<State> state = state_;
+    alarm_.Set(
+        std::chrono::system_clock::now() + absl::ToChronoMilliseconds(timeout),
+        [state, context](bool fired) {
+          if (fired) context->TryCancel();
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->fired = fired;
+          state->ran = true;
+          state->cv.notify_all();
+        });
+  }
+  ~Watchdog() { Disarm(); }
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // True when the call was cancelled.
+  bool Disarm() {
+    if (armed_) {
+      armed_ = false;
+      alarm_.Cancel();
+    }
+    std::unique_lock<std::mutex> lock(state_->mu);
+    state_->cv.wait(lock, [this] { return state_->ran; });
+    return state_->fired;
+  }
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool ran = false;
+    bool fired = false;
+  };
+  std::shared_ptr<State> state_;
+  grpc::Alarm alarm_;
+  bool armed_ = true;
+};
+
+// The keep-alive's heartbeats on one HeartbeatStream, each answered
+// within --timeout; unary Heartbeat calls once the daemon answers
+// UNIMPLEMENTED (a musterd before HeartbeatStream). Statuses as
+// Client::Call gives them.
+class Heartbeater final {
+ public:
+  explicit Heartbeater(Client& client) : client_(client) {}
+  ~Heartbeater() { Close(); }
+  Heartbeater(const Heartbeater&) = delete;
+  Heartbeater& operator=(const Heartbeater&) = delete;
+
+  absl::StatusOr<v1::HeartbeatResponse> Beat(
+      const v1::HeartbeatRequest& request) {
+    for (int attempt = 0; attempt < 2 && !unary_; ++attempt) {
+      // A stream that sat open may have died with a restarted daemon: one
+      // more try on a fresh one.
+      const bool reused = stream_ != nullptr;
+      grpc::Status status;
+      if (Exchange(request, &status)) {
+        if (!status.ok()) return client_.ToStatus(status);
+        return response_;
+      }
+      if (unary_) break;
+      if (!reused || status.error_code() == grpc::DEADLINE_EXCEEDED) {
+        return client_.ToStatus(status);
+      }
+    }
+    return client_.Call(client_.registry(),
+                        &v1::Registry::StubInterface::Heartbeat, request);
+  }
+
+ private:
+  using Stream = grpc::ClientReaderWriterInterface<v1::HeartbeatStreamRequest,
+                                                   v1::HeartbeatStreamResponse>;
+
+  // True with the heartbeat's own result in `status` (and response_);
+  // false when the stream failed (`status`; unary_ set for UNIMPLEMENTED).
+  bool Exchange(const v1::HeartbeatRequest& request, grpc::Status* status) {
+    const bool fresh = stream_ == nullptr;
+    if (fresh) context_ = std::make_unique<grpc::ClientContext>();
+    Watchdog watchdog(context_.get(), client_.timeout());
+    if (fresh) stream_ = client_.registry().HeartbeatStream(context_.get());
+    v1::HeartbeatStreamRequest message;
+    const uint64_t sequence = ++sequence_;
+    message.set_sequence(sequence);
+    *message.add_heartbeats() = request;
+    v1::HeartbeatStreamResponse answer;
+    const bool exchanged = stream_->Write(message) && stream_->Read(&answer);
+    const bool answered = exchanged && answer.sequence() == sequence &&
+                          answer.results_size() == 1;
+    const bool fired = watchdog.Disarm();
+    if (answered) {
+      const v1::HeartbeatResult& result = answer.results(0);
+      *status = grpc::Status(static_cast<grpc::StatusCode>(result.code()),
+                             result.message());
+      response_.set_health(result.health());
+      response_.set_admin_state(result.admin_state());
+      if (fired) Drop();
+      return true;
+    }
+    if (exchanged) context_->TryCancel();
+    grpc::Status end = stream_->Finish();
+    stream_.reset();
+    context_.reset();
+    if (fired) {
+      *status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                             "no heartbeat answer within --timeout");
+    } else if (end.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      unary_ = true;
+    } else if (end.ok() || exchanged) {
+      *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                             "the heartbeat stream ended without an answer");
+    } else {
+      *status = end;
+    }
+    return false;
+  }
+
+  void Drop() {
+    if (stream_ == nullptr) return;
+    context_->TryCancel();
+    (void)stream_->Finish();
+    stream_.reset();
+    context_.reset();
+  }
+
+  // Half-closes and waits (at most --timeout) for the daemon to end the
+  // stream.
+  void Close() {
+    if (stream_ == nullptr) return;
+    {
+      Watchdog watchdog(context_.get(), client_.timeout());
+      if (stream_->WritesDone()) {
+        v1::HeartbeatStreamResponse rest;
+        while (stream_->Read(&rest)) {
+        }
+      }
+      (void)stream_->Finish();
+    }
+    stream_.reset();
+    context_.reset();
+  }
+
+  Client& client_;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<Stream> stream_;
+  uint64_t sequence_ = 0;
+  bool unary_ = false;
+  v1::HeartbeatResponse response_;
+};
 
 }  // namespace
 
@@ -76,10 +238,9 @@ absl::Status RunKeepAlive(Context& ctx, const HeartbeatArgs& args) {
   request.set_incarnation(incarnation);
   absl::Duration backoff = kInitialBackoff;
   const absl::Duration max_backoff = std::min(*interval, kMaxBackoff);
+  Heartbeater heartbeater(ctx.client);
   while (!ctx.interrupted()) {
-    absl::StatusOr<v1::HeartbeatResponse> response =
-        ctx.client.Call(ctx.client.registry(),
-                        &v1::Registry::StubInterface::Heartbeat, request);
+    absl::StatusOr<v1::HeartbeatResponse> response = heartbeater.Beat(request);
     if (response.ok()) {
       backoff = kInitialBackoff;
       if (ctx.output.format == Format::kJson) {

@@ -83,6 +83,19 @@ DaemonConnection::DaemonConnection(
   for (const auto& channel : channels_) {
     stubs_.push_back(v1::Registry::NewStub(channel));
   }
+  heartbeat_stream_ = std::make_unique<HeartbeatStream>(*this);
+}
+
+grpc::Status DaemonConnection::Heartbeat(const v1::HeartbeatRequest& request,
+                                         v1::HeartbeatResponse* response) {
+  grpc::Status status;
+  for (size_t tried = 0; tried < address_count(); ++tried) {
+    const size_t index = current();
+    status = heartbeat_stream_->Heartbeat(index, request, response);
+    if (!IsConnectionFailure(status)) return status;
+    Failover(index);
+  }
+  return status;
 }
 
 void DaemonConnection::Prepare(grpc::ClientContext& context,

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "client/src/heartbeat_stream.h"
 #include "muster/client/options.h"
 #include "muster/v1/registry.grpc.pb.h"
 
@@ -74,6 +75,13 @@ class DaemonConnection {
     return status;
   }
 
+  // A Heartbeat as Call would make it, but on the connection's one
+  // HeartbeatStream (unary for a daemon without it), with the same
+  // failover. What a unary Heartbeat would answer.
+  grpc::Status Heartbeat(const v1::HeartbeatRequest& request,
+                         v1::HeartbeatResponse* response);
+  HeartbeatStream& heartbeat_stream() { return *heartbeat_stream_; }
+
  private:
   DaemonConnection(ClientOptions options,
                    std::vector<std::shared_ptr<grpc::Channel>> channels);
@@ -82,6 +90,8 @@ class DaemonConnection {
   const std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<v1::Registry::Stub>> stubs_;
   std::atomic<size_t> current_{0};
+  // Last: closed before the stubs go.
+  std::unique_ptr<HeartbeatStream> heartbeat_stream_;
 };
 
 }  // namespace muster::client::internal

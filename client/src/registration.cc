@@ -166,8 +166,8 @@ class RegistrationImpl final : public Registration {
     request.set_id(instance_.id());
     request.set_incarnation(incarnation());
     v1::HeartbeatResponse response;
-    const grpc::Status status =
-        connection_.Call(&v1::Registry::Stub::Heartbeat, request, &response);
+    // On the Client's HeartbeatStream, shared by its registrations.
+    const grpc::Status status = connection_.Heartbeat(request, &response);
     return Judge("Heartbeat", status, response.health(), false);
   }
 

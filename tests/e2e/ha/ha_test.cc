@@ -174,14 +174,15 @@ int MemberInUse(HaCluster& cluster) {
 }
 
 // TTL-checked instances (service "ttl") registered on replica `via`, a
-// thread heartbeating each every second to that replica, and a watch of
-// their health on it. REQUIRES: replica `via` lives throughout.
+// thread heartbeating each every second to that replica (unary calls, or
+// with `stream` all of them in one message on a HeartbeatStream), and a
+// watch of their health on it. REQUIRES: replica `via` lives throughout.
 class TtlFleet {
  public:
   static constexpr int kTtlMs = 3000;
 
-  TtlFleet(HaCluster& cluster, int via, int count)
-      : cluster_(cluster), via_(via) {
+  TtlFleet(HaCluster& cluster, int via, int count, bool stream = false)
+      : cluster_(cluster), via_(via), stream_(stream) {
     for (int k = 0; k < count; ++k) {
       auto ttl = std::make_unique<Ttl>();
       ttl->id = "ttl-" + std::to_string(k);
@@ -246,6 +247,10 @@ class TtlFleet {
   };
 
   void Beat() {
+    if (stream_) {
+      BeatOnStream();
+      return;
+    }
     while (!stop_) {
       for (const auto& ttl : instances_) {
         if (!ttl->beating) continue;
@@ -267,8 +272,48 @@ class TtlFleet {
     }
   }
 
+  void BeatOnStream() {
+    grpc::ClientContext context;
+    auto stream = cluster_.stub(via_).HeartbeatStream(&context);
+    uint64_t sequence = 0;
+    while (!stop_) {
+      muster::v1::HeartbeatStreamRequest message;
+      message.set_sequence(++sequence);
+      for (const auto& ttl : instances_) {
+        if (!ttl->beating) continue;
+        muster::v1::HeartbeatRequest* request = message.add_heartbeats();
+        request->set_service("ttl");
+        request->set_id(ttl->id);
+        request->set_incarnation(ttl->incarnation);
+      }
+      if (message.heartbeats_size() > 0) {
+        muster::v1::HeartbeatStreamResponse response;
+        if (!stream->Write(message) || !stream->Read(&response)) {
+          ++heartbeat_errors_;
+          last_error_ = stream->Finish().error_message();
+          return;
+        }
+        for (const muster::v1::HeartbeatResult& result : response.results()) {
+          if (result.code() != 0) {
+            ++heartbeat_errors_;
+            last_error_ = result.message();
+          }
+          if (result.health() == muster::v1::HEALTH_CRITICAL)
+            ++critical_answers_;
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(1000));
+    }
+    stream->WritesDone();
+    muster::v1::HeartbeatStreamResponse rest;
+    while (stream->Read(&rest)) {
+    }
+    (void)stream->Finish();
+  }
+
   HaCluster& cluster_;
   const int via_;
+  const bool stream_;
   std::vector<std::unique_ptr<Ttl>> instances_;
   std::unique_ptr<ResumingWatcher> watcher_;
   std::atomic<bool> stop_{false};
@@ -539,6 +584,25 @@ TEST_CASE(
   CHECK(fleet.AllAre(muster::v1::HEALTH_PASSING));
   // Still checked: every instance (r2's former ones among them) turns
   // critical once its heartbeats stop.
+  ExpectAllTurnCritical(fleet);
+}
+
+TEST_CASE(
+    "TTL instances heartbeated on a stream through one replica are kept "
+    "passing by whichever replica checks them",
+    "[ha]") {
+  std::unique_ptr<HaCluster> cluster = StartCluster();
+  // r0 receives every heartbeat on one stream; about 2/3 of the instances
+  // are checked elsewhere and their heartbeats are forwarded.
+  TtlFleet fleet(*cluster, 0, 18, /*stream=*/true);
+  REQUIRE(Eventually([&] { return fleet.AllAre(muster::v1::HEALTH_PASSING); },
+                     seconds(15)));
+  ExpectNoCritical(fleet, milliseconds(2 * TtlFleet::kTtlMs));
+  INFO(fleet.last_error());
+  CHECK(fleet.heartbeat_errors() == 0);
+  CHECK(fleet.critical_answers() == 0);
+  // Still checked: every instance turns critical once the stream's
+  // heartbeats stop.
   ExpectAllTurnCritical(fleet);
 }
 
