@@ -9,6 +9,7 @@
 
 #include "absl/time/time.h"
 #include "checkapi/check_spec.h"
+#include "registry/encoding_slot.h"
 
 namespace muster::registry {
 
@@ -31,7 +32,8 @@ struct InstanceKey {
   std::string ToString() const;
 };
 
-// One registered instance, as stored. Value type; not thread-safe.
+// One registered instance, as stored. Value type; not thread-safe, but
+// for `encoding`, which readers of a shared const Instance fill.
 struct Instance {
   std::string realm;
   std::string service;
@@ -57,6 +59,10 @@ struct Instance {
   // create_revision is also the incarnation.
   uint64_t create_revision = 0;
   uint64_t modify_revision = 0;
+  // Not part of the value: the front end's encoding of this version, made
+  // on first read and freed with it (registry/encoding_slot.h). A copy
+  // starts empty.
+  EncodingSlot encoding;
 
   InstanceKey Key() const { return InstanceKey{realm, service, id}; }
   bool Routable() const { return IsRoutable(admin_state, health); }

@@ -1,10 +1,17 @@
 #include "rpc/registry_service.h"
 
+#include <google/protobuf/arena.h>
+#include <grpc/slice.h>
+#include <grpcpp/support/slice.h>
+
+#include <cassert>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "codec/instance_wire.h"
 #include "codec/model_proto.h"
 #include "rpc/grpc_status.h"
 #include "rpc/watch_reactor.h"
@@ -59,6 +66,66 @@ constexpr char kHeartbeatsHelp[] =
     "Heartbeats received, by unary Heartbeat calls or on HeartbeatStream "
     "calls.";
 
+// The request of a raw unary call, on a protobuf arena that starts in the
+// object (most requests fit in it), as the typed methods' requests are on
+// ArenaMessageAllocator's. Lives while the handler runs: reads that wait
+// for a revision copy what they need.
+template <typename Request>
+class RawRequest {
+ public:
+  RawRequest() : arena_(Options(initial_block_)) {
+    request_ = google::protobuf::Arena::CreateMessage<Request>(&arena_);
+  }
+  RawRequest(const RawRequest&) = delete;
+  RawRequest& operator=(const RawRequest&) = delete;
+
+  // Parses the call's request as gRPC's typed path does; INVALID_ARGUMENT
+  // worded as rpc/parse_errors.cc words it for the typed methods.
+  absl::Status Parse(const grpc::ByteBuffer& raw) {
+    bool parsed = true;
+    if (raw.Valid()) {
+      grpc::Slice slice;
+      parsed = (raw.TrySingleSlice(&slice).ok() ||
+                raw.DumpToSingleSlice(&slice).ok()) &&
+               request_->ParseFromArray(slice.begin(),
+                                        static_cast<int>(slice.size()));
+    }
+    if (parsed) return absl::OkStatus();
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body is not a valid ",
+                     Request::descriptor()->full_name(), " message"));
+  }
+  const Request& operator*() const { return *request_; }
+  const Request* operator->() const { return request_; }
+
+ private:
+  static google::protobuf::ArenaOptions Options(char* initial_block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = initial_block;
+    options.initial_block_size = kInitialBlockBytes;
+    return options;
+  }
+
+  static constexpr size_t kInitialBlockBytes = 1024;
+  alignas(8) char initial_block_[kInitialBlockBytes];
+  // Declared after the block it starts in.
+  google::protobuf::Arena arena_;
+  Request* request_;
+};
+
+// Makes `*response` one slice of `size` bytes, filled by `write(char*)`,
+// which returns the end of what it wrote.
+template <typename Write>
+void SetRawResponse(size_t size, Write write, grpc::ByteBuffer* response) {
+  grpc_slice slice = grpc_slice_malloc(size);
+  char* const start = reinterpret_cast<char*>(GRPC_SLICE_START_PTR(slice));
+  [[maybe_unused]] char* const end = write(start);
+  assert(end == start + size);
+  grpc::Slice owned(slice, grpc::Slice::STEAL_REF);
+  grpc::ByteBuffer buffer(&owned, 1);
+  response->Swap(&buffer);
+}
+
 }  // namespace
 
 RegistryService::RegistryService(Registry& registry, Metrics& metrics,
@@ -79,8 +146,6 @@ RegistryService::RegistryService(Registry& registry, Metrics& metrics,
   SetMessageAllocatorFor_Deregister(&deregister_allocator_);
   SetMessageAllocatorFor_Heartbeat(&heartbeat_allocator_);
   SetMessageAllocatorFor_SetAdminState(&set_admin_state_allocator_);
-  SetMessageAllocatorFor_GetInstance(&get_instance_allocator_);
-  SetMessageAllocatorFor_ListInstances(&list_instances_allocator_);
   SetMessageAllocatorFor_ListServices(&list_services_allocator_);
   SetMessageAllocatorFor_ListEvents(&list_events_allocator_);
   SetMessageAllocatorFor_GetServerInfo(&get_server_info_allocator_);
@@ -100,9 +165,10 @@ constexpr absl::Duration kMaxRevisionWait = absl::Seconds(10);
 
 }  // namespace
 
+template <typename ReadFn>
 grpc::ServerUnaryReactor* RegistryService::Read(
     grpc::CallbackServerContext* context, size_t method, uint64_t min_revision,
-    std::function<absl::Status()> read) {
+    ReadFn read) {
   if (std::optional<absl::Duration> stale = registry_.Staleness()) {
     const int64_t ms = *stale == absl::InfiniteDuration()
                            ? -1
@@ -237,37 +303,56 @@ grpc::ServerUnaryReactor* RegistryService::SetAdminState(
 }
 
 grpc::ServerUnaryReactor* RegistryService::GetInstance(
-    grpc::CallbackServerContext* context,
-    const muster::v1::GetInstanceRequest* request,
-    muster::v1::Instance* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* response) {
+  RawRequest<muster::v1::GetInstanceRequest> request;
+  if (absl::Status parsed = request.Parse(*raw); !parsed.ok())
+    return Finish(context, kGetInstance, parsed);
   MUSTER_AUTHORIZE(kGetInstance, TokenRole::kRead, request->realm(), "");
-  return Read(context, kGetInstance, request->min_revision(),
-              [this, request, response] {
-                absl::StatusOr<std::shared_ptr<const Instance>> instance =
-                    registry_.instances().Get(InstanceKey{
-                        request->realm(), request->service(), request->id()});
-                if (instance.ok()) {
-                  ToProto(**instance, response);
-                  FillHealthDetail(
-                      registry_.instances().HealthDetailOf(**instance),
-                      response);
-                }
-                return instance.status();
-              });
+  // The stored instance's cached bytes, then the checker's live state:
+  // parses as ToProto + FillHealthDetail (codec/instance_wire.h).
+  return Read(
+      context, kGetInstance, request->min_revision(),
+      [this,
+       key = InstanceKey{request->realm(), request->service(), request->id()},
+       response] {
+        absl::StatusOr<std::shared_ptr<const Instance>> instance =
+            registry_.instances().Get(key);
+        if (!instance.ok()) return instance.status();
+        const absl::string_view stored = WireOf(**instance).message();
+        const std::string live = LiveInstanceFields(
+            registry_.instances().HealthDetailOf(**instance));
+        SetRawResponse(
+            stored.size() + live.size(),
+            [&](char* out) {
+              std::memcpy(out, stored.data(), stored.size());
+              std::memcpy(out + stored.size(), live.data(), live.size());
+              return out + stored.size() + live.size();
+            },
+            response);
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* RegistryService::ListInstances(
-    grpc::CallbackServerContext* context,
-    const muster::v1::ListInstancesRequest* request,
-    muster::v1::ListInstancesResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* raw,
+    grpc::ByteBuffer* response) {
+  RawRequest<muster::v1::ListInstancesRequest> request;
+  if (absl::Status parsed = request.Parse(*raw); !parsed.ok())
+    return Finish(context, kListInstances, parsed);
   MUSTER_AUTHORIZE(kListInstances, TokenRole::kRead, request->realm(), "");
-  ListQuery query = ListQueryFromProto(*request);
+  // Each instance's `instances` entry is encoded once per instance version
+  // and copied into the reply's one slice (codec/instance_wire.h).
   return Read(context, kListInstances, request->min_revision(),
-              [this, query = std::move(query), response] {
+              [this, query = ListQueryFromProto(*request), response] {
                 absl::StatusOr<InstancePage> page =
                     registry_.instances().List(query);
-                if (page.ok()) ToProto(*page, response);
-                return page.status();
+                if (!page.ok()) return page.status();
+                SetRawResponse(
+                    ListInstancesSize(*page),
+                    [&](char* out) { return WriteListInstances(*page, out); },
+                    response);
+                return absl::OkStatus();
               });
 }
 

@@ -17,22 +17,23 @@ namespace muster::registry {
 
 namespace registry_service_internal {
 using V1 = muster::v1::Registry;
-// muster.v1.Registry's CallbackService with Watch and HeartbeatStream raw.
-// The raw layers take the place of the typed WithCallbackMethod_Watch and
-// _HeartbeatStream instead of being stacked on CallbackService, where
-// their methods would hide the typed ones
-// (clang's -Woverloaded-virtual). Lists every method of the service, in
-// the generated order: a method added to the proto is added here.
+// muster.v1.Registry's CallbackService with GetInstance, ListInstances,
+// Watch and HeartbeatStream raw. A raw layer takes the place of the typed
+// WithCallbackMethod_X instead of being stacked on CallbackService, where
+// its X would hide the typed one (clang's -Woverloaded-virtual). Lists
+// every method of the service, in the generated order: a method added to
+// the proto is added here.
 using Base = V1::WithCallbackMethod_Register<V1::WithCallbackMethod_Deregister<
     V1::WithCallbackMethod_Heartbeat<V1::WithRawCallbackMethod_HeartbeatStream<
-        V1::WithCallbackMethod_SetAdminState<V1::WithCallbackMethod_GetInstance<
-            V1::WithCallbackMethod_ListInstances<
-                V1::WithCallbackMethod_ListServices<
-                    V1::WithRawCallbackMethod_Watch<
-                        V1::WithCallbackMethod_ListEvents<
-                            V1::WithCallbackMethod_GetServerInfo<
-                                V1::WithCallbackMethod_Ping<
-                                    V1::Service>>>>>>>>>>>>;
+        V1::WithCallbackMethod_SetAdminState<
+            V1::WithRawCallbackMethod_GetInstance<
+                V1::WithRawCallbackMethod_ListInstances<
+                    V1::WithCallbackMethod_ListServices<
+                        V1::WithRawCallbackMethod_Watch<
+                            V1::WithCallbackMethod_ListEvents<
+                                V1::WithCallbackMethod_GetServerInfo<
+                                    V1::WithCallbackMethod_Ping<
+                                        V1::Service>>>>>>>>>>>>;
 }  // namespace registry_service_internal
 
 // RegistryService adapts muster.v1.Registry (callback API) to the
@@ -74,14 +75,15 @@ class RegistryService final : public registry_service_internal::Base {
       grpc::CallbackServerContext* context,
       const muster::v1::SetAdminStateRequest* request,
       muster::v1::Instance* response) override;
-  grpc::ServerUnaryReactor* GetInstance(
-      grpc::CallbackServerContext* context,
-      const muster::v1::GetInstanceRequest* request,
-      muster::v1::Instance* response) override;
-  grpc::ServerUnaryReactor* ListInstances(
-      grpc::CallbackServerContext* context,
-      const muster::v1::ListInstancesRequest* request,
-      muster::v1::ListInstancesResponse* response) override;
+  // Raw: the replies are assembled from each instance's bytes, encoded
+  // once per instance version (codec/instance_wire.h). The requests are
+  // parsed here, refused as rpc/parse_errors.h words it.
+  grpc::ServerUnaryReactor* GetInstance(grpc::CallbackServerContext* context,
+                                        const grpc::ByteBuffer* request,
+                                        grpc::ByteBuffer* response) override;
+  grpc::ServerUnaryReactor* ListInstances(grpc::CallbackServerContext* context,
+                                          const grpc::ByteBuffer* request,
+                                          grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* ListServices(
       grpc::CallbackServerContext* context,
       const muster::v1::ListServicesRequest* request,
@@ -106,12 +108,15 @@ class RegistryService final : public registry_service_internal::Base {
   grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* context,
                                    size_t method, const absl::Status& status);
   // A read: runs `read` (which fills the response and returns its status)
-  // once this replica has applied `min_revision` (0: at once), and
-  // finishes the call. With a replicated store the reply carries the
-  // initial metadata muster-staleness-ms (see Registry::Staleness).
+  // once this replica has applied `min_revision` (0: at once, without
+  // wrapping `read` in a std::function), and finishes the call. With a
+  // replicated store the reply carries the initial metadata
+  // muster-staleness-ms (see Registry::Staleness). `ReadFn` is a copyable
+  // absl::Status(). Defined in the .cc, where every call is.
+  template <typename ReadFn>
   grpc::ServerUnaryReactor* Read(grpc::CallbackServerContext* context,
                                  size_t method, uint64_t min_revision,
-                                 std::function<absl::Status()> read);
+                                 ReadFn read);
 
   template <typename Request, typename Response>
   using Allocator = ArenaMessageAllocator<Request, Response>;
@@ -138,10 +143,6 @@ class RegistryService final : public registry_service_internal::Base {
       heartbeat_allocator_;
   Allocator<muster::v1::SetAdminStateRequest, muster::v1::Instance>
       set_admin_state_allocator_;
-  Allocator<muster::v1::GetInstanceRequest, muster::v1::Instance>
-      get_instance_allocator_;
-  Allocator<muster::v1::ListInstancesRequest, muster::v1::ListInstancesResponse>
-      list_instances_allocator_;
   Allocator<muster::v1::ListServicesRequest, muster::v1::ListServicesResponse>
       list_services_allocator_;
   Allocator<muster::v1::ListEventsRequest, muster::v1::ListEventsResponse>
