@@ -67,7 +67,7 @@ std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
                                                  std::string reason,
                                                  std::string actor) {
   instance.modify_revision = revision_;
-  ExpectInstance(instance.Key());
+  if (group_expect_ != nullptr) ExpectInstance(instance.Key());
   auto stored = std::make_shared<const Instance>(std::move(instance));
   mine_.instances[stored->Key()] = stored;
   Event event;
@@ -440,6 +440,7 @@ size_t ExpectationCount(const Expectations& expect) {
 CommitBatch BuildBatch(GroupChanges& changes, uint64_t revision) {
   CommitBatch batch;
   batch.revision = revision;
+  batch.put_instances.reserve(changes.instances.size());
   for (const auto& [name, realm] : changes.realms) {
     if (realm.has_value()) {
       batch.put_realms.push_back(*realm);
