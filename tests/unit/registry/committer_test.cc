@@ -423,7 +423,6 @@ TEST_CASE(
   CHECK(f.store.writes_while_failed() == 0);
 }
 
-
 TEST_CASE(
     "committer: answers marked done_anywhere come after the write and the "
     "index update, off the commit thread, in order, all of them by Stop",
