@@ -67,7 +67,7 @@ std::shared_ptr<const Instance> Txn::PutInstance(Instance instance,
                                                  std::string reason,
                                                  std::string actor) {
   instance.modify_revision = revision_;
-  ExpectInstance(instance.Key());
+  if (group_expect_ != nullptr) ExpectInstance(instance.Key());
   auto stored = std::make_shared<const Instance>(std::move(instance));
   mine_.instances[stored->Key()] = stored;
   Event event;
@@ -204,6 +204,7 @@ void Committer::Start() {
       OnFeedLost(feeding);
     }
   }
+  completion_thread_ = std::thread([this] { CompletionLoop(); });
   absl::MutexLock lock(&mu_);
   thread_ = std::thread([this] { Loop(); });
 }
@@ -214,6 +215,12 @@ void Committer::Stop() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // The commit thread handed over its last answers before it ended.
+  {
+    absl::MutexLock lock(&done_mu_);
+    done_stopping_ = true;
+  }
+  if (completion_thread_.joinable()) completion_thread_.join();
   if (feed_started_) {
     replication_->StopFeed();
     feed_started_ = false;
@@ -298,6 +305,26 @@ void Committer::OnFeedLost(absl::Status status) {
              committed_revision_, status.ToString());
   writable_gauge_.Set(0);
   if (feed_lost_hook_) feed_lost_hook_(status);
+}
+
+void Committer::CompletionLoop() {
+  std::vector<Completion> batch;
+  for (;;) {
+    {
+      absl::MutexLock lock(&done_mu_);
+      done_mu_.Await(absl::Condition(
+          +[](Committer* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->done_mu_) {
+            return !c->completions_.empty() || c->done_stopping_;
+          },
+          this));
+      if (completions_.empty()) return;  // stopping, and nothing left
+      batch.swap(completions_);
+    }
+    for (Completion& completion : batch) {
+      completion.done(std::move(completion.status));
+    }
+    batch.clear();
+  }
 }
 
 void Committer::Submit(CommitOp op) {
@@ -413,6 +440,7 @@ size_t ExpectationCount(const Expectations& expect) {
 CommitBatch BuildBatch(GroupChanges& changes, uint64_t revision) {
   CommitBatch batch;
   batch.revision = revision;
+  batch.put_instances.reserve(changes.instances.size());
   for (const auto& [name, realm] : changes.realms) {
     if (realm.has_value()) {
       batch.put_realms.push_back(*realm);
@@ -488,8 +516,27 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
       }
     }
   }
+  // Answers that need nothing of this thread go to the completion thread
+  // (after a successful write only: a failed one is rare, and its answers
+  // must not overtake the refusals that follow it).
+  std::vector<Completion> handed;
   for (size_t i = 0; i < group.size(); ++i) {
-    if (group[i].done) group[i].done(results[i]);
+    if (!group[i].done) continue;
+    if (group[i].done_anywhere && !recovering_) {
+      handed.push_back(
+          Completion{std::move(group[i].done), std::move(results[i])});
+    } else {
+      group[i].done(std::move(results[i]));
+    }
+  }
+  if (!handed.empty()) {
+    absl::MutexLock lock(&done_mu_);
+    if (completions_.empty()) {
+      completions_.swap(handed);
+    } else {
+      for (Completion& completion : handed)
+        completions_.push_back(std::move(completion));
+    }
   }
 }
 

@@ -55,6 +55,10 @@ class Txn final {
   // replicated store kPendingRevision (the result gets the real one, see
   // RebaseRevision).
   uint64_t revision() const { return revision_; }
+  // Whether the operation may be prepared again (replicated stores, after
+  // another replica's write): when false, prepare may consume what it
+  // captured (move it into the write).
+  bool may_prepare_again() const { return group_expect_ != nullptr; }
   absl::Time now() const { return now_; }
 
   std::shared_ptr<const Instance> FindInstance(const InstanceKey& key) const;
@@ -121,6 +125,12 @@ struct CommitOp {
   // Replicated stores: gives the result the revision the store assigned
   // in place of kPendingRevision, before `done` runs.
   std::function<void(uint64_t revision)> rebase;
+  // `done` only answers a caller and needs nothing of the commit thread:
+  // after a successful local write it may run on the completion thread
+  // (still after the synced write and the index update, and after the
+  // `done` of every earlier such operation), so that the commit thread
+  // can go on to the next group while the answers go out.
+  bool done_anywhere = false;
 };
 
 // Committer is the single writer: it drains queued operations in order,
@@ -128,7 +138,10 @@ struct CommitOp {
 // ones, assigns revisions, writes the whole group with one synced
 // Store::Commit, applies it to the index, publishes it to the watch hub,
 // then completes every operation (leveldb's group commit). It also
-// compacts the change log. Thread-safe; one commit thread.
+// compacts the change log. Thread-safe; one commit thread, and one
+// completion thread that runs the `done` of operations marked
+// done_anywhere (the RPC answers) after a successful write, so the commit
+// thread can take the next group meanwhile.
 //
 // A failed write. After a failed synced write the store's in-memory
 // state cannot be trusted (PostgreSQL's 2018 fsync lesson; RocksDB 7.8
@@ -239,6 +252,9 @@ class Committer final : private FeedSink {
  private:
   void Loop();
   void RunGroup(std::vector<CommitOp>& group);
+  // The completion thread: runs the `done` callbacks RunGroup handed over,
+  // in order, until Stop.
+  void CompletionLoop();
   // FeedSink.
   void OnFeed(FeedUpdate update) override;
   void OnFeedLost(absl::Status status) override;
@@ -320,6 +336,16 @@ class Committer final : private FeedSink {
   std::multimap<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mu_);
   bool feed_started_ = false;
   std::thread thread_;
+
+  // Answers handed from the commit thread to the completion thread.
+  struct Completion {
+    std::function<void(absl::Status)> done;
+    absl::Status status;
+  };
+  absl::Mutex done_mu_;
+  std::vector<Completion> completions_ ABSL_GUARDED_BY(done_mu_);
+  bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  std::thread completion_thread_;
 };
 
 }  // namespace muster::registry

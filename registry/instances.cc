@@ -238,12 +238,15 @@ void Instances::Register(std::string realm, Instance request, std::string actor,
                                    ? MissingRealm::kCreate
                                    : MissingRealm::kRefuse;
   Submit<RegisterResult>(
-      committer_, CommitMode::kGrouped,
-      // A replicated store may prepare it again (see Committer): the
-      // request is copied, never moved out.
+      committer_, CommitMode::kGroupedReply,
+      // A replicated store may prepare it again (see Committer): then the
+      // request is copied; a local store prepares it once, and it moves.
       [request = std::move(request), missing, actor = std::move(actor)](
-          Txn& txn, RegisterResult& result) {
-        return Upsert(txn, request, missing, actor, result);
+          Txn& txn, RegisterResult& result) mutable {
+        if (txn.may_prepare_again()) {
+          return Upsert(txn, request, missing, actor, result);
+        }
+        return Upsert(txn, std::move(request), missing, actor, result);
       },
       std::move(done));
 }

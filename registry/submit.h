@@ -47,6 +47,9 @@ enum class CommitMode {
   // Grouped, and with a replicated store written only while this replica
   // holds its membership (the health checker's writes).
   kFenced,
+  // Grouped, and `done` only answers a caller (an RPC): it may run on the
+  // committer's completion thread (see CommitOp::done_anywhere).
+  kGroupedReply,
 };
 
 // A result prepared against kPendingRevision gets the revision the
@@ -61,8 +64,9 @@ void RebaseRevision(Token& token, uint64_t assigned);
 // Queues a mutation. `prepare` runs on the commit thread, in queue order,
 // against a default-constructed result. With a replicated store it may run
 // more than once (prepared again after another replica's write): it must
-// not consume what it captured. `done` then runs once, on the
-// commit thread after the group's synced write: with prepare's error, the
+// not consume what it captured (unless Txn::may_prepare_again is false).
+// `done` then runs once, on the commit thread (kGroupedReply: maybe on the
+// completion thread) after the group's synced write: with prepare's error, the
 // write's UNAVAILABLE, or the result. After Committer::Stop, or while the
 // store cannot write, `done` gets UNAVAILABLE and `prepare` never runs.
 template <typename T>
@@ -71,6 +75,7 @@ void Submit(Committer& committer, CommitMode mode, Prepare<T> prepare,
   CommitOp op;
   op.exclusive = mode == CommitMode::kExclusive;
   op.fenced = mode == CommitMode::kFenced;
+  op.done_anywhere = mode == CommitMode::kGroupedReply;
   if constexpr (std::is_void_v<T>) {
     op.prepare = std::move(prepare);
     op.done = std::move(done);

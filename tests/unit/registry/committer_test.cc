@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -419,6 +420,81 @@ TEST_CASE(
   CHECK(first.revision == 1);
   CHECK(f.store.reopens() == 1);
   CHECK(f.Writable() == 1);
+  CHECK(f.store.writes_while_failed() == 0);
+}
+
+TEST_CASE(
+    "committer: answers marked done_anywhere come after the write and the "
+    "index update, off the commit thread, in order, all of them by Stop",
+    "[committer]") {
+  Fixture f;
+  absl::Mutex mu;
+  std::vector<uint64_t> answered;  // revisions, in answer order
+  std::vector<bool> applied_first;
+  std::thread::id commit_thread;
+  std::vector<std::thread::id> answer_threads;
+  constexpr int kOps = 200;
+  std::vector<std::shared_ptr<Outcome>> outcomes;
+  std::atomic<int> answers{0};
+  for (int i = 0; i < kOps; ++i) {
+    auto outcome = std::make_shared<Outcome>();
+    outcomes.push_back(outcome);
+    absl::Notification unused;
+    CommitOp op = f.Put("i" + std::to_string(i), outcome, &unused);
+    std::function<absl::Status(Txn&)> prepare = std::move(op.prepare);
+    op.prepare = [&, prepare = std::move(prepare)](Txn& txn) {
+      {
+        absl::MutexLock lock(&mu);
+        commit_thread = std::this_thread::get_id();
+      }
+      return prepare(txn);
+    };
+    op.done = [&, outcome](absl::Status status) {
+      outcome->status = status;
+      absl::MutexLock lock(&mu);
+      answered.push_back(outcome->revision);
+      applied_first.push_back(
+          f.index.revision() >= outcome->revision &&
+          f.index.FindInstance(
+              KeyOf("i" + std::to_string(answered.size() - 1))) != nullptr);
+      answer_threads.push_back(std::this_thread::get_id());
+      answers.fetch_add(1);
+    };
+    op.done_anywhere = true;
+    f.committer->Submit(std::move(op));
+  }
+  // Stop completes everything queued, answers included.
+  f.committer->Stop();
+  REQUIRE(answers.load() == kOps);
+  absl::MutexLock lock(&mu);
+  for (int i = 0; i < kOps; ++i) {
+    INFO(i);
+    CHECK(outcomes[i]->status.ok());
+    CHECK(answered[i] == static_cast<uint64_t>(i + 1));
+    CHECK(applied_first[i]);
+    CHECK(answer_threads[i] != commit_thread);
+  }
+  CHECK(f.store.inner().Load()->revision == kOps);
+}
+
+TEST_CASE(
+    "committer: after a failed write, operations marked done_anywhere are "
+    "refused like the others",
+    "[committer]") {
+  Fixture f;
+  f.store.FailNextCommit(FlakyStore::Failure::kLost);
+  f.store.SetDiskFull(true);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto outcome = std::make_shared<Outcome>();
+    absl::Notification done;
+    CommitOp op = f.Put("a", outcome, &done);
+    op.done_anywhere = true;
+    f.committer->Submit(std::move(op));
+    done.WaitForNotification();
+    INFO(outcome->status.ToString());
+    CHECK(absl::IsUnavailable(outcome->status));
+  }
+  CHECK(f.index.FindInstance(KeyOf("a")) == nullptr);
   CHECK(f.store.writes_while_failed() == 0);
 }
 
