@@ -323,6 +323,10 @@ void Committer::CompletionLoop() {
     for (Completion& completion : batch) {
       completion.done(std::move(completion.status));
     }
+    {
+      absl::MutexLock lock(&done_mu_);
+      completions_pending_ -= batch.size();
+    }
     batch.clear();
   }
 }
@@ -518,11 +522,29 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
   }
   // Answers that need nothing of this thread go to the completion thread
   // (after a successful write only: a failed one is rare, and its answers
-  // must not overtake the refusals that follow it).
+  // must not overtake the refusals that follow it), when there are enough
+  // of them to be worth the thread switch or earlier ones are still queued
+  // there (answers keep their order).
+  size_t anywhere = 0;
+  if (!recovering_) {
+    for (const CommitOp& op : group) {
+      if (op.done && op.done_anywhere) ++anywhere;
+    }
+  }
+  bool hand_off = false;
+  if (anywhere > 0) {
+    if (anywhere >= options_.min_hand_off) {
+      hand_off = true;
+    } else {
+      absl::MutexLock lock(&done_mu_);
+      hand_off = completions_pending_ > 0;
+    }
+  }
   std::vector<Completion> handed;
+  if (hand_off) handed.reserve(anywhere);
   for (size_t i = 0; i < group.size(); ++i) {
     if (!group[i].done) continue;
-    if (group[i].done_anywhere && !recovering_) {
+    if (hand_off && group[i].done_anywhere) {
       handed.push_back(
           Completion{std::move(group[i].done), std::move(results[i])});
     } else {
@@ -531,6 +553,7 @@ void Committer::RunGroup(std::vector<CommitOp>& group) {
   }
   if (!handed.empty()) {
     absl::MutexLock lock(&done_mu_);
+    completions_pending_ += handed.size();
     if (completions_.empty()) {
       completions_.swap(handed);
     } else {

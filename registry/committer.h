@@ -201,6 +201,11 @@ class Committer final : private FeedSink {
     // Replicated: how long a committed group waits for its revision on
     // the feed before it is answered anyway.
     absl::Duration feed_wait = absl::Seconds(10);
+    // A group with at least this many done_anywhere answers hands them to
+    // the completion thread; a smaller one answers them on the commit
+    // thread (a hand-off costs a thread switch, which only a larger group
+    // saves), unless earlier answers are still queued there.
+    size_t min_hand_off = 8;
   };
   // Runs on the commit thread after each successful write, after the
   // index and the hub saw it.
@@ -345,6 +350,8 @@ class Committer final : private FeedSink {
   absl::Mutex done_mu_;
   std::vector<Completion> completions_ ABSL_GUARDED_BY(done_mu_);
   bool done_stopping_ ABSL_GUARDED_BY(done_mu_) = false;
+  // Handed-off answers not yet run (queued or running).
+  size_t completions_pending_ ABSL_GUARDED_BY(done_mu_) = 0;
   std::thread completion_thread_;
 };
 

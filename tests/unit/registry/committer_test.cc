@@ -147,6 +147,10 @@ struct Outcome {
 
 struct Fixture {
   Fixture() { Start(); }
+  explicit Fixture(Committer::Options committer_options)
+      : options(committer_options) {
+    Start();
+  }
   explicit Fixture(bool start) {
     if (start) Start();
   }
@@ -159,8 +163,8 @@ struct Fixture {
     absl::StatusOr<StoredState> state = store.Load();
     REQUIRE(state.ok());
     index.Load(*std::move(state));
-    committer = std::make_unique<Committer>(store, index, hub, clock, metrics,
-                                            Committer::Options{});
+    committer =
+        std::make_unique<Committer>(store, index, hub, clock, metrics, options);
     committer->SetCommitHook([this](const CommitBatch& batch) {
       absl::MutexLock lock(&mu);
       hooked.push_back(batch.revision);
@@ -242,6 +246,7 @@ struct Fixture {
     return metrics.GetCounter("muster_store_reopen_attempts_total", "").Value();
   }
 
+  Committer::Options options;
   FlakyStore store;
   FakeClock clock;
   Metrics metrics;
@@ -257,6 +262,33 @@ std::vector<uint64_t> Revisions(const std::vector<Event>& events) {
   std::vector<uint64_t> revisions;
   for (const Event& event : events) revisions.push_back(event.revision);
   return revisions;
+}
+
+TEST_CASE(
+    "committer: a group with fewer answers than min_hand_off answers them "
+    "on the commit thread",
+    "[committer]") {
+  Fixture f;  // min_hand_off 8
+  std::thread::id prepare_thread;
+  std::thread::id answer_thread;
+  auto outcome = std::make_shared<Outcome>();
+  absl::Notification done;
+  CommitOp op = f.Put("alone", outcome, &done);
+  std::function<absl::Status(Txn&)> prepare = std::move(op.prepare);
+  op.prepare = [&, prepare = std::move(prepare)](Txn& txn) {
+    prepare_thread = std::this_thread::get_id();
+    return prepare(txn);
+  };
+  std::function<void(absl::Status)> answer = std::move(op.done);
+  op.done = [&, answer = std::move(answer)](absl::Status status) {
+    answer_thread = std::this_thread::get_id();
+    answer(std::move(status));
+  };
+  op.done_anywhere = true;
+  f.committer->Submit(std::move(op));
+  REQUIRE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  CHECK(outcome->status.ok());
+  CHECK(answer_thread == prepare_thread);
 }
 
 }  // namespace
@@ -427,7 +459,10 @@ TEST_CASE(
     "committer: answers marked done_anywhere come after the write and the "
     "index update, off the commit thread, in order, all of them by Stop",
     "[committer]") {
-  Fixture f;
+  // Every group hands its answers off, however small.
+  Committer::Options options;
+  options.min_hand_off = 1;
+  Fixture f(options);
   absl::Mutex mu;
   std::vector<uint64_t> answered;  // revisions, in answer order
   std::vector<bool> applied_first;
