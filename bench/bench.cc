@@ -19,6 +19,7 @@ void Bench::Run() {
   Baseline();
   if (Selected("lookup")) Lookup();
   if (Selected("register")) Register();
+  if (Selected("ack")) Ack();
   if (Selected("heartbeat")) Heartbeat();
   if (Selected("watch")) Watch();
   if (Selected("checker")) Checker();

@@ -113,6 +113,7 @@ class Bench {
   void Baseline();
   void Lookup();
   void Register();
+  void Ack();  // register latency, no watcher vs 1,000 on the realm
   void Heartbeat();
   void Watch();
   // W watchers on a fresh realm while a paced writer registers `rate`

@@ -278,6 +278,8 @@ int Run(const DaemonOptions& options) {
   };
   registry_options.changelog_retention = options.changelog_retention;
   registry_options.watch.on_release = [&trimmer] { trimmer.Note(); };
+  // Writes are acknowledged without waiting for the watchers' fan-out.
+  registry_options.watch.fan_out_thread = true;
   // Validated with the flags.
   registry_options.watch.buffer_bytes =
       *ParseByteSize("--watch-buffer-bytes", options.watch_buffer_bytes);

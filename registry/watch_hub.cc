@@ -121,47 +121,49 @@ void Watcher::RealmDeletedLocked(uint64_t revision) {
   }
 }
 
-bool Watcher::Deliver(PublishedBatch& events) {
+bool Watcher::Deliver(std::vector<PublishedBatch>& batches) {
   bool any = false;
   bool overflow = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!ended_.ok() || realm_deleted_at_ != 0) return false;
     const WatchHub::Options& options = hub_.options_;
-    // The buffer bounds how far a watcher falls behind: one that had
-    // nothing queued or unsent takes a whole publish, however large (a
-    // forced realm delete of many instances is one revision). The hub's
-    // memory limit still applies to it.
-    const bool caught_up = live_.empty() && in_flight_bytes_ == 0;
-    for (size_t i = 0; i < events.size(); ++i) {
-      const Event& event = events.event(i);
-      if (event.revision <= start_after_ || !Wanted(event)) continue;
-      const std::shared_ptr<const EventPayload>& payload =
-          events.payload(i, encoder_);
-      const size_t bytes = payload->bytes();
-      if (caught_up) {
-        // Accepted whatever its size.
-      } else if (live_.size() >= options.buffer_events) {
-        CutOffLocked(absl::StrCat("more than ", options.buffer_events,
-                                  " events queued"));
-      } else if (queued_bytes_ + in_flight_bytes_ + bytes >
-                 options.buffer_bytes) {
-        CutOffLocked(absl::StrCat("more than ", options.buffer_bytes,
-                                  " bytes of events held for it"));
-      }
-      if (!ended_.ok()) {
+    for (PublishedBatch& events : batches) {
+      if (!ended_.ok() || realm_deleted_at_ != 0) break;
+      // The buffer bounds how far a watcher falls behind: one that had
+      // nothing queued or unsent takes a whole publish, however large (a
+      // forced realm delete of many instances is one revision). The hub's
+      // memory limit still applies to it.
+      const bool caught_up = live_.empty() && in_flight_bytes_ == 0;
+      for (size_t i = 0; i < events.size(); ++i) {
+        const Event& event = events.event(i);
+        if (event.revision <= start_after_ || !Wanted(event)) continue;
+        const std::shared_ptr<const EventPayload>& payload =
+            events.payload(i, encoder_);
+        const size_t bytes = payload->bytes();
+        if (caught_up) {
+          // Accepted whatever its size.
+        } else if (live_.size() >= options.buffer_events) {
+          CutOffLocked(absl::StrCat("more than ", options.buffer_events,
+                                    " events queued"));
+        } else if (queued_bytes_ + in_flight_bytes_ + bytes >
+                   options.buffer_bytes) {
+          CutOffLocked(absl::StrCat("more than ", options.buffer_bytes,
+                                    " bytes of events held for it"));
+        }
+        if (!ended_.ok()) {
+          any = true;
+          overflow = true;
+          break;
+        }
+        live_.push_back(PublishedEvent{event, payload, bytes});
+        queued_bytes_ += bytes;
+        AddHeldLocked(static_cast<int64_t>(bytes));
         any = true;
-        overflow = true;
-        break;
       }
-      live_.push_back(PublishedEvent{event, payload, bytes});
-      queued_bytes_ += bytes;
-      AddHeldLocked(static_cast<int64_t>(bytes));
-      any = true;
-    }
-    if (ended_.ok() && events.Deletes(spec_.realm)) {
-      RealmDeletedLocked(events.revision());
-      any = true;
+      if (ended_.ok() && events.Deletes(spec_.realm)) {
+        RealmDeletedLocked(events.revision());
+        any = true;
+      }
     }
   }
   if (any) Wake();
@@ -381,7 +383,18 @@ WatchHub::WatchHub(Store& store, const Index& index, Metrics& metrics,
       options_(options),
       cut_off_(metrics.GetCounter(
           "muster_watchers_cut_off_total",
-          "Watch streams ended because the watcher fell behind.")) {}
+          "Watch streams ended because the watcher fell behind.")),
+      stalls_(metrics.GetCounter(
+          "muster_watch_fanout_stalls_total",
+          "Commits that waited because the watch fan-out had fallen its "
+          "queue's bound behind.")) {
+  if (options_.fan_out_thread) fan_out_ = std::thread([this] { FanOutLoop(); });
+}
+
+WatchHub::~WatchHub() {
+  Shutdown();
+  if (fan_out_.joinable()) fan_out_.join();
+}
 
 absl::StatusOr<std::shared_ptr<Watcher>> WatchHub::Open(
     const WatchSpec& spec, std::function<void()> wake) {
@@ -480,33 +493,98 @@ void WatchHub::Close(const std::shared_ptr<Watcher>& watcher) {
   watcher->Detach();
 }
 
+void WatchHub::AppendTail(const std::vector<Event>& events) {
+  absl::MutexLock lock(&tail_mu_);
+  for (const Event& event : events) tail_.push_back(event);
+  // Whole revisions only: ReadRange serves a replay from the tail when
+  // the tail starts at or below it, so it must hold all of its oldest
+  // revision (a forced realm delete puts many events in one).
+  while (tail_.size() > options_.tail_events) {
+    const uint64_t oldest = tail_.front().revision;
+    while (!tail_.empty() && tail_.front().revision == oldest) {
+      tail_.pop_front();
+    }
+  }
+}
+
 void WatchHub::Publish(const std::vector<Event>& events,
                        const std::vector<std::string>& deleted_realms,
                        uint64_t revision) {
   if (events.empty() && deleted_realms.empty()) return;
+  AppendTail(events);
+  if (!options_.fan_out_thread) {
+    std::vector<PublishedBatch> batches;
+    batches.emplace_back(events, deleted_realms, revision);
+    FanOut(batches);
+    return;
+  }
+  Queued queued{events, deleted_realms, revision};
+  const size_t count = std::max<size_t>(1, events.size());
+  absl::MutexLock lock(&queue_mu_);
+  if (queued_events_ >= options_.fan_out_queue_events && !stop_fan_out_) {
+    // The watchers cost more than the machine keeps up with: the writers
+    // wait rather than the queue grow without bound.
+    stalls_.Increment();
+    queue_mu_.Await(absl::Condition(
+        +[](WatchHub* hub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(hub->queue_mu_) {
+          return hub->queued_events_ < hub->options_.fan_out_queue_events ||
+                 hub->stop_fan_out_;
+        },
+        this));
+  }
+  // After Shutdown nobody is left to deliver to.
+  if (stop_fan_out_) return;
+  queued_events_ += count;
+  queue_.push_back(std::move(queued));
+}
+
+void WatchHub::FanOutLoop() {
+  for (;;) {
+    std::deque<Queued> taken;
+    {
+      absl::MutexLock lock(&queue_mu_);
+      queue_mu_.Await(absl::Condition(
+          +[](WatchHub* hub) ABSL_EXCLUSIVE_LOCKS_REQUIRED(hub->queue_mu_) {
+            return !hub->queue_.empty() || hub->stop_fan_out_;
+          },
+          this));
+      if (stop_fan_out_) return;
+      taken.swap(queue_);
+    }
+    // Taken before FanOut looks at the watchers: a watcher registered
+    // after that started from an index that had all of these (see the
+    // class comment).
+    std::vector<PublishedBatch> batches;
+    batches.reserve(taken.size());
+    size_t count = 0;
+    for (const Queued& queued : taken) {
+      batches.emplace_back(queued.events, queued.deleted_realms,
+                           queued.revision);
+      count += std::max<size_t>(1, queued.events.size());
+    }
+    FanOut(batches);
+    absl::MutexLock lock(&queue_mu_);
+    queued_events_ -= count;
+  }
+}
+
+void WatchHub::FanOut(std::vector<PublishedBatch>& batches) {
   std::vector<std::shared_ptr<Watcher>> watchers;
   {
     absl::MutexLock lock(&mu_);
-    for (const Event& event : events) tail_.push_back(event);
-    // Whole revisions only: ReadRange serves a replay from the tail when
-    // the tail starts at or below it, so it must hold all of its oldest
-    // revision (a forced realm delete puts many events in one).
-    while (tail_.size() > options_.tail_events) {
-      const uint64_t oldest = tail_.front().revision;
-      while (!tail_.empty() && tail_.front().revision == oldest) {
-        tail_.pop_front();
-      }
-    }
     watchers = watchers_;
   }
   // Each event becomes a message once, not once per watcher: with a
   // thousand watchers the per-stream conversion dominated the fan-out.
-  PublishedBatch published(events, deleted_realms, revision);
   std::vector<std::shared_ptr<Watcher>> cut;
   for (const auto& watcher : watchers) {
-    if (watcher->Deliver(published)) cut.push_back(watcher);
+    if (watcher->Deliver(batches)) cut.push_back(watcher);
   }
-  // Every watcher has had this revision (Progress relies on the order).
+  // Every watcher has had these revisions (Progress relies on the order).
+  uint64_t revision = 0;
+  for (const PublishedBatch& batch : batches) {
+    revision = std::max(revision, batch.revision());
+  }
   uint64_t expected = published_revision_.load();
   while (revision > expected &&
          !published_revision_.compare_exchange_weak(expected, revision)) {
@@ -520,7 +598,7 @@ absl::StatusOr<std::vector<Event>> WatchHub::ReadRange(uint64_t from,
                                                        uint64_t to,
                                                        size_t limit) {
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock lock(&tail_mu_);
     if (!tail_.empty() && tail_.front().revision <= from &&
         tail_.back().revision >= to) {
       auto it = std::lower_bound(
@@ -545,6 +623,13 @@ void WatchHub::Shutdown() {
     shut_down_ = true;
     watchers.swap(watchers_);
     watcher_count_.store(0);
+  }
+  {
+    // What waits was for the watchers ended here. A Publish waiting for
+    // room returns.
+    absl::MutexLock lock(&queue_mu_);
+    stop_fan_out_ = true;
+    queue_.clear();
   }
   for (const auto& watcher : watchers) {
     watcher->End(absl::UnavailableError("musterd is shutting down"));

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -65,8 +66,8 @@ struct PublishedEvent {
 
 // The events of one Publish. An event is encoded the first time a watcher
 // wants it, once per encoder, and later watchers share the payload; an
-// event nobody watches is never encoded. Used on the publishing thread
-// only.
+// event nobody watches is never encoded. Used on the delivering thread
+// only (the publishing thread, or the hub's fan-out thread).
 class PublishedBatch {
  public:
   PublishedBatch(const std::vector<Event>& events,
@@ -159,9 +160,10 @@ class Watcher final {
   // batch is full by bytes; returns false when it did not fit.
   bool AddConverted(WatchBatch* batch, Event event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queues the wanted events; returns true when this overflowed the
-  // buffer and ended the watcher.
-  bool Deliver(PublishedBatch& events);
+  // Queues the wanted events of `batches` (in revision order) and wakes
+  // the stream once; returns true when this overflowed the buffer and
+  // ended the watcher.
+  bool Deliver(std::vector<PublishedBatch>& batches);
   // The watched realm was deleted at `revision`: nothing after it is
   // delivered, and the watcher ends once everything up to it was sent.
   void RealmDeletedLocked(uint64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -215,6 +217,32 @@ class Watcher final {
 // of recent events in memory for cheap resumption; older retained events
 // are read from the store. Publish never blocks on a watcher: a watcher
 // that falls more than `buffer_events` behind is ended. Thread-safe.
+//
+// The fan-out stage (Options::fan_out_thread, the daemon's mode). Publish
+// only appends the committed batch to a queue and returns; the hub's
+// fan-out thread takes everything queued, in revision order, and delivers
+// it to every watcher (one wake per watcher for all it took). So the
+// committer acknowledges writes right after the index applied them,
+// however many watchers there are, while the index may be ahead of what
+// the watchers were given:
+//   - Open takes its start from the index (a snapshot at revision R, or a
+//     replay up to R) and the watcher skips live events <= R. A batch the
+//     fan-out thread takes before the watcher is registered was applied
+//     to the index before the watcher's start was read (Publish follows
+//     the index's Apply, and the thread takes batches before it looks at
+//     the watchers), so it is <= R: nothing is lost, nothing doubled.
+//   - PublishedRevision is what every watcher was given; it trails the
+//     index while batches wait. Progress messages use it.
+//   - A watch opened after a write was acknowledged starts at or after
+//     the write's revision: it sees the write in its snapshot or replay.
+//   - Back-pressure: when the queue holds fan_out_queue_events events,
+//     Publish (the committer) waits for the thread, so memory stays
+//     bounded when the watchers need more CPU than there is; each such
+//     wait counts in muster_watch_fanout_stalls_total. Watchers that do
+//     not read are cut off as before and never hold the thread back.
+//   - Shutdown ends every watcher with UNAVAILABLE and drops what is
+//     queued (it was for them only); later Publish calls only keep the
+//     tail for ListEvents.
 class WatchHub final {
  public:
   struct Options {
@@ -234,9 +262,19 @@ class WatchHub final {
     // Runs (on the closing thread) when a watcher that was cut off, or that
     // held at least a MiB, closes: a lot of memory was just freed.
     std::function<void()> on_release;
+    // False: Publish delivers to every watcher before it returns. True:
+    // Publish hands the batch to the hub's fan-out thread and returns (see
+    // the class comment).
+    bool fan_out_thread = false;
+    // With fan_out_thread: Publish waits while the queue holds this many
+    // events (or more) until the fan-out thread has delivered them. A
+    // batch is queued whole, however large.
+    size_t fan_out_queue_events = 65536;
   };
 
   WatchHub(Store& store, const Index& index, Metrics& metrics, Options options);
+  // Shuts down and joins the fan-out thread.
+  ~WatchHub();
   WatchHub(const WatchHub&) = delete;
   WatchHub& operator=(const WatchHub&) = delete;
 
@@ -253,7 +291,9 @@ class WatchHub final {
   // Called by the committer, in revision order, after the index applied
   // the batch: its events, the realms it deleted and its revision.
   // Watchers of a deleted realm receive the realm's deletes and then end
-  // with NOT_FOUND.
+  // with NOT_FOUND. With fan_out_thread the batch is delivered after
+  // Publish returns (Publish waits only beyond fan_out_queue_events);
+  // else before. Either way ReadRange has it on return.
   void Publish(const std::vector<Event>& events,
                const std::vector<std::string>& deleted_realms = {},
                uint64_t revision = 0);
@@ -262,12 +302,14 @@ class WatchHub final {
   absl::StatusOr<std::vector<Event>> ReadRange(uint64_t from, uint64_t to,
                                                size_t limit);
 
-  // Ends every watcher with UNAVAILABLE and refuses new ones.
+  // Ends every watcher with UNAVAILABLE and refuses new ones; drops the
+  // batches the fan-out thread has not taken. Idempotent.
   void Shutdown();
 
   // Watchers events are delivered to (cut-off ones are not).
   size_t WatcherCount() const;
-  // The revision of the last Publish, once every watcher had it.
+  // The highest published revision every watcher has been given (with
+  // fan_out_thread it trails the index while batches wait).
   uint64_t PublishedRevision() const { return published_revision_.load(); }
   // Watchers whose streams are still open, including cut-off ones that
   // have not ended yet.
@@ -290,6 +332,19 @@ class WatchHub final {
   // hold is released as their streams end, at once (ReleaseNow). Never
   // called with a watcher's or the hub's lock held.
   void Reclaim();
+  // A batch waiting for the fan-out thread.
+  struct Queued {
+    std::vector<Event> events;
+    std::vector<std::string> deleted_realms;
+    uint64_t revision = 0;
+  };
+  // Keeps `events` in the tail (whole revisions).
+  void AppendTail(const std::vector<Event>& events);
+  // Delivers `batches` (in revision order) to every watcher, then raises
+  // PublishedRevision.
+  void FanOut(std::vector<PublishedBatch>& batches);
+  // The fan-out thread: delivers what Publish queued until Shutdown.
+  void FanOutLoop();
   // Stops delivering to watchers that were cut off, and counts them.
   void ForgetCutOff(const std::vector<std::shared_ptr<Watcher>>& cut);
   bool OverTotal() const {
@@ -301,6 +356,7 @@ class WatchHub final {
   const Index& index_;
   const Options options_;
   Counter& cut_off_;
+  Counter& stalls_;
   // Bytes held by watchers that run, and by cut-off ones not yet closed.
   std::atomic<int64_t> live_bytes_{0};
   std::atomic<int64_t> ended_bytes_{0};
@@ -313,8 +369,20 @@ class WatchHub final {
 
   mutable absl::Mutex mu_;
   std::vector<std::shared_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
-  std::deque<Event> tail_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Apart from mu_, so that Publish never waits for an Open's snapshot.
+  absl::Mutex tail_mu_;
+  std::deque<Event> tail_ ABSL_GUARDED_BY(tail_mu_);
+
+  // The fan-out stage (fan_out_thread only).
+  absl::Mutex queue_mu_;
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(queue_mu_);
+  // Events queued or being delivered (a batch without events counts 1).
+  size_t queued_events_ ABSL_GUARDED_BY(queue_mu_) = 0;
+  bool stop_fan_out_ ABSL_GUARDED_BY(queue_mu_) = false;
+  // Last: started once everything above is constructed.
+  std::thread fan_out_;
 };
 
 }  // namespace muster::registry
