@@ -360,11 +360,11 @@ void Bench::VsEtcd() {
     const double p99_over = lookup_row.p99_ms - ping_row.p99_ms;
     lookup_row.extra.push_back({"ratio_to_ping", to_ping});
     lookup_row.extra.push_back({"p99_minus_ping_ms", p99_over});
-    lookup_row.notes += "; " + Fixed(to_ping, 2) + "x Ping, p99 " +
-                        Fixed(p99_over, 2) + " ms over Ping's";
-    comparisons_.back().note = "muster lookup " + Fixed(to_ping, 2) +
-                               "x its Ping, p99 " + Fixed(p99_over, 2) +
-                               " ms over Ping's";
+    const std::string vs_ping = Fixed(to_ping, 2) + "x its Ping, p99 " +
+                                (p99_over >= 0 ? "+" : "") +
+                                Fixed(p99_over, 2) + " ms on Ping's";
+    lookup_row.notes += "; " + vs_ping;
+    comparisons_.back().note = "muster lookup " + vs_ping;
   }
   if (wrong_size > 0) {
     Fail("etcd: " + std::to_string(wrong_size) +
@@ -470,8 +470,10 @@ void Bench::VsEtcd() {
     Alternate({&stream, &keepalive, &unary}, in_flight, config_.duration);
     const size_t m = stream.skipped.empty() ? add_row(stream, in_flight, false)
                                             : skipped_row(stream, in_flight);
-    rows_[m].notes += "; one HeartbeatStream, one heartbeat a message," + over +
-                      " passing TTL instances; ";
+    const std::string what = "one HeartbeatStream, one heartbeat a message," +
+                             over + " passing TTL instances";
+    rows_[m].notes =
+        stream.skipped.empty() ? what + "; " : rows_[m].notes + "; " + what;
     const size_t e = add_row(keepalive, in_flight, true);
     rows_[e].notes +=
         "one LeaseKeepAlive stream, one lease a message," + over + " leases";

@@ -8,7 +8,10 @@
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include "bench/point.h"
 
 namespace muster::bench {
 namespace {
@@ -180,6 +183,123 @@ TEST_CASE("noise: a final attempt is kept and stops the re-runs", "[noise]") {
   CHECK(ran == std::vector<int>{0, 1});
   CHECK(o.kept == 1);
   CHECK(o.noisy);
+}
+
+// A point whose attempts the fake meter judges by `others`, in turn:
+// attempt k answers 10 * (k + 1) calls in k + 1 seconds, numbered from
+// the seq it is given, with `errors_at` failing once.
+struct FakePoint {
+  explicit FakePoint(std::vector<double> others_in, int errors_at_in = -1)
+      : others(std::move(others_in)), errors_at(errors_at_in) {}
+
+  std::vector<double> others;
+  int errors_at;
+  std::vector<uint64_t> first_seqs;
+
+  LoadResult Run(const NoisePolicy& policy) {
+    int metered = 0;
+    return RunPointWith(
+        policy,
+        [&](const std::function<void()>& run) {
+          run();
+          return others.at(metered++);
+        },
+        [&](uint64_t first_seq) {
+          const int k = static_cast<int>(first_seqs.size());
+          first_seqs.push_back(first_seq);
+          LoadResult r;
+          r.ok = 10 * (k + 1);
+          r.issued = r.ok + (k == errors_at ? 1 : 0);
+          r.wall_seconds = k + 1;
+          r.latencies_ms.assign(r.ok, k + 1);
+          if (k == errors_at) {
+            r.errors = 1;
+            r.first_error = "attempt " + std::to_string(k);
+          }
+          return r;
+        });
+  }
+};
+
+TEST_CASE("noise: a quiet point is measured once, its other CPU recorded",
+          "[noise]") {
+  FakePoint point{{0.1}};
+  const LoadResult r = point.Run({0.3, 2});
+  CHECK(point.first_seqs == std::vector<uint64_t>{0});
+  CHECK(r.ok == 10);
+  CHECK(r.retries == 0);
+  CHECK_FALSE(r.noisy);
+  CHECK(OtherCores(r) == Approx(0.1));
+  CHECK(r.discarded_ok == 0);
+  CHECK(MeasuredSeconds(r) == Approx(1));
+}
+
+TEST_CASE(
+    "noise: a re-run numbers on and the quietest attempt is kept with "
+    "the others folded in",
+    "[noise]") {
+  FakePoint point{{0.9, 0.4, 0.6}};
+  const LoadResult r = point.Run({0.3, 2});
+  // Attempts 0, 1, 2 issued 10, 20, 30 requests.
+  CHECK(point.first_seqs == std::vector<uint64_t>{0, 10, 30});
+  CHECK(r.issued == 60);
+  // Attempt 1 is kept (20 calls in 2 s), still noisy.
+  CHECK(r.ok == 20);
+  CHECK(r.latencies_ms.size() == 20);
+  CHECK(r.wall_seconds == Approx(2));
+  CHECK(OtherCores(r) == Approx(0.4));
+  CHECK(r.noisy);
+  CHECK(r.retries == 2);
+  CHECK(r.discarded_ok == 10 + 30);
+  CHECK(r.discarded_seconds == Approx(1 + 3));
+  CHECK(MeasuredSeconds(r) == Approx(6));
+  CHECK(r.errors == 0);
+}
+
+TEST_CASE("noise: a failed attempt stops the re-runs and its errors count",
+          "[noise]") {
+  FakePoint point{{0.9, 0.1, 0.0}, /*errors_at=*/0};
+  const LoadResult r = point.Run({0.3, 2});
+  CHECK(point.first_seqs == std::vector<uint64_t>{0});
+  CHECK(r.errors == 1);
+  CHECK(r.first_error == "attempt 0");
+  CHECK(r.noisy);
+}
+
+TEST_CASE("noise: errors of a discarded attempt still count", "[noise]") {
+  // Attempt 1 fails and is kept (final); attempt 0's answers fold in.
+  FakePoint point{{0.9, 0.8}, /*errors_at=*/1};
+  const LoadResult r = point.Run({0.3, 2});
+  CHECK(point.first_seqs == std::vector<uint64_t>{0, 10});
+  CHECK(r.errors == 1);
+  CHECK(r.ok == 20);
+  CHECK(r.discarded_ok == 10);
+  FakePoint quiet_then{{0.9, 0.1}};
+  CHECK(quiet_then.Run({0.3, 2}).errors == 0);
+}
+
+TEST_CASE("noise: rounds add up, other CPU weighted by their time", "[noise]") {
+  LoadResult a, b, total;
+  a.ok = 10;
+  a.wall_seconds = 1;
+  a.other_core_seconds = 0.5;  // 0.5 core for 1 s
+  a.retries = 1;
+  a.discarded_seconds = 1;
+  b.ok = 30;
+  b.wall_seconds = 3;
+  b.other_core_seconds = 0.3;  // 0.1 core for 3 s
+  b.noisy = true;
+  Accumulate(a, &total);
+  Accumulate(b, &total);
+  CHECK(total.ok == 40);
+  CHECK(OtherCores(total) == Approx(0.2));
+  CHECK(total.noisy);
+  CHECK(total.retries == 1);
+  CHECK(MeasuredSeconds(total) == Approx(5));
+  // Unmeasured rounds stay unmeasured.
+  LoadResult none;
+  Accumulate(LoadResult(), &none);
+  CHECK(OtherCores(none) == -1);
 }
 
 }  // namespace
