@@ -55,6 +55,7 @@ struct Config {
   std::string etcd = "/usr/bin/etcd";
   int ha_lookup_instances = 20000;
   std::vector<int> etcd_in_flights = {1, 16, 64, 256};
+  int etcd_heartbeat_instances = 10000;
   // The noise guard (bench/noise.h).
   NoisePolicy noise;
 };

@@ -75,6 +75,7 @@ int Main(int argc, char** argv) {
     config.watch_loads = {{20, 100}};
     config.ha_lookup_instances = 1000;
     config.etcd_in_flights = {64, 256};
+    config.etcd_heartbeat_instances = 1000;
     // A smoke test on a busy machine: one re-run at most.
     if (noise_retries->count() == 0) config.noise.retries = 1;
   }
