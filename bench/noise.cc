@@ -1,5 +1,6 @@
 #include "bench/noise.h"
 
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,7 +44,8 @@ std::string ReadAll(const std::string& path) {
 
 }  // namespace
 
-std::optional<CpuTimes> ParseProcStat(std::string_view text) {
+std::optional<CpuTimes> ParseProcStat(std::string_view text,
+                                      bool count_interrupts) {
   size_t pos = 0;
   while (pos < text.size()) {
     size_t end = text.find('\n', pos);
@@ -61,10 +63,24 @@ std::optional<CpuTimes> ParseProcStat(std::string_view text) {
     CpuTimes times;
     const uint64_t steal = f.size() > 7 ? f[7] : 0;
     times.busy = f[0] + f[1] + f[2] + steal;
+    if (count_interrupts && f.size() > 6) times.busy += f[5] + f[6];
     for (size_t i = 0; i < std::min<size_t>(f.size(), 8); ++i) {
       times.total += f[i];
     }
     return times;
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> IrqTimeAccountedApart(std::string_view kernel_config) {
+  if (kernel_config.find("\nCONFIG_IRQ_TIME_ACCOUNTING=y") !=
+          std::string_view::npos ||
+      kernel_config.rfind("CONFIG_IRQ_TIME_ACCOUNTING=y", 0) == 0) {
+    return true;
+  }
+  if (kernel_config.find("# CONFIG_IRQ_TIME_ACCOUNTING is not set") !=
+      std::string_view::npos) {
+    return false;
   }
   return std::nullopt;
 }
@@ -120,6 +136,23 @@ GuardOutcome RunGuarded(const NoisePolicy& policy,
   return outcome;
 }
 
+namespace {
+
+// Whether this kernel charges interrupt time to the interrupted task
+// (read once; when its config cannot be read, as if it did not).
+bool CountInterrupts() {
+  static const bool count = [] {
+    struct utsname u;
+    if (uname(&u) != 0) return false;
+    const std::optional<bool> apart = IrqTimeAccountedApart(
+        ReadAll(std::string("/boot/config-") + u.release));
+    return apart.has_value() && !*apart;
+  }();
+  return count;
+}
+
+}  // namespace
+
 NoiseGuard& NoiseGuard::Global() {
   static NoiseGuard* guard = new NoiseGuard;
   return *guard;
@@ -137,7 +170,7 @@ NoisePolicy NoiseGuard::policy() const {
 
 bool NoiseGuard::enabled() const {
   static const bool readable =
-      ParseProcStat(ReadAll("/proc/stat")).has_value() &&
+      ParseProcStat(ReadAll("/proc/stat"), CountInterrupts()).has_value() &&
       ParseProcessTicks(ReadAll("/proc/self/stat")).has_value();
   absl::MutexLock lock(&mu_);
   return readable && policy_.threshold_cores > 0;
@@ -169,7 +202,8 @@ NoiseGuard::Sample NoiseGuard::Take() const {
         ParseProcessTicks(ReadAll("/proc/" + std::to_string(pid) + "/stat"))
             .value_or(0);
   }
-  sample.cpu = ParseProcStat(ReadAll("/proc/stat")).value_or(CpuTimes{});
+  sample.cpu = ParseProcStat(ReadAll("/proc/stat"), CountInterrupts())
+                   .value_or(CpuTimes{});
   return sample;
 }
 

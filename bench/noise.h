@@ -27,18 +27,27 @@ namespace muster::bench {
 // /proc/stat, in clock ticks (USER_HZ).
 struct CpuTimes {
   // user + nice + system + steal: time the cores ran a program, or were
-  // taken by the hypervisor for another guest. Interrupt and softirq
-  // time is left out: it is mostly the loopback traffic of the processes
-  // under test, which the kernel charges to no process when it accounts
-  // interrupt time apart (CONFIG_IRQ_TIME_ACCOUNTING).
+  // taken by the hypervisor for another guest; and irq + softirq when
+  // `count_interrupts` (see ParseProcStat).
   uint64_t busy = 0;
   // Every field but guest and guest_nice (already counted in user).
   uint64_t total = 0;
 };
 
 // The "cpu " line of a /proc/stat text; nullopt when there is none or it
-// has fewer than the 4 fields every kernel prints.
-std::optional<CpuTimes> ParseProcStat(std::string_view text);
+// has fewer than the 4 fields every kernel prints. `count_interrupts`:
+// interrupt and softirq time count as busy. Right when the kernel
+// charges it to the task it interrupted (no CONFIG_IRQ_TIME_ACCOUNTING):
+// then the loopback traffic of the processes under test is in their own
+// utime + stime too. With that option it is charged to no task, and
+// counting it would take the tested processes' network work for noise.
+std::optional<CpuTimes> ParseProcStat(std::string_view text,
+                                      bool count_interrupts);
+
+// Whether a kernel config text (/boot/config-RELEASE) accounts interrupt
+// time apart from tasks (CONFIG_IRQ_TIME_ACCOUNTING=y); nullopt when it
+// does not say.
+std::optional<bool> IrqTimeAccountedApart(std::string_view kernel_config);
 
 // utime + stime (ticks) of a /proc/PID/stat text; nullopt when it cannot
 // be parsed. The command name may hold spaces and parentheses.

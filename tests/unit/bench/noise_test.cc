@@ -27,16 +27,35 @@ constexpr char kProcStat[] =
     "processes 4321\n";
 
 TEST_CASE("noise: the aggregate cpu line of /proc/stat is parsed", "[noise]") {
-  const std::optional<CpuTimes> t = ParseProcStat(kProcStat);
+  const std::optional<CpuTimes> t = ParseProcStat(kProcStat, false);
   REQUIRE(t.has_value());
   // user + nice + system + steal.
   CHECK(t->busy == 1000 + 20 + 300 + 11);
   // The first 8 fields; guest (13) is already in user.
   CHECK(t->total == 1000 + 20 + 300 + 5000 + 40 + 7 + 9 + 11);
+  // With irq and softirq.
+  const std::optional<CpuTimes> with = ParseProcStat(kProcStat, true);
+  REQUIRE(with.has_value());
+  CHECK(with->busy == 1000 + 20 + 300 + 11 + 7 + 9);
+  CHECK(with->total == t->total);
+}
+
+TEST_CASE("noise: the kernel config says where interrupt time goes",
+          "[noise]") {
+  CHECK(IrqTimeAccountedApart("CONFIG_A=y\nCONFIG_IRQ_TIME_ACCOUNTING=y\n") ==
+        std::optional<bool>(true));
+  CHECK(IrqTimeAccountedApart("CONFIG_IRQ_TIME_ACCOUNTING=y\n") ==
+        std::optional<bool>(true));
+  CHECK(IrqTimeAccountedApart("CONFIG_HAVE_IRQ_TIME_ACCOUNTING=y\n"
+                              "# CONFIG_IRQ_TIME_ACCOUNTING is not set\n") ==
+        std::optional<bool>(false));
+  CHECK_FALSE(
+      IrqTimeAccountedApart("CONFIG_HAVE_IRQ_TIME_ACCOUNTING=y\n").has_value());
+  CHECK_FALSE(IrqTimeAccountedApart("").has_value());
 }
 
 TEST_CASE("noise: an old kernel's 4-field cpu line has no steal", "[noise]") {
-  const std::optional<CpuTimes> t = ParseProcStat("cpu 10 2 3 100\n");
+  const std::optional<CpuTimes> t = ParseProcStat("cpu 10 2 3 100\n", true);
   REQUIRE(t.has_value());
   CHECK(t->busy == 15);
   CHECK(t->total == 115);
@@ -44,13 +63,13 @@ TEST_CASE("noise: an old kernel's 4-field cpu line has no steal", "[noise]") {
 
 TEST_CASE("noise: /proc/stat without an aggregate line or fields is refused",
           "[noise]") {
-  CHECK_FALSE(ParseProcStat("").has_value());
-  CHECK_FALSE(ParseProcStat("cpu0 1 2 3 4\nintr 5\n").has_value());
-  CHECK_FALSE(ParseProcStat("cpu  1 2 3\n").has_value());
-  CHECK_FALSE(ParseProcStat("cpu  1 2 x 4\n").has_value());
+  CHECK_FALSE(ParseProcStat("", false).has_value());
+  CHECK_FALSE(ParseProcStat("cpu0 1 2 3 4\nintr 5\n", false).has_value());
+  CHECK_FALSE(ParseProcStat("cpu  1 2 3\n", false).has_value());
+  CHECK_FALSE(ParseProcStat("cpu  1 2 x 4\n", false).has_value());
   // The aggregate line need not come first.
   const std::optional<CpuTimes> t =
-      ParseProcStat("cpu0 9 9 9 9\ncpu  1 2 3 4 5 6 7 8\n");
+      ParseProcStat("cpu0 9 9 9 9\ncpu  1 2 3 4 5 6 7 8\n", false);
   REQUIRE(t.has_value());
   CHECK(t->busy == 1 + 2 + 3 + 8);
 }
