@@ -19,6 +19,7 @@
 #include "bench/clock.h"
 #include "bench/closed_loop.h"
 #include "bench/daemon.h"
+#include "bench/noise.h"
 #include "bench/results.h"
 #include "muster/v1/realm.grpc.pb.h"
 #include "muster/v1/registry.grpc.pb.h"
@@ -31,6 +32,13 @@ namespace muster::bench {
 
 namespace v1 = ::muster::v1;
 
+// Copies the noise guard's figures of `r` to `row`.
+inline void FillNoise(const LoadResult& r, Row* row) {
+  row->other_cpu_cores = OtherCores(r);
+  row->noisy = r.noisy;
+  row->retries = r.retries;
+}
+
 struct Config {
   std::string musterd = MUSTERD_PATH;
   double duration = 5;
@@ -42,9 +50,14 @@ struct Config {
   int checker_targets = 10000;
   int scale_instances = 1000000;
   std::vector<std::pair<int, int>> watch_loads = {{1000, 100}, {100, 1000}};
-  // The ha scenario: the etcd binary, and the instances of its lookup.
+  // The ha and etcd scenarios: the etcd binary; the instances of ha's
+  // lookup; the concurrencies of the etcd scenario.
   std::string etcd = "/usr/bin/etcd";
   int ha_lookup_instances = 20000;
+  std::vector<int> etcd_in_flights = {1, 16, 64, 256};
+  int etcd_heartbeat_instances = 10000;
+  // The noise guard (bench/noise.h).
+  NoisePolicy noise;
 };
 
 // Runs the scenarios against one musterd and collects their rows and
@@ -58,6 +71,7 @@ class Bench {
   void Run();
 
   const std::vector<Row>& rows() const { return rows_; }
+  const std::vector<Comparison>& comparisons() const { return comparisons_; }
   const std::vector<std::string>& failures() const { return failures_; }
 
  private:
@@ -93,6 +107,21 @@ class Bench {
   // Fills a plain (check-less, so always routable) instance.
   static void FillInstance(const std::string& realm, const std::string& service,
                            const std::string& id, v1::RegisterRequest* req);
+
+  // The TTL instances of the heartbeat scenarios (heartbeat, etcd):
+  // instance i is "h-<i>" of service "svc-<i / 100>".
+  static std::string TtlId(uint64_t i);
+  static std::string TtlService(uint64_t i);
+  // The heartbeat of TTL instance `i` of `realm`.
+  static void FillHeartbeat(const std::string& realm, uint64_t i,
+                            const std::vector<uint64_t>& incarnations,
+                            v1::HeartbeatRequest* req);
+  // Starts an async Heartbeat on the bench's channel.
+  StartFn<v1::HeartbeatRequest, v1::HeartbeatResponse> HeartbeatCall();
+  // Creates `realm` with `n` TTL instances (TTL 1 h) and heartbeats them
+  // until every one is passing (the first heartbeats of an instance
+  // commit its health change); their incarnations, by i.
+  std::vector<uint64_t> PreparePassing(const std::string& realm, int n);
 
   // Registers `count` instances built by `make` with 256 in flight.
   LoadResult Preload(
@@ -135,6 +164,10 @@ class Bench {
   // musterd's HA mode (3 replicas over a 3-member etcd) against the single
   // node and against raw etcd puts: register, lookup, cross-replica watch.
   void Ha();
+  // muster against one etcd member on the same disk, alternating in one
+  // run: durable register vs put, lookup vs range (and Ping), heartbeat
+  // streams vs lease keep-alive streams (vs_etcd.cc).
+  void VsEtcd();
 
   const Config& config_;
   Daemon& daemon_;
@@ -143,6 +176,7 @@ class Bench {
   std::unique_ptr<v1::Realms::Stub> realms_;
   std::map<int, double> baseline_;
   std::vector<Row> rows_;
+  std::vector<Comparison> comparisons_;
   std::vector<std::string> failures_;
 };
 

@@ -11,10 +11,11 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <sstream>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "bench/noise.h"
 #include "testkit/daemon_process.h"
 
 namespace muster::bench {
@@ -74,12 +75,17 @@ class Daemon {
     }
     grpc_address_ = process_->address();
     http_address_ = process_->http_address();
+    pid_ = process_->pid();
+    // Its CPU is the work measured, not noise.
+    NoiseGuard::Global().Watch(pid_);
     return true;
   }
 
   // SIGTERM, wait (SIGKILL after 10 s) and, unless `keep_data`, remove
   // the temporary dir.
   void Stop(bool keep_data = false) {
+    if (pid_ > 0) NoiseGuard::Global().Unwatch(pid_);
+    pid_ = -1;
     if (process_ != nullptr && process_->running()) {
       process_->Terminate(/*timeout_s=*/10);
     }
@@ -92,22 +98,18 @@ class Daemon {
   }
 
   DaemonStats Stats() const {
+    return StatsOf(process_ != nullptr ? process_->pid() : -1);
+  }
+
+  // The CPU time and RSS of any process (etcd's too).
+  static DaemonStats StatsOf(pid_t pid) {
     DaemonStats stats;
-    const pid_t pid = process_ != nullptr ? process_->pid() : -1;
     std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
     std::string line;
     std::getline(stat, line);
-    const size_t paren = line.rfind(')');
-    if (paren != std::string::npos) {
-      std::istringstream fields(line.substr(paren + 2));
-      std::vector<std::string> f;
-      for (std::string s; fields >> s;) f.push_back(s);
-      // Fields after the command: state is field 3; utime 14, stime 15.
-      if (f.size() > 12) {
-        const double ticks = sysconf(_SC_CLK_TCK);
-        stats.cpu_seconds =
-            (std::stod(f[11]) + std::stod(f[12])) / std::max(ticks, 1.0);
-      }
+    if (std::optional<uint64_t> ticks = ParseProcessTicks(line)) {
+      stats.cpu_seconds = static_cast<double>(*ticks) /
+                          std::max<double>(sysconf(_SC_CLK_TCK), 1.0);
     }
     std::ifstream status("/proc/" + std::to_string(pid) + "/status");
     while (std::getline(status, line)) {
@@ -147,6 +149,7 @@ class Daemon {
   std::unique_ptr<testing::DaemonProcess> process_;
   std::string grpc_address_;
   std::string http_address_;
+  pid_t pid_ = -1;  // while running
 };
 
 }  // namespace muster::bench

@@ -2,8 +2,9 @@
 //
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
-// register, heartbeat, watch, checker, scale, secure, client, dns and xds;
-// scale, secure and dns on daemons of their own; ha, when named or with
+// register, heartbeat, watch, checker, scale, secure, client, dns, xds and
+// etcd (against one etcd member of its own); scale, secure and dns on
+// daemons of their own; ha, when named or with
 // --quick, on three replicas over an etcd cluster of its own), and prints one
 // Markdown table row per scenario and concurrency. Any failed request, any
 // watch event missed, duplicated or out of order, or any acknowledged instance
@@ -47,11 +48,21 @@ int Main(int argc, char** argv) {
   app.add_option(
       "--scenarios", scenarios,
       "Comma-separated subset of baseline,lookup,register,"
-      "heartbeat,watch,checker,scale,secure,client,dns,xds,ha (baseline always "
-      "runs; ha only when named, or by default with --quick)");
-  app.add_option("--etcd", config.etcd, "etcd binary the ha scenario starts")
+      "heartbeat,watch,checker,scale,secure,client,dns,xds,etcd,ha (baseline "
+      "always runs; ha only when named, or by default with --quick)");
+  app.add_option("--etcd", config.etcd,
+                 "etcd binary the etcd and ha scenarios start")
       ->capture_default_str();
   app.add_option("--json", json, "Also write the results as JSON here");
+  app.add_option("--noise-threshold", config.noise.threshold_cores,
+                 "Cores other programs may use during a point before it is "
+                 "noisy and re-run (0: no noise guard)")
+      ->capture_default_str();
+  CLI::Option* noise_retries =
+      app.add_option("--noise-retries", config.noise.retries,
+                     "Re-runs of a noisy point at most; the quietest "
+                     "attempt is kept")
+          ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   config.scenarios = Split(scenarios);
@@ -63,7 +74,12 @@ int Main(int argc, char** argv) {
     config.scale_instances = 5000;
     config.watch_loads = {{20, 100}};
     config.ha_lookup_instances = 1000;
+    config.etcd_in_flights = {64, 256};
+    config.etcd_heartbeat_instances = 1000;
+    // A smoke test on a busy machine: one re-run at most.
+    if (noise_retries->count() == 0) config.noise.retries = 1;
   }
+  NoiseGuard::Global().SetPolicy(config.noise);
   signal(SIGPIPE, SIG_IGN);
 
   Daemon daemon(config.musterd);
@@ -73,7 +89,9 @@ int Main(int argc, char** argv) {
   daemon.Stop();
 
   PrintTable(bench.rows());
-  if (!json.empty() && !WriteJson(json, bench.rows(), bench.failures())) {
+  PrintComparisons(bench.comparisons());
+  if (!json.empty() &&
+      !WriteJson(json, bench.rows(), bench.failures(), bench.comparisons())) {
     std::fprintf(stderr, "muster-bench: cannot write %s\n", json.c_str());
     return 1;
   }

@@ -172,7 +172,8 @@ void Bench::Secure() {
       row.ops_per_second = total.ok / std::max(total.wall_seconds, 1e-9);
       FillLatencies(total.latencies_ms, &row);
       row.cpu_share =
-          side->cpu_seconds[work] / std::max(total.wall_seconds, 1e-9);
+          side->cpu_seconds[work] / std::max(MeasuredSeconds(total), 1e-9);
+      FillNoise(total, &row);
       row.peak_rss_mib = side->daemon->Stats().peak_rss_mib;
       row.notes = side->name + ", one connection";
       if (side == &plain) {

@@ -239,6 +239,10 @@ std::string EtcdCluster::endpoint(int i) const {
   return absl::StrCat("127.0.0.1:", members_[i].client_port);
 }
 
+pid_t EtcdCluster::pid(int i) const {
+  return members_[i].child == nullptr ? -1 : members_[i].child->pid();
+}
+
 void EtcdCluster::Kill(int i) {
   Member& m = members_[i];
   if (m.child == nullptr) return;

@@ -6,6 +6,7 @@
 // stable on a loaded machine. Not thread-safe.
 
 #include <grpcpp/grpcpp.h>
+#include <sys/types.h>
 
 #include <memory>
 #include <string>
@@ -61,6 +62,8 @@ class EtcdCluster final {
   // The members' client addresses, "127.0.0.1:port", by index.
   std::vector<std::string> endpoints() const;
   std::string endpoint(int i) const;
+  // The process id of member `i`; -1 when it is not running.
+  pid_t pid(int i) const;
 
   void Kill(int i);      // SIGKILL and reap
   void Stop(int i);      // SIGSTOP, returning once every thread stopped
