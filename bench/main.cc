@@ -2,7 +2,7 @@
 //
 // Starts a fresh musterd on free loopback ports with a temporary data dir,
 // runs the selected scenarios against it (baseline Ping first, then lookup,
-// register, heartbeat, watch, checker, scale, secure, client, dns, xds and
+// register, ack, heartbeat, watch, checker, scale, secure, client, dns, xds and
 // etcd (against one etcd member of its own); scale, secure and dns on
 // daemons of their own; ha, when named or with
 // --quick, on three replicas over an etcd cluster of its own), and prints one
@@ -47,7 +47,7 @@ int Main(int argc, char** argv) {
                "1 s per scenario and small data sets (a smoke test)");
   app.add_option(
       "--scenarios", scenarios,
-      "Comma-separated subset of baseline,lookup,register,"
+      "Comma-separated subset of baseline,lookup,register,ack,"
       "heartbeat,watch,checker,scale,secure,client,dns,xds,etcd,ha (baseline "
       "always runs; ha only when named, or by default with --quick)");
   app.add_option("--etcd", config.etcd,
