@@ -1,5 +1,8 @@
 #include "registry/model.h"
 
+#include <atomic>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace muster::registry {
@@ -8,10 +11,77 @@ std::string InstanceKey::ToString() const {
   return absl::StrCat(realm, "/", service, "/", id);
 }
 
+namespace {
+
+const CheckSpec& NoCheck() {
+  static const CheckSpec* const kNoCheck = new CheckSpec();
+  return *kNoCheck;
+}
+
+const std::string& EmptyString() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
+
+}  // namespace
+
+const CheckSpec& Instance::check() const {
+  return rare_ == nullptr ? NoCheck() : rare_->check;
+}
+
+CheckSpec* Instance::mutable_check() { return &MutableRare().check; }
+
+void Instance::set_check(CheckSpec check) {
+  if (rare_ == nullptr && check == NoCheck()) return;
+  MutableRare().check = std::move(check);
+  DropRareIfEmpty();
+}
+
+const std::string& Instance::admin_reason() const {
+  return rare_ == nullptr ? EmptyString() : rare_->admin_reason;
+}
+
+void Instance::set_admin_reason(std::string reason) {
+  if (rare_ == nullptr && reason.empty()) return;
+  MutableRare().admin_reason = std::move(reason);
+  DropRareIfEmpty();
+}
+
+const std::string& Instance::check_output() const {
+  return rare_ == nullptr ? EmptyString() : rare_->check_output;
+}
+
+void Instance::set_check_output(std::string output) {
+  if (rare_ == nullptr && output.empty()) return;
+  MutableRare().check_output = std::move(output);
+  DropRareIfEmpty();
+}
+
+Instance::Rare& Instance::MutableRare() {
+  if (rare_ == nullptr) {
+    rare_ = std::make_shared<Rare>();
+  } else if (rare_.use_count() > 1) {
+    rare_ = std::make_shared<Rare>(*rare_);
+  } else {
+    // The last other holder let go with a release; see its reads before
+    // writing (use_count() is a relaxed load).
+    std::atomic_thread_fence(std::memory_order_acquire);
+  }
+  return *rare_;
+}
+
+void Instance::DropRareIfEmpty() {
+  if (rare_ != nullptr && rare_->admin_reason.empty() &&
+      rare_->check_output.empty() && rare_->check == NoCheck()) {
+    rare_.reset();
+  }
+}
+
 bool Instance::SameRegistration(const Instance& other) const {
   return address == other.address && port == other.port && tags == other.tags &&
          metadata == other.metadata && weight == other.weight &&
-         zone == other.zone && version == other.version && check == other.check;
+         zone == other.zone && version == other.version &&
+         check() == other.check();
 }
 
 absl::string_view EventCauseName(EventCause cause) {
@@ -56,17 +126,17 @@ size_t PairsBound(
 size_t EncodedSizeBound(const Instance& instance) {
   // Numbers, enums, durations and timestamps, with their headers.
   size_t bytes = 512;
+  const CheckSpec& check = instance.check();
   for (const std::string* field :
        {&instance.realm, &instance.service, &instance.id, &instance.address,
-        &instance.zone, &instance.version, &instance.admin_reason,
-        &instance.check_output, &instance.check.http_url,
-        &instance.check.http_method, &instance.check.grpc_service,
-        &instance.check.tls_server_name}) {
+        &instance.zone, &instance.version, &instance.admin_reason(),
+        &instance.check_output(), &check.http_url, &check.http_method,
+        &check.grpc_service, &check.tls_server_name}) {
     bytes += StringBound(*field);
   }
   for (const std::string& tag : instance.tags) bytes += StringBound(tag);
   bytes += PairsBound(instance.metadata);
-  bytes += PairsBound(instance.check.http_headers);
+  bytes += PairsBound(check.http_headers);
   return bytes;
 }
 
