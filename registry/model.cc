@@ -25,55 +25,88 @@ const std::string& EmptyString() {
 
 }  // namespace
 
+Instance::RarePtr::RarePtr(const RarePtr& other) : rare_(other.rare_) {
+  if (rare_ != nullptr) rare_->holders.fetch_add(1, std::memory_order_relaxed);
+}
+
+Instance::RarePtr::RarePtr(RarePtr&& other) noexcept
+    : rare_(std::exchange(other.rare_, nullptr)) {}
+
+Instance::RarePtr& Instance::RarePtr::operator=(const RarePtr& other) {
+  if (other.rare_ != nullptr)
+    other.rare_->holders.fetch_add(1, std::memory_order_relaxed);
+  Reset(other.rare_);
+  return *this;
+}
+
+Instance::RarePtr& Instance::RarePtr::operator=(RarePtr&& other) noexcept {
+  if (this != &other) Reset(std::exchange(other.rare_, nullptr));
+  return *this;
+}
+
+void Instance::RarePtr::Reset(Rare* rare) {
+  Rare* old = std::exchange(rare_, rare);
+  // The last holder deletes, after every other holder's reads (their
+  // release, this acquire).
+  if (old != nullptr &&
+      old->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete old;
+  }
+}
+
 const CheckSpec& Instance::check() const {
-  return rare_ == nullptr ? NoCheck() : rare_->check;
+  return rare_.get() == nullptr ? NoCheck() : rare_.get()->check;
 }
 
 CheckSpec* Instance::mutable_check() { return &MutableRare().check; }
 
 void Instance::set_check(CheckSpec check) {
-  if (rare_ == nullptr && check == NoCheck()) return;
+  if (rare_.get() == nullptr && check == NoCheck()) return;
   MutableRare().check = std::move(check);
   DropRareIfEmpty();
 }
 
 const std::string& Instance::admin_reason() const {
-  return rare_ == nullptr ? EmptyString() : rare_->admin_reason;
+  return rare_.get() == nullptr ? EmptyString() : rare_.get()->admin_reason;
 }
 
 void Instance::set_admin_reason(std::string reason) {
-  if (rare_ == nullptr && reason.empty()) return;
+  if (rare_.get() == nullptr && reason.empty()) return;
   MutableRare().admin_reason = std::move(reason);
   DropRareIfEmpty();
 }
 
 const std::string& Instance::check_output() const {
-  return rare_ == nullptr ? EmptyString() : rare_->check_output;
+  return rare_.get() == nullptr ? EmptyString() : rare_.get()->check_output;
 }
 
 void Instance::set_check_output(std::string output) {
-  if (rare_ == nullptr && output.empty()) return;
+  if (rare_.get() == nullptr && output.empty()) return;
   MutableRare().check_output = std::move(output);
   DropRareIfEmpty();
 }
 
 Instance::Rare& Instance::MutableRare() {
-  if (rare_ == nullptr) {
-    rare_ = std::make_shared<Rare>();
-  } else if (rare_.use_count() > 1) {
-    rare_ = std::make_shared<Rare>(*rare_);
-  } else {
-    // The last other holder let go with a release; see its reads before
-    // writing (use_count() is a relaxed load).
-    std::atomic_thread_fence(std::memory_order_acquire);
+  Rare* rare = rare_.get();
+  if (rare == nullptr) {
+    rare_.Reset(new Rare());
+  } else if (rare->holders.load(std::memory_order_acquire) > 1) {
+    // Shared with another copy: this one gets its own. (Acquire: when it
+    // reads 1, the other holders' reads happened before their release.)
+    Rare* copy = new Rare();
+    copy->check = rare->check;
+    copy->admin_reason = rare->admin_reason;
+    copy->check_output = rare->check_output;
+    rare_.Reset(copy);
   }
-  return *rare_;
+  return *rare_.get();
 }
 
 void Instance::DropRareIfEmpty() {
-  if (rare_ != nullptr && rare_->admin_reason.empty() &&
-      rare_->check_output.empty() && rare_->check == NoCheck()) {
-    rare_.reset();
+  const Rare* rare = rare_.get();
+  if (rare != nullptr && rare->admin_reason.empty() &&
+      rare->check_output.empty() && rare->check == NoCheck()) {
+    rare_.Reset(nullptr);
   }
 }
 

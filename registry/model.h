@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -78,18 +79,36 @@ struct Instance {
   bool SameRegistration(const Instance& other) const;
 
  private:
-  // The out-of-line fields; null: all empty (a default CheckSpec, no
-  // reason, no output).
+  // The out-of-line fields, with the count of instances holding them.
   struct Rare {
     CheckSpec check;
     std::string admin_reason;
     std::string check_output;
+    std::atomic<uint32_t> holders{1};
+  };
+  // A counted pointer to a Rare block: 8 bytes where a shared_ptr takes
+  // 16, in every instance. Null: all empty (a default CheckSpec, no
+  // reason, no output).
+  class RarePtr {
+   public:
+    RarePtr() = default;
+    RarePtr(const RarePtr& other);
+    RarePtr(RarePtr&& other) noexcept;
+    RarePtr& operator=(const RarePtr& other);
+    RarePtr& operator=(RarePtr&& other) noexcept;
+    ~RarePtr() { Reset(nullptr); }
+    Rare* get() const { return rare_; }
+    // Takes ownership of `rare` (which has holders == 1).
+    void Reset(Rare* rare);
+
+   private:
+    Rare* rare_ = nullptr;
   };
   Rare& MutableRare();
   // Drops the block when a change left it all empty again.
   void DropRareIfEmpty();
 
-  std::shared_ptr<Rare> rare_;
+  RarePtr rare_;
 };
 
 // A realm and its settings. Value type.
