@@ -238,18 +238,18 @@ void ToProto(const Instance& instance, muster::v1::Instance* proto) {
   proto->set_weight(instance.weight);
   proto->set_zone(instance.zone);
   proto->set_version(instance.version);
-  ToProto(instance.check, proto->mutable_check());
+  ToProto(instance.check(), proto->mutable_check());
   proto->set_health(HealthToProto(instance.health));
   proto->set_admin_state(AdminStateToProto(instance.admin_state));
-  if (!instance.check_output.empty()) {
-    proto->mutable_health_detail()->set_output(instance.check_output);
+  if (!instance.check_output().empty()) {
+    proto->mutable_health_detail()->set_output(instance.check_output());
   }
   SetTimeIfNotEpoch(instance.registered_at, proto, &P::mutable_registered_at);
   SetTimeIfNotEpoch(instance.status_changed_at, proto,
                     &P::mutable_status_changed_at);
   proto->set_create_revision(instance.create_revision);
   proto->set_modify_revision(instance.modify_revision);
-  proto->set_admin_reason(instance.admin_reason);
+  proto->set_admin_reason(instance.admin_reason());
 }
 
 namespace {
@@ -267,8 +267,9 @@ absl::Status RegisteredFieldsFromProto(const muster::v1::Instance& p,
   instance.weight = p.weight();
   instance.zone = p.zone();
   instance.version = p.version();
-  ASSIGN_OR_RETURN(instance.check,
+  ASSIGN_OR_RETURN(CheckSpec check,
                    CheckSpecFromProto(p.check(), Path(field, "check")));
+  instance.set_check(std::move(check));
   return absl::OkStatus();
 }
 
@@ -328,8 +329,8 @@ absl::StatusOr<Instance> InstanceFromProto(const muster::v1::Instance& p,
   ASSIGN_OR_RETURN(
       instance.admin_state,
       AdminStateFromProto(p.admin_state(), Path(field, "admin_state")));
-  instance.admin_reason = p.admin_reason();
-  instance.check_output = p.health_detail().output();
+  instance.set_admin_reason(p.admin_reason());
+  instance.set_check_output(p.health_detail().output());
   ASSIGN_OR_RETURN(
       instance.registered_at,
       TimeFromProto(p.registered_at(), Path(field, "registered_at")));

@@ -260,8 +260,8 @@ int Run(const DaemonOptions& options) {
     // Refuse IP literals the checker would never probe, at registration.
     registry_options.check_registration = [&policy](const Instance& instance) {
       absl::Status s = policy->CheckHost(instance.address, "instance.address");
-      if (s.ok() && instance.check.kind == CheckKind::kHttp) {
-        s = policy->CheckHost(instance.check.http_url,
+      if (s.ok() && instance.check().kind == CheckKind::kHttp) {
+        s = policy->CheckHost(instance.check().http_url,
                               "instance.check.http_url");
       }
       return s;

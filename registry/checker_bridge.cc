@@ -34,7 +34,7 @@ healthchecker::Target ToTarget(const Instance& instance) {
   target.incarnation = instance.create_revision;
   target.address = instance.address;
   target.port = instance.port;
-  target.check = instance.check;
+  target.check = instance.check();
   target.health = instance.health;
   target.admin_state = instance.admin_state;
   target.status_changed_at = instance.status_changed_at;
@@ -65,7 +65,7 @@ absl::Status ApplyHealth(Txn& txn, const InstanceKey& key, uint64_t incarnation,
   Instance updated = current;
   updated.health = health;
   updated.status_changed_at = txn.now();
-  updated.check_output = output;
+  updated.set_check_output(output);
   txn.PutInstance(std::move(updated), EventCause::kHealthChanged,
                   TruncateUtf8(reason, limits::kMaxCheckOutputBytes),
                   std::string(kCheckerActor));
@@ -84,7 +84,7 @@ absl::Status CheckRealmProtection(Txn& txn, const std::string& realm,
   size_t checked = 0;
   size_t critical = 0;
   for (const auto& instance : txn.RealmInstances(realm)) {
-    if (instance->check.kind == CheckKind::kNone) continue;
+    if (instance->check().kind == CheckKind::kNone) continue;
     ++checked;
     if (instance->health == Health::kCritical) ++critical;
   }

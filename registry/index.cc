@@ -102,7 +102,28 @@ void Index::Load(StoredState state) {
     std::string name = realm.name;
     realms_[name].realm = std::move(realm);
   }
-  for (auto& instance : state.instances) PutLocked(std::move(instance));
+  // Stores load in key order, so consecutive instances mostly share their
+  // realm and service: look those up only when they change. (Any order
+  // loads; this only saves the lookups.)
+  RealmState* realm = nullptr;
+  const std::string* realm_name = nullptr;
+  Service* service = nullptr;
+  const std::string* service_name = nullptr;
+  for (auto& instance : state.instances) {
+    if (realm == nullptr || *realm_name != instance->realm) {
+      auto it = realms_.try_emplace(instance->realm).first;
+      realm_name = &it->first;
+      realm = &it->second;
+      if (realm->realm.name.empty()) realm->realm.name = instance->realm;
+      service = nullptr;
+    }
+    if (service == nullptr || *service_name != instance->service) {
+      auto it = realm->services.try_emplace(instance->service).first;
+      service_name = &it->first;
+      service = &it->second;
+    }
+    PutInServiceLocked(*realm, *service, std::move(instance));
+  }
   revision_ = state.revision;
 }
 
@@ -128,9 +149,17 @@ void Index::PutLocked(std::shared_ptr<const Instance> instance) {
   RealmState& realm = realms_[instance->realm];
   if (realm.realm.name.empty()) realm.realm.name = instance->realm;
   Service& service = realm.services[instance->service];
-  auto [it, inserted] = service.instances.try_emplace(instance->id);
-  if (!inserted) {
-    const Instance& old = *it->second.instance;
+  PutInServiceLocked(realm, service, std::move(instance));
+}
+
+void Index::PutInServiceLocked(RealmState& realm, Service& service,
+                               std::shared_ptr<const Instance> instance) {
+  // The first entry not before the id: the one to replace, or where the
+  // new one goes (a hint that makes an insert in key order cheap).
+  auto it = service.instances.lower_bound(absl::string_view(instance->id));
+  const bool found = it != service.instances.end() && it->id() == instance->id;
+  if (found) {
+    const Instance& old = *it->instance;
     if (old.Routable()) {
       --service.routable;
       --realm.routable;
@@ -138,7 +167,7 @@ void Index::PutLocked(std::shared_ptr<const Instance> instance) {
     --realm.by_health[HealthSlot(old.health)];
     // A new incarnation forgets the old one's heartbeats.
     if (old.create_revision != instance->create_revision)
-      it->second.last_heartbeat_ns = 0;
+      it->last_heartbeat_ns.store(0, std::memory_order_relaxed);
   } else {
     ++realm.instances;
     ++instance_count_;
@@ -148,7 +177,11 @@ void Index::PutLocked(std::shared_ptr<const Instance> instance) {
     ++realm.routable;
   }
   ++realm.by_health[HealthSlot(instance->health)];
-  it->second.instance = std::move(instance);
+  if (found) {
+    it->instance = std::move(instance);
+  } else {
+    service.instances.insert(it, Entry(std::move(instance)));
+  }
 }
 
 void Index::DeleteLocked(const InstanceKey& key) {
@@ -158,9 +191,9 @@ void Index::DeleteLocked(const InstanceKey& key) {
   auto service_it = realm.services.find(key.service);
   if (service_it == realm.services.end()) return;
   Service& service = service_it->second;
-  auto it = service.instances.find(key.id);
+  auto it = service.instances.find(absl::string_view(key.id));
   if (it == service.instances.end()) return;
-  const Instance& old = *it->second.instance;
+  const Instance& old = *it->instance;
   if (old.Routable()) {
     --service.routable;
     --realm.routable;
@@ -177,9 +210,9 @@ const Index::Entry* Index::FindLocked(const InstanceKey& key) const {
   if (realm_it == realms_.end()) return nullptr;
   auto service_it = realm_it->second.services.find(key.service);
   if (service_it == realm_it->second.services.end()) return nullptr;
-  auto it = service_it->second.instances.find(key.id);
+  auto it = service_it->second.instances.find(absl::string_view(key.id));
   if (it == service_it->second.instances.end()) return nullptr;
-  return &it->second;
+  return &*it;
 }
 
 uint64_t Index::revision() const {
@@ -209,8 +242,7 @@ std::vector<std::shared_ptr<const Instance>> Index::RealmInstances(
   if (it == realms_.end()) return out;
   out.reserve(it->second.instances);
   for (const auto& [name, service] : it->second.services) {
-    for (const auto& [id, entry] : service.instances)
-      out.push_back(entry.instance);
+    for (const Entry& entry : service.instances) out.push_back(entry.instance);
   }
   return out;
 }
@@ -226,7 +258,7 @@ absl::StatusOr<std::vector<std::shared_ptr<const Instance>>> Index::Snapshot(
   }
   for (const auto& [name, svc] : it->second.services) {
     if (!service.empty() && name != service) continue;
-    for (const auto& [id, entry] : svc.instances) out.push_back(entry.instance);
+    for (const Entry& entry : svc.instances) out.push_back(entry.instance);
   }
   *revision = revision_;
   return out;
@@ -239,7 +271,7 @@ std::vector<std::shared_ptr<const Instance>> Index::AllInstances(
   out.reserve(instance_count_);
   for (const auto& [realm_name, realm] : realms_) {
     for (const auto& [name, service] : realm.services) {
-      for (const auto& [id, entry] : service.instances)
+      for (const Entry& entry : service.instances)
         out.push_back(entry.instance);
     }
   }
@@ -306,9 +338,9 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
     const auto& instances = service_it->second.instances;
     auto it = instances.begin();
     if (resume && service_it->first == after_service)
-      it = instances.upper_bound(after_id);
+      it = instances.upper_bound(absl::string_view(after_id));
     for (; it != instances.end(); ++it) {
-      const Instance& instance = *it->second.instance;
+      const Instance& instance = *it->instance;
       if (!Matches(instance, query)) continue;
       const size_t size = EncodedSizeBound(instance);
       if (page.instances.size() == page_size ||
@@ -319,7 +351,7 @@ absl::StatusOr<InstancePage> Index::List(const ListQuery& query) const {
         return page;
       }
       bytes += size;
-      page.instances.push_back(it->second.instance);
+      page.instances.push_back(it->instance);
     }
     if (!query.service.empty()) break;
   }

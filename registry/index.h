@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/btree_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -105,14 +106,49 @@ class Index final {
   std::optional<absl::Time> LastHeartbeat(const InstanceKey& key) const;
 
  private:
+  // One instance in its service. The instance's own id is the key (no
+  // second copy of it), so the set is ordered by instance->id; `instance`
+  // is replaced only by an instance of the same id. B-tree nodes hold
+  // entries by value, a few dozen bytes each, where a std::map node with
+  // its own key string took about a hundred.
   struct Entry {
-    std::shared_ptr<const Instance> instance;
+    explicit Entry(std::shared_ptr<const Instance> instance)
+        : instance(std::move(instance)) {}
+    // B-tree nodes move their values; they do so only under the writer
+    // lock, when no heartbeat writes concurrently.
+    Entry(Entry&& other) noexcept
+        : instance(std::move(other.instance)),
+          last_heartbeat_ns(
+              other.last_heartbeat_ns.load(std::memory_order_relaxed)) {}
+    Entry& operator=(Entry&& other) noexcept {
+      instance = std::move(other.instance);
+      last_heartbeat_ns.store(
+          other.last_heartbeat_ns.load(std::memory_order_relaxed),
+          std::memory_order_relaxed);
+      return *this;
+    }
+    const std::string& id() const { return instance->id; }
+
+    // Set elements are const; the id (the key) never changes, the rest
+    // may, under the writer lock.
+    mutable std::shared_ptr<const Instance> instance;
     // Unix nanoseconds of the last heartbeat; 0 for none. Written under
     // the reader lock, hence atomic.
     mutable std::atomic<int64_t> last_heartbeat_ns{0};
   };
+  // Orders entries by id; looks up by any string (transparent).
+  struct ById {
+    using is_transparent = void;
+    static absl::string_view Id(const Entry& entry) { return entry.id(); }
+    static absl::string_view Id(absl::string_view id) { return id; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Id(a) < Id(b);
+    }
+  };
+  using Entries = absl::btree_set<Entry, ById>;
   struct Service {
-    std::map<std::string, Entry> instances;
+    Entries instances;
     uint64_t routable = 0;
   };
   struct RealmState {
@@ -129,6 +165,10 @@ class Index final {
                                           absl::string_view token) const;
 
   void PutLocked(std::shared_ptr<const Instance> instance)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `service` is `realm`'s entry for the instance's service.
+  void PutInServiceLocked(RealmState& realm, Service& service,
+                          std::shared_ptr<const Instance> instance)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void DeleteLocked(const InstanceKey& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   const Entry* FindLocked(const InstanceKey& key) const

@@ -64,10 +64,10 @@ absl::StatusOr<Realm> RealmForRegistration(Txn& txn, const std::string& name,
 
 // A first registration: a new incarnation at this revision.
 RegisterResult CreateInstance(Txn& txn, Instance request, std::string actor) {
-  request.health = InitialHealth(request.check);
+  request.health = InitialHealth(request.check());
   request.admin_state = AdminState::kEnabled;
-  request.admin_reason.clear();
-  request.check_output.clear();
+  request.set_admin_reason("");
+  request.set_check_output("");
   request.registered_at = txn.now();
   request.status_changed_at = txn.now();
   request.create_revision = txn.revision();
@@ -85,7 +85,7 @@ RegisterResult CreateInstance(Txn& txn, Instance request, std::string actor) {
 RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
                               Instance request, std::string actor) {
   Instance updated = existing;
-  const bool check_changed = updated.check != request.check;
+  const bool check_changed = updated.check() != request.check();
   updated.address = std::move(request.address);
   updated.port = request.port;
   updated.tags = std::move(request.tags);
@@ -93,12 +93,12 @@ RegisterResult UpdateInstance(Txn& txn, const Instance& existing,
   updated.weight = request.weight;
   updated.zone = std::move(request.zone);
   updated.version = std::move(request.version);
-  updated.check = std::move(request.check);
   if (check_changed) {
+    updated.set_check(request.check());
     // A new check has to earn its verdict again.
-    updated.health = InitialHealth(updated.check);
+    updated.health = InitialHealth(updated.check());
     updated.status_changed_at = txn.now();
-    updated.check_output.clear();
+    updated.set_check_output("");
   }
   RegisterResult result;
   result.instance = txn.PutInstance(
@@ -116,9 +116,10 @@ absl::Status Upsert(Txn& txn, Instance request, MissingRealm missing,
   ASSIGN_OR_RETURN(Realm realm,
                    RealmForRegistration(txn, request.realm, missing, actor));
   ASSIGN_OR_RETURN(
-      request.check,
-      ResolveCheckSpec(request.check, realm.default_deregister_after,
+      CheckSpec check,
+      ResolveCheckSpec(request.check(), realm.default_deregister_after,
                        "instance.check"));
+  request.set_check(std::move(check));
   std::shared_ptr<const Instance> existing = txn.FindInstance(request.Key());
   if (existing == nullptr) {
     result = CreateInstance(txn, std::move(request), actor);
@@ -153,13 +154,13 @@ absl::Status ApplyAdminState(Txn& txn, const InstanceKey& key, AdminState state,
                              std::shared_ptr<const Instance>& result) {
   std::shared_ptr<const Instance> existing = txn.FindInstance(key);
   if (existing == nullptr) return InstanceNotFound(key);
-  if (existing->admin_state == state && existing->admin_reason == reason) {
+  if (existing->admin_state == state && existing->admin_reason() == reason) {
     result = existing;
     return absl::OkStatus();
   }
   Instance updated = *existing;
   updated.admin_state = state;
-  updated.admin_reason = reason;
+  updated.set_admin_reason(reason);
   std::string why =
       absl::StrCat(state == AdminState::kDraining ? "drained" : "enabled",
                    reason.empty() ? "" : ": ", reason);
@@ -176,7 +177,7 @@ constexpr char kHeartbeatOutput[] = "ttl: heartbeat received";
 // rule: one heartbeat is decisive (healthy_threshold does not apply to
 // TTL checks), so STARTING or CRITICAL becomes PASSING.
 bool HeartbeatRevives(const Instance& instance) {
-  return instance.check.kind == CheckKind::kTtl &&
+  return instance.check().kind == CheckKind::kTtl &&
          (instance.health == Health::kStarting ||
           instance.health == Health::kCritical);
 }
@@ -198,7 +199,7 @@ absl::Status ApplyHeartbeat(Txn& txn, const InstanceKey& key,
   Instance updated = *existing;
   updated.health = Health::kPassing;
   updated.status_changed_at = txn.now();
-  updated.check_output = kHeartbeatOutput;
+  updated.set_check_output(kHeartbeatOutput);
   // Worded as the checker's health reports are.
   std::string reason =
       absl::StrCat(HealthName(existing->health), " -> ",
@@ -367,7 +368,7 @@ healthchecker::HealthDetail Instances::HealthDetailOf(
     const Instance& instance) const {
   healthchecker::HealthDetail detail =
       checker_.LiveDetail(instance).value_or(healthchecker::HealthDetail{});
-  if (detail.output.empty()) detail.output = instance.check_output;
+  if (detail.output.empty()) detail.output = instance.check_output();
   if (!detail.last_heartbeat_at.has_value()) {
     detail.last_heartbeat_at = index_.LastHeartbeat(instance.Key());
   }

@@ -1,5 +1,8 @@
 #include "registry/model.h"
 
+#include <atomic>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 
 namespace muster::registry {
@@ -8,10 +11,110 @@ std::string InstanceKey::ToString() const {
   return absl::StrCat(realm, "/", service, "/", id);
 }
 
+namespace {
+
+const CheckSpec& NoCheck() {
+  static const CheckSpec* const kNoCheck = new CheckSpec();
+  return *kNoCheck;
+}
+
+const std::string& EmptyString() {
+  static const std::string* const kEmpty = new std::string();
+  return *kEmpty;
+}
+
+}  // namespace
+
+Instance::RarePtr::RarePtr(const RarePtr& other) : rare_(other.rare_) {
+  if (rare_ != nullptr) rare_->holders.fetch_add(1, std::memory_order_relaxed);
+}
+
+Instance::RarePtr::RarePtr(RarePtr&& other) noexcept
+    : rare_(std::exchange(other.rare_, nullptr)) {}
+
+Instance::RarePtr& Instance::RarePtr::operator=(const RarePtr& other) {
+  if (other.rare_ != nullptr)
+    other.rare_->holders.fetch_add(1, std::memory_order_relaxed);
+  Reset(other.rare_);
+  return *this;
+}
+
+Instance::RarePtr& Instance::RarePtr::operator=(RarePtr&& other) noexcept {
+  if (this != &other) Reset(std::exchange(other.rare_, nullptr));
+  return *this;
+}
+
+void Instance::RarePtr::Reset(Rare* rare) {
+  Rare* old = std::exchange(rare_, rare);
+  // The last holder deletes, after every other holder's reads (their
+  // release, this acquire).
+  if (old != nullptr &&
+      old->holders.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    delete old;
+  }
+}
+
+const CheckSpec& Instance::check() const {
+  return rare_.get() == nullptr ? NoCheck() : rare_.get()->check;
+}
+
+CheckSpec* Instance::mutable_check() { return &MutableRare().check; }
+
+void Instance::set_check(CheckSpec check) {
+  if (rare_.get() == nullptr && check == NoCheck()) return;
+  MutableRare().check = std::move(check);
+  DropRareIfEmpty();
+}
+
+const std::string& Instance::admin_reason() const {
+  return rare_.get() == nullptr ? EmptyString() : rare_.get()->admin_reason;
+}
+
+void Instance::set_admin_reason(std::string reason) {
+  if (rare_.get() == nullptr && reason.empty()) return;
+  MutableRare().admin_reason = std::move(reason);
+  DropRareIfEmpty();
+}
+
+const std::string& Instance::check_output() const {
+  return rare_.get() == nullptr ? EmptyString() : rare_.get()->check_output;
+}
+
+void Instance::set_check_output(std::string output) {
+  if (rare_.get() == nullptr && output.empty()) return;
+  MutableRare().check_output = std::move(output);
+  DropRareIfEmpty();
+}
+
+Instance::Rare& Instance::MutableRare() {
+  Rare* rare = rare_.get();
+  if (rare == nullptr) {
+    rare_.Reset(new Rare());
+  } else if (rare->holders.load(std::memory_order_acquire) > 1) {
+    // Shared with another copy: this one gets its own. (Acquire: when it
+    // reads 1, the other holders' reads happened before their release.)
+    Rare* copy = new Rare();
+    copy->check = rare->check;
+    copy->admin_reason = rare->admin_reason;
+    copy->check_output = rare->check_output;
+    rare_.Reset(copy);
+  }
+  return *rare_.get();
+}
+
+void Instance::DropRareIfEmpty() {
+  const Rare* rare = rare_.get();
+  if (rare != nullptr && rare->admin_reason.empty() &&
+      rare->check_output.empty() && rare->check == NoCheck()) {
+    rare_.Reset(nullptr);
+  }
+}
+
 bool Instance::SameRegistration(const Instance& other) const {
   return address == other.address && port == other.port && tags == other.tags &&
          metadata == other.metadata && weight == other.weight &&
-         zone == other.zone && version == other.version && check == other.check;
+         zone == other.zone && version == other.version &&
+         check() == other.check();
 }
 
 absl::string_view EventCauseName(EventCause cause) {
@@ -56,17 +159,17 @@ size_t PairsBound(
 size_t EncodedSizeBound(const Instance& instance) {
   // Numbers, enums, durations and timestamps, with their headers.
   size_t bytes = 512;
+  const CheckSpec& check = instance.check();
   for (const std::string* field :
        {&instance.realm, &instance.service, &instance.id, &instance.address,
-        &instance.zone, &instance.version, &instance.admin_reason,
-        &instance.check_output, &instance.check.http_url,
-        &instance.check.http_method, &instance.check.grpc_service,
-        &instance.check.tls_server_name}) {
+        &instance.zone, &instance.version, &instance.admin_reason(),
+        &instance.check_output(), &check.http_url, &check.http_method,
+        &check.grpc_service, &check.tls_server_name}) {
     bytes += StringBound(*field);
   }
   for (const std::string& tag : instance.tags) bytes += StringBound(tag);
   bytes += PairsBound(instance.metadata);
-  bytes += PairsBound(instance.check.http_headers);
+  bytes += PairsBound(check.http_headers);
   return bytes;
 }
 

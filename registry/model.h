@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,33 +33,48 @@ struct InstanceKey {
   std::string ToString() const;
 };
 
-// One registered instance, as stored. Value type; not thread-safe, but
-// for `encoding`, which readers of a shared const Instance fill.
+// One registered instance, as stored. Value type; not thread-safe (a
+// const Instance may be read and copied from many threads at once, and
+// readers of a shared const Instance fill `encoding`).
+//
+// Memory: a daemon holds a million of these, so the layout is compact.
+// What most instances leave empty (the check spec, the admin reason and
+// the checker's output) lives out of line behind accessors, in one block
+// shared between copies until one of them changes it (copy on write): an
+// instance without a check carries a null pointer, and an instance's
+// versions (the index's, the events') share one block.
 struct Instance {
   std::string realm;
   std::string service;
   std::string id;
   std::string address;
-  uint32_t port = 0;
+  std::string zone;
+  std::string version;
   // Sorted, unique.
   std::vector<std::string> tags;
   // Sorted by key, unique keys.
   std::vector<std::pair<std::string, std::string>> metadata;
-  uint32_t weight = 1;
-  std::string zone;
-  std::string version;
-  CheckSpec check;
-
-  Health health = Health::kStarting;
-  AdminState admin_state = AdminState::kEnabled;
-  std::string admin_reason;
-  // The checker's output when the health last changed (<= 4 KiB).
-  std::string check_output;
   absl::Time registered_at = absl::UnixEpoch();
   absl::Time status_changed_at = absl::UnixEpoch();
   // create_revision is also the incarnation.
   uint64_t create_revision = 0;
   uint64_t modify_revision = 0;
+  uint32_t port = 0;
+  uint32_t weight = 1;
+  Health health = Health::kStarting;
+  AdminState admin_state = AdminState::kEnabled;
+
+  // How the instance is checked (kind kNone: not at all).
+  const CheckSpec& check() const;
+  // Changing it copies the shared block first when another copy holds it.
+  CheckSpec* mutable_check();
+  void set_check(CheckSpec check);
+  const std::string& admin_reason() const;
+  void set_admin_reason(std::string reason);
+  // The checker's output when the health last changed (<= 4 KiB).
+  const std::string& check_output() const;
+  void set_check_output(std::string output);
+
   // Not part of the value: the front end's encoding of this version, made
   // on first read and freed with it (registry/encoding_slot.h). A copy
   // starts empty.
@@ -68,6 +84,38 @@ struct Instance {
   bool Routable() const { return IsRoutable(admin_state, health); }
   // True when the fields a client registers (address ... check) are equal.
   bool SameRegistration(const Instance& other) const;
+
+ private:
+  // The out-of-line fields, with the count of instances holding them.
+  struct Rare {
+    CheckSpec check;
+    std::string admin_reason;
+    std::string check_output;
+    std::atomic<uint32_t> holders{1};
+  };
+  // A counted pointer to a Rare block: 8 bytes where a shared_ptr takes
+  // 16, in every instance. Null: all empty (a default CheckSpec, no
+  // reason, no output).
+  class RarePtr {
+   public:
+    RarePtr() = default;
+    RarePtr(const RarePtr& other);
+    RarePtr(RarePtr&& other) noexcept;
+    RarePtr& operator=(const RarePtr& other);
+    RarePtr& operator=(RarePtr&& other) noexcept;
+    ~RarePtr() { Reset(nullptr); }
+    Rare* get() const { return rare_; }
+    // Takes ownership of `rare` (which has holders == 1).
+    void Reset(Rare* rare);
+
+   private:
+    Rare* rare_ = nullptr;
+  };
+  Rare& MutableRare();
+  // Drops the block when a change left it all empty again.
+  void DropRareIfEmpty();
+
+  RarePtr rare_;
 };
 
 // A realm and its settings. Value type.

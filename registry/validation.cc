@@ -71,7 +71,7 @@ absl::Status ValidateTagsAndMetadata(const Instance& instance) {
 
 // Bytes of every string a client registers (see ValidateRegistration).
 size_t RegistrationBytes(const Instance& instance) {
-  const CheckSpec& check = instance.check;
+  const CheckSpec& check = instance.check();
   size_t total = instance.realm.size() + instance.service.size() +
                  instance.id.size() + instance.address.size() +
                  instance.zone.size() + instance.version.size() +
@@ -144,7 +144,7 @@ absl::Status ValidateRegistration(const Instance& instance) {
                              "instance.version"));
   RETURN_IF_ERROR(
       CheckNoControl(instance.version, "instance.version", "version"));
-  RETURN_IF_ERROR(ValidateCheckSpec(instance.check, "instance.check"));
+  RETURN_IF_ERROR(ValidateCheckSpec(instance.check(), "instance.check"));
   const size_t total = RegistrationBytes(instance);
   if (total > limits::kMaxInstanceBytes) {
     return Invalid("instance", "strings total ", total, " bytes; at most ",

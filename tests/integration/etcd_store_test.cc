@@ -382,8 +382,8 @@ TEST_CASE("a replica that left cannot write a verdict, a member can",
   Replica& a = cluster.Add("a");
   Replica& b = cluster.Add("b");
   Instance checked = Web("w1");
-  checked.check.kind = CheckKind::kTtl;
-  checked.check.ttl = absl::Seconds(30);
+  checked.mutable_check()->kind = CheckKind::kTtl;
+  checked.mutable_check()->ttl = absl::Seconds(30);
   absl::StatusOr<Instances::RegisterResult> created = Register(a, checked);
   REQUIRE(created.ok());
   REQUIRE(Reaches(b, created->revision));
@@ -415,8 +415,8 @@ TEST_CASE("eviction protection counts the whole realm across replicas",
   std::vector<uint64_t> incarnations;
   for (int i = 0; i < 4; ++i) {
     Instance checked = Web(absl::StrCat("w", i));
-    checked.check.kind = CheckKind::kTtl;
-    checked.check.ttl = absl::Seconds(30);
+    checked.mutable_check()->kind = CheckKind::kTtl;
+    checked.mutable_check()->ttl = absl::Seconds(30);
     absl::StatusOr<Instances::RegisterResult> created = Register(a, checked);
     REQUIRE(created.ok());
     incarnations.push_back(created->instance->create_revision);

@@ -125,10 +125,10 @@ TEST_CASE("a registration with TLS settings names the instance path",
   instance.service = "web";
   instance.address = "10.0.0.1";
   instance.port = 8443;
-  instance.check = GrpcTls();
-  instance.check.tls_server_name = "web.internal";
+  instance.set_check(GrpcTls());
+  instance.mutable_check()->tls_server_name = "web.internal";
   RequireOk(ValidateRegistration(instance));
-  instance.check.tls_server_name = "web_internal";
+  instance.mutable_check()->tls_server_name = "web_internal";
   RequireInvalid(ValidateRegistration(instance),
                  "instance.check.tls_server_name", "not a valid hostname");
 }

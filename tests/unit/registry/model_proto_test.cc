@@ -43,11 +43,11 @@ Instance FullInstance() {
   instance.weight = 7;
   instance.zone = "eu-1";
   instance.version = "1.2.3";
-  instance.check = HttpCheck();
+  instance.set_check(HttpCheck());
   instance.health = Health::kWarning;
   instance.admin_state = AdminState::kDraining;
-  instance.admin_reason = "deploy";
-  instance.check_output = "HTTP 429";
+  instance.set_admin_reason("deploy");
+  instance.set_check_output("HTTP 429");
   instance.registered_at = absl::FromUnixNanos(1700000000123456789);
   instance.status_changed_at = absl::FromUnixNanos(1700000100000000001);
   instance.create_revision = 11;
@@ -67,13 +67,13 @@ void RequireSameCheck(const CheckSpec& a, const CheckSpec& b) {
 void RequireSameInstance(const Instance& a, const Instance& b) {
   CHECK(a.Key() == b.Key());
   CHECK(a.SameRegistration(b));
-  RequireSameCheck(a.check, b.check);
+  RequireSameCheck(a.check(), b.check());
   CHECK(a.tags == b.tags);
   CHECK(a.metadata == b.metadata);
   CHECK(a.health == b.health);
   CHECK(a.admin_state == b.admin_state);
-  CHECK(a.admin_reason == b.admin_reason);
-  CHECK(a.check_output == b.check_output);
+  CHECK(a.admin_reason() == b.admin_reason());
+  CHECK(a.check_output() == b.check_output());
   CHECK(a.registered_at == b.registered_at);
   CHECK(a.status_changed_at == b.status_changed_at);
   CHECK(a.create_revision == b.create_revision);
@@ -124,7 +124,7 @@ TEST_CASE("model_proto: tags become a sorted set and maps sorted pairs",
   CHECK(instance.tags == std::vector<std::string>{"alpha", "mid", "zeta"});
   CHECK(instance.metadata ==
         Pairs{{"k1", "vk1"}, {"k2", "vk2"}, {"k3", "vk3"}});
-  CHECK(instance.check.http_headers ==
+  CHECK(instance.check().http_headers ==
         Pairs{{"k1", "h"}, {"k2", "h"}, {"k3", "h"}});
 }
 
@@ -175,11 +175,11 @@ TEST_CASE("model_proto: unspecified enums take the model defaults",
           "[model_proto]") {
   const Instance instance =
       ValueOf(InstanceFromProto(muster::v1::Instance(), "instance"));
-  CHECK(instance.check.kind == CheckKind::kNone);
+  CHECK(instance.check().kind == CheckKind::kNone);
   CHECK(instance.health == Health::kStarting);
   CHECK(instance.admin_state == AdminState::kEnabled);
   CHECK(instance.registered_at == absl::UnixEpoch());
-  CHECK(instance.check.interval == absl::ZeroDuration());
+  CHECK(instance.check().interval == absl::ZeroDuration());
   // No defaults are applied: weight 0 stays 0 for the registry to resolve.
   CHECK(instance.weight == 0);
 }
@@ -210,7 +210,7 @@ TEST_CASE("model_proto: unset times and durations map to epoch and zero",
           "[model_proto]") {
   Instance instance = FullInstance();
   instance.registered_at = absl::UnixEpoch();
-  instance.check.timeout = absl::ZeroDuration();
+  instance.mutable_check()->timeout = absl::ZeroDuration();
   muster::v1::Instance proto;
   ToProto(instance, &proto);
   CHECK_FALSE(proto.has_registered_at());
@@ -421,8 +421,8 @@ TEST_CASE("model_proto: EncodedSizeBound bounds the encoded size",
   cases.push_back(small);
   cases.push_back(FullInstance());
   Instance big = FullInstance();
-  big.check_output = std::string(4096, 'o');
-  big.admin_reason = std::string(256, 'r');
+  big.set_check_output(std::string(4096, 'o'));
+  big.set_admin_reason(std::string(256, 'r'));
   big.version = std::string(128, 'v');
   big.tags.clear();
   for (int i = 0; i < 64; ++i) {
@@ -433,12 +433,13 @@ TEST_CASE("model_proto: EncodedSizeBound bounds the encoded size",
     big.metadata.emplace_back(absl::StrCat(std::string(120, 'k'), 1000 + i),
                               std::string(512, 'v'));
   }
-  big.check.http_headers.clear();
+  big.mutable_check()->http_headers.clear();
   for (int i = 0; i < 16; ++i) {
-    big.check.http_headers.emplace_back(absl::StrCat("X-H", 10 + i),
-                                        std::string(1024, 'h'));
+    big.mutable_check()->http_headers.emplace_back(absl::StrCat("X-H", 10 + i),
+                                                   std::string(1024, 'h'));
   }
-  big.check.http_url = "http://example.com/" + std::string(2000, 'p');
+  big.mutable_check()->http_url =
+      "http://example.com/" + std::string(2000, 'p');
   cases.push_back(big);
 
   for (const Instance& instance : cases) {

@@ -33,8 +33,9 @@ Instance MakeInstance(const std::string& id,
   instance.id = id;
   instance.address = "10.0.0.1";
   instance.port = 80;
-  instance.check.kind = kind;
-  if (kind == CheckKind::kTtl) instance.check.ttl = absl::Seconds(10);
+  instance.mutable_check()->kind = kind;
+  if (kind == CheckKind::kTtl)
+    instance.mutable_check()->ttl = absl::Seconds(10);
   return instance;
 }
 
@@ -161,7 +162,7 @@ TEST_CASE("health reports commit only changes and check the incarnation",
   auto stored = f.registry->instances().Get(InstanceKey{"default", "web", "a"});
   REQUIRE(stored.ok());
   CHECK((*stored)->health == Health::kCritical);
-  CHECK((*stored)->check_output == "ttl expired");
+  CHECK((*stored)->check_output() == "ttl expired");
   // Output is capped at 4 KiB.
   REQUIRE(AwaitStatus([&](auto done) {
             f.registry->checker_bridge().ReportHealth(
@@ -169,7 +170,7 @@ TEST_CASE("health reports commit only changes and check the incarnation",
                 std::move(done));
           }).ok());
   stored = f.registry->instances().Get(InstanceKey{"default", "web", "a"});
-  CHECK((*stored)->check_output.size() == limits::kMaxCheckOutputBytes);
+  CHECK((*stored)->check_output().size() == limits::kMaxCheckOutputBytes);
 
   CHECK(absl::IsFailedPrecondition(AwaitStatus([&](auto done) {
     f.registry->checker_bridge().ReportHealth(
@@ -677,7 +678,7 @@ TEST_CASE("a heartbeat that revives a TTL instance commits before it answers",
   auto stored = f.registry->instances().Get(InstanceKey{"default", "web", "t"});
   REQUIRE(stored.ok());
   CHECK((*stored)->health == Health::kPassing);
-  CHECK((*stored)->check_output == "ttl: heartbeat received");
+  CHECK((*stored)->check_output() == "ttl: heartbeat received");
 
   // The checker heard of it too and writes nothing more; a second
   // heartbeat changes nothing and writes nothing.

@@ -55,11 +55,11 @@ Instance MakeInstance(const std::string& realm, const std::string& service,
   instance.tags = {"a", "b"};
   instance.metadata = {{"k", "v"}};
   instance.zone = "z1";
-  instance.check.kind = CheckKind::kTtl;
-  instance.check.ttl = absl::Seconds(30);
-  instance.check.deregister_after = absl::Minutes(10);
+  instance.mutable_check()->kind = CheckKind::kTtl;
+  instance.mutable_check()->ttl = absl::Seconds(30);
+  instance.mutable_check()->deregister_after = absl::Minutes(10);
   instance.health = Health::kPassing;
-  instance.check_output = "ok";
+  instance.set_check_output("ok");
   instance.registered_at = absl::FromUnixNanos(1700000000000000001);
   instance.create_revision = revision;
   instance.modify_revision = revision;
@@ -442,7 +442,7 @@ TEST_CASE("store: rocksdb survives a failed write", "[store]") {
   big.revision = 6;
   for (int i = 0; i < 400; ++i) {
     Instance instance = MakeInstance("prod", "big", std::to_string(i), 6);
-    instance.check_output = std::string(4096, 'x');
+    instance.set_check_output(std::string(4096, 'x'));
     big.put_instances.push_back(instance);
     big.events.push_back(MakeEvent(6, instance, "big"));
   }

@@ -82,7 +82,7 @@ Instance ValidInstance() {
   instance.metadata = {{"owner", "team-a"}};
   instance.zone = "eu-west-1a";
   instance.version = "1.2.3";
-  instance.check = Check(CheckKind::kHttp);
+  instance.set_check(Check(CheckKind::kHttp));
   return instance;
 }
 
@@ -170,12 +170,12 @@ TEST_CASE("ValidateRegistration accepts a complete instance", "[validation]") {
     instance.version.clear();
     instance.tags.clear();
     instance.metadata.clear();
-    instance.check = CheckSpec();
+    instance.set_check(CheckSpec());
     RequireOk(ValidateRegistration(instance));
   }
   SECTION("each check kind") {
     for (CheckKind kind : kAllKinds) {
-      instance.check = Check(kind);
+      instance.set_check(Check(kind));
       RequireOk(ValidateRegistration(instance));
     }
   }
@@ -310,7 +310,7 @@ TEST_CASE("ValidateRegistration checks weight zone version", "[validation]") {
     RequireInvalid(ValidateRegistration(instance), "instance.version");
   }
   SECTION("the check is validated under instance.check") {
-    instance.check.interval = absl::Milliseconds(500);
+    instance.mutable_check()->interval = absl::Milliseconds(500);
     RequireInvalid(ValidateRegistration(instance), "instance.check.interval");
   }
 }
@@ -322,10 +322,10 @@ TEST_CASE("ValidateRegistration caps the total size", "[validation]") {
   instance.service = "web";       // 3
   instance.address = "10.0.0.1";  // 8
   instance.port = 80;
-  instance.check = Check(CheckKind::kHttp);
-  instance.check.http_url = "http://h/";  // 9
-  for (size_t i = 0; i < 16; ++i) {       // 16 * (128 + 1024)
-    instance.check.http_headers.emplace_back(
+  instance.set_check(Check(CheckKind::kHttp));
+  instance.mutable_check()->http_url = "http://h/";  // 9
+  for (size_t i = 0; i < 16; ++i) {                  // 16 * (128 + 1024)
+    instance.mutable_check()->http_headers.emplace_back(
         Sized(absl::StrCat("h", i, "-"), 128), std::string(1024, 'v'));
   }
   for (size_t i = 0; i < 64; ++i) {  // 64 * 128
@@ -821,12 +821,12 @@ TEST_CASE("every free-text field refuses control characters",
     RequireInvalid(ValidateRegistration(instance), "instance.version",
                    "control character");
     instance = ValidInstance();
-    instance.check = Check(CheckKind::kGrpc);
-    instance.check.grpc_service = value;
+    instance.set_check(Check(CheckKind::kGrpc));
+    instance.mutable_check()->grpc_service = value;
     RequireInvalid(ValidateRegistration(instance),
                    "instance.check.grpc_service", "control character");
     instance = ValidInstance();
-    instance.check.http_headers = {{"X-V", value}};
+    instance.mutable_check()->http_headers = {{"X-V", value}};
     RequireInvalid(ValidateRegistration(instance),
                    "instance.check.http_headers[\"X-V\"]", "control character");
 
