@@ -58,18 +58,18 @@ Instance MakeInstance(const std::string& service, int i, bool heavy = false,
   instance.zone = i % 2 == 0 ? "eu-1a" : "eu-1b";
   instance.version = i % 4 == 0 ? "" : "1.2.3";
   if (i % 3 == 0) {
-    instance.check.kind = CheckKind::kHttp;
-    instance.check.http_url = "http://10.0.0.1/health";
-    instance.check.interval = absl::Seconds(5);
+    instance.mutable_check()->kind = CheckKind::kHttp;
+    instance.mutable_check()->http_url = "http://10.0.0.1/health";
+    instance.mutable_check()->interval = absl::Seconds(5);
   }
   const Health healths[] = {Health::kPassing, Health::kWarning,
                             Health::kCritical, Health::kStarting};
   instance.health = healths[i % 4];
   if (i % 5 == 0) {
     instance.admin_state = AdminState::kDraining;
-    instance.admin_reason = "upgrade";
+    instance.set_admin_reason("upgrade");
   }
-  if (i % 10 == 3) instance.check_output = "HTTP 503";
+  if (i % 10 == 3) instance.set_check_output("HTTP 503");
   instance.registered_at = absl::FromUnixMillis(1800000000000 + i);
   if (i % 6 != 0)
     instance.status_changed_at = absl::FromUnixMillis(1800000001000 + i);
