@@ -62,7 +62,7 @@ sanitized_targets=(musterd musterctl integration_tests e2e_daemon_tests
   e2e_transport_limits_tests unit_client_tests e2e_client_tests identity
   frontend e2e_fleet_tests unit_dns_tests e2e_dns_tests unit_xds_tests
   e2e_xds_tests etcd_client_tests etcd_store_tests e2e_ha_tests http_api_tests
-  e2e_http_api_tests unit_ui_tests)
+  e2e_http_api_tests unit_ui_tests unit_registry_tests unit_healthchecker_tests)
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMUSTER_BUILD_TESTS=ON -DMUSTER_SANITIZE=ON \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
