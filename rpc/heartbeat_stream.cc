@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "codec/model_proto.h"
 #include "rpc/grpc_status.h"
+#include "rpc/parse_errors.h"
 
 namespace muster::registry {
 namespace {
@@ -96,11 +97,8 @@ void HeartbeatStreamReactor::HandleMessage() {
   if (!parsed) {
     absl::MutexLock lock(&mu_);
     reading_ = false;
-    // Word for word what rpc/parse_errors.cc says for the unary methods.
-    EndLocked(absl::InvalidArgumentError(absl::StrCat(
-        "the request body is not a valid ",
-        muster::v1::HeartbeatStreamRequest::descriptor()->full_name(),
-        " message")));
+    EndLocked(absl::InvalidArgumentError(RequestBodyInvalid(
+        muster::v1::HeartbeatStreamRequest::descriptor()->full_name())));
     return;
   }
   const int n = request.heartbeats_size();

@@ -52,8 +52,7 @@ class Factory final
         // gRPC's method path: "/muster.v1.Registry/Register".
         messages_.emplace(
             absl::StrCat("/", service->full_name(), "/", method->name()),
-            absl::StrCat("the request body is not a valid ",
-                         method->input_type()->full_name(), " message"));
+            RequestBodyInvalid(method->input_type()->full_name()));
       }
     }
   }
@@ -72,6 +71,10 @@ class Factory final
 };
 
 }  // namespace
+
+std::string RequestBodyInvalid(absl::string_view type) {
+  return absl::StrCat("the request body is not a valid ", type, " message");
+}
 
 std::vector<
     std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>

@@ -14,6 +14,7 @@
 #include "codec/instance_wire.h"
 #include "codec/model_proto.h"
 #include "rpc/grpc_status.h"
+#include "rpc/parse_errors.h"
 #include "rpc/watch_reactor.h"
 
 namespace muster::registry {
@@ -48,10 +49,8 @@ absl::StatusOr<WatchSpec> WatchSpecFrom(const grpc::ByteBuffer* raw) {
       grpc::SerializationTraits<muster::v1::WatchRequest>::Deserialize(
           &copy, &request);
   if (!parsed.ok()) {
-    // Word for word what rpc/parse_errors.cc says for the unary methods.
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the request body is not a valid ",
-        muster::v1::WatchRequest::descriptor()->full_name(), " message"));
+    return absl::InvalidArgumentError(RequestBodyInvalid(
+        muster::v1::WatchRequest::descriptor()->full_name()));
   }
   // The registry validates the names and maps an empty realm to "default".
   WatchSpec spec;
@@ -92,8 +91,7 @@ class RawRequest {
     }
     if (parsed) return absl::OkStatus();
     return absl::InvalidArgumentError(
-        absl::StrCat("the request body is not a valid ",
-                     Request::descriptor()->full_name(), " message"));
+        RequestBodyInvalid(Request::descriptor()->full_name()));
   }
   const Request& operator*() const { return *request_; }
   const Request* operator->() const { return request_; }
